@@ -1,0 +1,93 @@
+"""Every default of the app in one place.
+
+`app.yaml` overrides these key by key; `bot.config` validates the result. Nothing
+else in the code base may hard-code a threshold, a category name, an emoji or a
+schedule: read it from `Settings` instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_CONFIG_FILE = "app.yaml"
+DEFAULT_DB_FILE = "outcomes.db"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+DEFAULTS: dict[str, Any] = {
+    # Source column name -> canonical name (see shared data contract).
+    "columns": {},
+    # Data components: the groups of metrics that Leading Indicators are reported on.
+    "components": {
+        "Product usage": [
+            "logins_30d",
+            "active_users",
+            "seats_used",
+            "feature_adoption_pct",
+            "days_since_last_login",
+        ],
+        "Interaction frequency": ["meetings_90d", "emails_30d"],
+        "Support": ["support_tickets_30d", "sev1_tickets_90d", "csat"],
+        "Sentiment": ["nps"],
+        "Billing": ["payment_late_days", "discount_pct"],
+        "Firmographics": ["employees", "seats", "plan", "industry", "region"],
+    },
+    "horizon_days": 90,
+    "upsell_growth": 0.10,
+    "renewal_index": {
+        # Best first; `min` is the lowest health score (0-100) of the band.
+        "bands": [
+            {"name": "Likely to Renew", "min": 75, "emoji": ":large_green_circle:"},
+            {"name": "Watch", "min": 50, "emoji": ":large_yellow_circle:"},
+            {"name": "At Risk", "min": 25, "emoji": ":large_orange_circle:"},
+            {"name": "Likely to Churn", "min": 0, "emoji": ":red_circle:"},
+        ],
+    },
+    "upsell_index": {
+        "likely": {"name": "Likely to upsell", "emoji": ":rocket:"},
+        "unlikely": {"name": "Not likely to upsell", "emoji": ":heavy_minus_sign:"},
+        # Probability at or above which an account is "likely"; null = chosen on
+        # validation data at training time (and recorded with the model).
+        "threshold": None,
+    },
+    "scoring": {
+        "seed": 42,
+        "min_positive_labels": 30,
+        "max_text_categories": 30,
+    },
+    "slack": {
+        "command": "/outcome",
+        "app_name": "Outcomes",
+        "allowed_team_ids": [],
+        "admins": [],
+        "admin_channel": None,
+        "summary_channel": None,
+        "feedback_emoji": ["x", "-1"],
+        "page_size": 10,
+    },
+    "schedule": {
+        "timezone": "UTC",
+        # APScheduler cron fields.
+        "pulse": {"day_of_week": "mon", "hour": 9, "minute": 0},
+        "summary": {"day_of_week": "mon", "hour": 9, "minute": 30},
+        "inbox": {"hour": 6, "minute": 0},
+    },
+    "pulse": {"send_when_steady": True},
+    "inbox": {"path": None},
+    "smtp": {
+        "host": None,
+        "port": 587,
+        "starttls": True,
+        "username": None,
+        "sender": None,
+        "recipients": [],
+    },
+}
+
+# Environment variables: secrets live only here, never in app.yaml.
+ENV_SLACK_BOT_TOKEN = "SLACK_BOT_TOKEN"
+ENV_SLACK_SIGNING_SECRET = "SLACK_SIGNING_SECRET"
+ENV_SLACK_APP_TOKEN = "SLACK_APP_TOKEN"
+ENV_SLACK_API_URL = "SLACK_API_URL"
+ENV_SMTP_PASSWORD = "OUTCOMES_SMTP_PASSWORD"
+ENV_CONFIG = "OUTCOMES_CONFIG"
+ENV_DB = "OUTCOMES_DB"

@@ -1,0 +1,1 @@
+"""Learning from a company's own history: labels, features, models, indexes, segments."""

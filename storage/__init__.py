@@ -1,0 +1,1 @@
+"""SQLite persistence: the store, its schema migrations, and ingest of snapshot files."""

@@ -1,0 +1,188 @@
+"""The SQLite store: one file (or memory), WAL mode, migrated on open.
+
+Connections run in autocommit mode and every write goes through
+`Store.transaction()`, so a failure anywhere in a multi-statement write rolls
+the whole of it back. Each thread gets its own connection (the Slack app answers
+requests on a thread pool); an in-memory store is shared between them through
+SQLite's shared cache so tests see one database.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlite_utils
+
+from storage.migrations import apply_migrations, schema_version
+
+MEMORY = ":memory:"
+METRIC_PREFIX = "m_"
+
+
+class StoreError(Exception):
+    """The database cannot be used as asked; the message says what to do."""
+
+
+class Store:
+    """Typed access to the Outcomes database."""
+
+    def __init__(self, path: str | Path = MEMORY) -> None:
+        self.path = str(path)
+        if self.path == MEMORY:
+            self._uri = f"file:outcomes-{uuid.uuid4().hex}?mode=memory&cache=shared"
+        else:
+            parent = Path(self.path).resolve().parent
+            if not parent.is_dir():
+                raise StoreError(f"cannot create {self.path}: folder {parent} does not exist")
+            self._uri = Path(self.path).resolve().as_uri()
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        # Keeps an in-memory database alive for the store's lifetime.
+        self._anchor = self._connect()
+        apply_migrations(self._anchor)
+
+    # -- connections and transactions --------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self._uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            if self.path != MEMORY:
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not an Outcomes database: {exc}") from exc
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._anchor if _is_main() else self._connect()
+            self._local.conn = conn
+        return conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils view of this thread's connection (introspection, small tables)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite_utils.Database(self.conn)
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All-or-nothing writes. Nested use becomes a savepoint."""
+        conn = self.conn
+        depth = getattr(self._local, "depth", 0)
+        name = f"sp{depth}"
+        conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {name}")
+        self._local.depth = depth + 1
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK" if depth == 0 else f"ROLLBACK TO {name}")
+            if depth:
+                conn.execute(f"RELEASE {name}")
+            raise
+        else:
+            conn.execute("COMMIT" if depth == 0 else f"RELEASE {name}")
+        finally:
+            self._local.depth = depth
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- generic queries ------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        cur = self.conn.execute(sql, params)
+        names = [d[0] for d in cur.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def frame(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> pd.DataFrame:
+        return pd.read_sql_query(sql, self.conn, params=params)
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        row = self.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    @property
+    def schema_version(self) -> int:
+        return schema_version(self.conn)
+
+    # -- snapshots --------------------------------------------------------------------
+
+    def metrics(self) -> pd.DataFrame:
+        """The metric registry: name, source_name, kind, in_model, note."""
+        return self.frame("SELECT * FROM metrics ORDER BY name")
+
+    def snapshot_columns(self) -> list[str]:
+        return [c.name for c in self.db["snapshots"].columns]
+
+    def snapshots_frame(
+        self, metrics: Sequence[str] | None = None, since: str | None = None
+    ) -> pd.DataFrame:
+        """Snapshots with canonical columns and metric columns under their plain names.
+
+        `metrics=None` loads every metric; dates stay ISO strings (cheap to compare).
+        """
+        registry = self.metrics()
+        wanted = list(registry["name"]) if metrics is None else list(metrics)
+        unknown = set(wanted) - set(registry["name"])
+        if unknown:
+            raise StoreError(f"unknown metrics: {', '.join(sorted(unknown))}")
+        metric_sql = "".join(f', "{METRIC_PREFIX}{m}" AS "{m}"' for m in wanted)
+        where, params = ("WHERE as_of >= ?", [since]) if since else ("", [])
+        df = self.frame(
+            "SELECT account_id, as_of, name, owner_email, owner_slack_id, arr, renewal_date,"
+            f" products, status, churned, upsold{metric_sql} FROM snapshots {where}"
+            " ORDER BY account_id, as_of",
+            params,
+        )
+        kinds = dict(zip(registry["name"], registry["kind"], strict=True))
+        for m in wanted:
+            if kinds[m] in ("numeric", "boolean"):
+                df[m] = pd.to_numeric(df[m], errors="coerce").astype("float64")
+        for col in ("churned", "upsold"):
+            df[col] = df[col].astype("Float64")
+        df["arr"] = df["arr"].astype("float64")
+        return df
+
+    def snapshot_dates(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT as_of FROM snapshots ORDER BY 1")]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "snapshots": self.scalar("SELECT count(*) FROM snapshots"),
+            "accounts": self.scalar("SELECT count(*) FROM accounts"),
+            "dates": self.scalar("SELECT count(DISTINCT as_of) FROM snapshots"),
+            "metrics": self.scalar("SELECT count(*) FROM metrics"),
+        }
+
+
+def _is_main() -> bool:
+    return threading.current_thread() is threading.main_thread()
