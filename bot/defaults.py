@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
         "Sentiment": ["nps"],
         "Billing": ["payment_late_days", "discount_pct"],
         "Firmographics": ["employees", "seats", "plan", "industry", "region"],
+        "Marketing engagement": ["webinar_attendance", "email_open_rate"],
     },
     "horizon_days": 90,
     "upsell_growth": 0.10,

@@ -26,10 +26,12 @@ def derive_labels(
 ) -> pd.DataFrame:
     """Return one row per input row: account_id, as_of, churned, upsold (nullable 0/1).
 
-    `snapshots` needs account_id, as_of (ISO string or datetime), status, arr,
-    churned, upsold; blanks are NA. The result keeps the input's row order.
+    `snapshots` needs account_id and as_of (ISO string or datetime); status, arr,
+    churned and upsold are used when present; blanks are NA. The result keeps the input's row order.
     """
-    df = snapshots[["account_id", "as_of", "status", "arr", "churned", "upsold"]].copy()
+    df = snapshots[["account_id", "as_of"]].copy()
+    for optional in ("status", "arr", "churned", "upsold"):
+        df[optional] = snapshots[optional] if optional in snapshots else np.nan
     df["_date"] = pd.to_datetime(df["as_of"])
     df["_row"] = np.arange(len(df))
     dates = np.sort(df["_date"].unique())

@@ -45,7 +45,7 @@ ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 STRAY_TEXT_SHARE = 0.05
 PARQUET_MAGIC = b"PAR1"
 
-ProgressFn = Callable[[int], None]
+ProgressFn = Callable[[int, int], None]  # (rows just stored, rows in the file)
 
 
 class IngestError(Exception):
@@ -469,7 +469,7 @@ def _write(
             chunk = frame.iloc[start : start + CHUNK_ROWS]
             conn.executemany(sql, _records(chunk))
             if progress:
-                progress(len(chunk))
+                progress(len(chunk), len(frame))
         _refresh_accounts(conn, frame)
         conn.execute(
             "INSERT INTO ingests (file, sha256, rows, accounts, first_as_of, last_as_of, ingested_at)"

@@ -133,6 +133,16 @@ _INITIAL = """
             PRIMARY KEY (run, segment_id)
         );
 
+        -- Data components (Health Score Features) as of the last scoring run.
+        CREATE TABLE components (
+            component TEXT PRIMARY KEY,
+            columns TEXT NOT NULL,               -- JSON list of catalogue columns
+            present TEXT NOT NULL,               -- JSON list of those found in the data
+            connected INTEGER NOT NULL,          -- 1 = has data (✅), 0 = missing (❌)
+            coverage REAL NOT NULL,              -- share of latest accounts with a value
+            updated_at TEXT NOT NULL
+        );
+
         -- What the bot posted about which accounts, so reactions can be traced.
         CREATE TABLE posted_messages (
             channel TEXT NOT NULL,

@@ -1,0 +1,96 @@
+"""The `outcomes` command line.
+
+Exit codes: 0 done, 1 a user error (a message, no traceback), 2 a usage error.
+Library code raises named exceptions; only this layer turns them into messages
+and exit codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from bot.config import ConfigError, Settings, load_settings
+from storage.ingest import IngestError
+from storage.store import Store, StoreError
+
+# Errors whose message is meant for the person at the keyboard.
+USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, IngestError, StoreError)
+
+
+@dataclass
+class CliContext:
+    """Settings and store, built on first use so `--help` never touches the disk."""
+
+    config_path: str | None
+    db_path: str | None
+    _settings: Settings | None = None
+    _store: Store | None = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path, self.db_path)
+        return self._settings
+
+    def with_db(self, db_path: str) -> None:
+        """Point at another database before first use (e.g. the demo's own)."""
+        if self._store is not None:
+            raise RuntimeError("the store is already open")
+        self.db_path = db_path
+        self._settings = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.settings.db_path)
+            self.closers.append(self._store.close)
+        return self._store
+
+
+class OutcomesGroup(click.Group):
+    """Turns user errors into a message and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=OutcomesGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="FILE", envvar="OUTCOMES_CONFIG",
+              help="Configuration file [default: ./app.yaml; env OUTCOMES_CONFIG].")
+@click.option("--db", "db_path", metavar="FILE", envvar="OUTCOMES_DB",
+              help="SQLite database [default: ./outcomes.db; env OUTCOMES_DB].")
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens (to stderr).")
+@click.version_option(package_name="outcomes")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, db_path: str | None, verbose: bool) -> None:
+    """Outcomes: predicted customer outcomes (Renewal Index, Upsell Index) in Slack.
+
+    Start with `outcomes demo`, or ingest your own snapshots with `outcomes ingest`.
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    state = CliContext(config_path, db_path)
+    ctx.obj = state
+    ctx.call_on_close(lambda: [close() for close in state.closers])
+
+
+def _register() -> None:
+    from bot.commands import data
+
+    for module in (data,):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register()

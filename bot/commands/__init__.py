@@ -1,0 +1,1 @@
+"""The `outcomes` subcommands, one module per area; `bot.cli` registers them."""

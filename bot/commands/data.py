@@ -1,0 +1,128 @@
+"""Getting data in: `outcomes ingest` and `outcomes demo`."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from bot.cli import CliContext
+from scoring.labels import derive_labels, label_summary
+from storage.demo_book import DemoSpec, generate, write_csv
+from storage.ingest import IngestError, IngestReport, ingest_file
+from storage.store import Store
+
+DEMO_DB = "demo.db"
+
+
+def _ingest_with_progress(state: CliContext, path: Path, as_of: str | None) -> IngestReport:
+    """Ingest one file; on a terminal, a progress bar follows the rows being stored."""
+    settings = state.settings
+    options = dict(column_map=settings.columns, as_of=as_of,
+                   max_categories=settings.scoring.max_text_categories)
+    if not sys.stderr.isatty():
+        return ingest_file(state.store, path, **options)
+    with click.progressbar(length=1, label=f"Storing {path.name}", file=sys.stderr) as bar:
+        def progress(rows: int, total: int) -> None:
+            bar.length = total
+            bar.update(rows)
+
+        return ingest_file(state.store, path, progress=progress, **options)
+
+
+def _describe(report: IngestReport) -> str:
+    if report.unchanged:
+        return f"{report.file}: already ingested, nothing changed ({report.rows:,} rows)."
+    dates = report.dates
+    span = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]} ({len(dates)} dates)"
+    lines = [
+        f"{report.file}: stored {report.rows:,} rows, {report.accounts:,} accounts "
+        f"({report.new_accounts:,} new), {span}.",
+    ]
+    if report.metrics:
+        by_kind: dict[str, list[str]] = {}
+        for plan in report.metrics:
+            by_kind.setdefault(plan.kind, []).append(plan.name)
+        lines.append("  metrics: " + "; ".join(f"{k} {', '.join(v)}" for k, v in by_kind.items()))
+    for plan in report.left_out:
+        lines.append(f"  left out of the models: {plan.source_name}: {plan.note}")
+    lines.extend(f"  warning: {w}" for w in report.warnings)
+    return "\n".join(lines)
+
+
+def _label_line(store: Store, horizon: int, growth: float) -> str:
+    book = store.frame("SELECT account_id, as_of, status, arr, churned, upsold FROM snapshots")
+    if book.empty:
+        return "The store is empty."
+    counts = label_summary(derive_labels(book, horizon, growth))
+    return (
+        f"Book: {store.counts()['accounts']:,} accounts, {counts['rows']:,} snapshots. "
+        f"Outcomes known for {counts['churn_known']:,} rows ({horizon}-day horizon): "
+        f"{counts['churned']:,} churned, {counts['upsold']:,} upsold; the rest are too recent "
+        "and will be scored, not trained on."
+    )
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--as-of", metavar="YYYY-MM-DD", help="Snapshot date for rows without an as_of column.")
+@click.pass_obj
+def ingest(state: CliContext, files: tuple[Path, ...], as_of: str | None) -> None:
+    """Validate and store account snapshot FILES (CSV or Parquet).
+
+    Each file is stored whole or not at all; re-ingesting a file changes nothing.
+    The format is the shared data contract; app.yaml 'columns' maps your headers.
+    """
+    failed = 0
+    for path in files:
+        try:
+            report = _ingest_with_progress(state, path, as_of)
+        except IngestError as exc:
+            failed += 1
+            click.secho(str(exc), fg="red", err=True)
+            continue
+        click.echo(_describe(report))
+    settings = state.settings
+    click.echo(_label_line(state.store, settings.horizon_days, settings.upsell_growth))
+    if failed:
+        click.secho(f"{failed} of {len(files)} files rejected; fix them and ingest them again.",
+                    fg="red", err=True)
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--accounts", default=DemoSpec.accounts, show_default=True, help="Accounts in the book.")
+@click.option("--months", default=DemoSpec.months, show_default=True, help="Monthly snapshots.")
+@click.option("--owners", default=DemoSpec.owners, show_default=True, help="Customer owners (CSMs).")
+@click.option("--seed", default=DemoSpec.seed, show_default=True, help="Random seed.")
+@click.option("--write-csv", "write_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Only write the demo CSV files to this folder, to see the input format.")
+@click.pass_obj
+def demo(state: CliContext, accounts: int, months: int, owners: int, seed: int,
+         write_dir: Path | None) -> None:
+    """Generate a realistic demo book of business and run Outcomes on it.
+
+    Uses its own database (demo.db unless --db is given), so your data is safe.
+    """
+    spec = DemoSpec(accounts=accounts, owners=owners, months=months, seed=seed)
+    book = generate(spec)
+    if write_dir is not None:
+        paths = write_csv(book, write_dir)
+        click.echo(f"Wrote {len(paths)} files ({len(book):,} rows) to {write_dir}/, e.g. {paths[0].name}.")
+        return
+    if state.db_path is None:
+        state.with_db(DEMO_DB)
+    click.echo(f"Demo book: {book['account_id'].nunique():,} accounts, {owners} owners, "
+               f"{months} monthly snapshots -> {state.settings.db_path}")
+    with tempfile.TemporaryDirectory(prefix="outcomes-demo-") as tmp:
+        for path in write_csv(book, tmp):
+            report = _ingest_with_progress(state, path, None)
+            if not report.unchanged:
+                click.echo(f"  {path.name}: {report.rows:,} rows, {report.new_accounts:,} new")
+    settings = state.settings
+    click.echo(_label_line(state.store, settings.horizon_days, settings.upsell_growth))
+
+
+COMMANDS = [ingest, demo]

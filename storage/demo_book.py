@@ -1,0 +1,197 @@
+"""A synthetic but realistic SaaS book of business, for the demo and benchmarks.
+
+Every account has hidden traits that drive what happens to it, and the metrics
+a CS team would export are noisy views of those traits. The causes, strongest
+first, so tests can check that the models find them:
+
+- churn (decided mostly at the yearly renewal): falling product usage (health
+  trend -> logins, seat use, adoption, days since last login), late payments
+  (billing), severe support tickets (support), low NPS (sentiment), and few
+  meetings with the CSM (interaction frequency). Discounts and region are noise.
+- upsell: high seat utilisation together with company growth (seats used near
+  the seat count, rising active users and employees).
+
+Values go missing where they would in real exports: NPS only for accounts that
+answered the last survey, CSAT only with tickets, adoption not tracked on the
+Starter plan, an occasional blank meeting count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DEMO_END = date(2026, 11, 1)
+OWNERS = [
+    ("Maria Lopez", "maria.lopez"), ("James Chen", "james.chen"), ("Aisha Khan", "aisha.khan"),
+    ("Tom Becker", "tom.becker"), ("Priya Nair", "priya.nair"), ("Lucas Martin", "lucas.martin"),
+    ("Sofia Rossi", "sofia.rossi"), ("Daniel Kim", "daniel.kim"), ("Emma Wilson", "emma.wilson"),
+    ("Noah Schmidt", "noah.schmidt"), ("Olivia Brown", "olivia.brown"), ("Ravi Patel", "ravi.patel"),
+]
+EMAIL_DOMAIN = "example.com"
+_PREFIX = ["Acme", "Northwind", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Wonka",
+           "Hooli", "Vandelay", "Soylent", "Tyrell", "Cyberdyne", "Aperture", "Gringotts", "Oscorp",
+           "Pied Piper", "Dunder", "Massive", "Blue Sky", "Red Rock", "Silver Lake", "Bright",
+           "Summit", "Harbor", "Cobalt", "Evergreen", "Falcon", "Granite", "Horizon", "Ironwood",
+           "Juniper", "Keystone", "Lumen", "Meridian", "Nimbus", "Orion", "Pinnacle", "Quantum",
+           "Redwood", "Sequoia", "Tidal", "Vertex", "Willow", "Zenith", "Atlas", "Beacon", "Cedar"]
+_SUFFIX = ["Analytics", "Logistics", "Health", "Labs", "Foods", "Energy", "Retail", "Media",
+           "Robotics", "Finance", "Travel", "Systems", "Software", "Capital", "Studios", "Motors",
+           "Bio", "Networks", "Foundry", "Partners", "Works", "Group", "Corp", "Industries"]
+PLANS = ["Starter", "Growth", "Enterprise"]
+PRICE_PER_SEAT = {"Starter": 300.0, "Growth": 600.0, "Enterprise": 1100.0}
+INDUSTRIES = ["Software", "Retail", "Healthcare", "Finance", "Manufacturing", "Education", "Media"]
+REGIONS = ["NA", "EMEA", "APAC", "LATAM"]
+PRODUCTS = ["Core", "Analytics", "Automation", "Integrations", "Mobile"]
+NOTES = ["QBR held", "champion left", "exec sponsor engaged", "asked about pricing",
+         "renewal call booked", "onboarding done", "migration in progress", "no contact"]
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    accounts: int = 400
+    owners: int = 12
+    months: int = 18
+    end: date = DEMO_END
+    seed: int = 42
+    # Share of accounts already customers at the first snapshot; the rest join later.
+    at_start: float = 0.75
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _names(rng: np.random.Generator, n: int) -> np.ndarray:
+    combos = [f"{p} {s}" for p in _PREFIX for s in _SUFFIX]
+    picks = rng.permutation(len(combos))
+    names = [combos[i % len(combos)] + ("" if i < len(combos) else f" {i // len(combos) + 1}")
+             for i in (picks[j % len(picks)] + (j // len(picks)) * len(combos) for j in range(n))]
+    return np.array(names, dtype=object)
+
+
+def _owners(spec: DemoSpec) -> list[tuple[str, str]]:
+    base = list(OWNERS)
+    extra = [(f"CSM {i}", f"csm{i}") for i in range(len(base) + 1, spec.owners + 1)]
+    return [(name, f"{local}@{EMAIL_DOMAIN}") for name, local in (base + extra)[: spec.owners]]
+
+
+def generate(spec: DemoSpec = DemoSpec()) -> pd.DataFrame:
+    """All monthly snapshots of the book, one row per (account, month)."""
+    rng = np.random.default_rng(spec.seed)
+    n, months = spec.accounts, spec.months
+    dates = pd.date_range(end=pd.Timestamp(spec.end), periods=months, freq="MS")
+    owners = _owners(spec)
+
+    # Hidden traits.
+    joined = np.where(rng.random(n) < spec.at_start, 0, rng.integers(1, max(months - 2, 2), n))
+    health0 = rng.normal(0.3, 1.0, n)
+    trend = rng.normal(0.0, 0.08, n) - 0.06 * (rng.random(n) < 0.2)   # some accounts slide
+    billing_trouble = rng.random(n) < 0.12
+    support_load = rng.gamma(2.0, 0.5, n)
+    engagement = 0.6 * health0 + rng.normal(0, 0.8, n)
+    growth = rng.normal(0.01, 0.015, n)                                 # employees per month
+    employees0 = np.exp(rng.normal(5.0, 1.2, n)).round() + 5
+    plan_idx = np.clip(np.digitize(np.log(employees0) + rng.normal(0, 0.6, n), [4.5, 6.0]), 0, 2)
+    plan = np.array(PLANS, dtype=object)[plan_idx]
+    seats0 = np.maximum(3, (employees0 * rng.uniform(0.05, 0.3, n)).round())
+    price = np.array([PRICE_PER_SEAT[p] for p in plan]) * rng.lognormal(0, 0.25, n)
+    renewal_month = rng.integers(0, 12, n)
+    industry = rng.choice(INDUSTRIES, n)
+    region = rng.choice(REGIONS, n)
+    discount = np.round(np.clip(rng.normal(8, 6, n), 0, 30), 1)
+    owner_idx = rng.integers(0, len(owners), n)
+    n_products = np.clip(1 + plan_idx + rng.integers(0, 2, n), 1, len(PRODUCTS))
+    names = _names(rng, n)
+    ids = np.array([f"ACC-{i + 1:06d}" for i in range(n)], dtype=object)
+
+    alive = np.ones(n, dtype=bool)
+    seats = seats0.copy()
+    arr = seats * price
+    employees = employees0.copy()
+    frames = []
+    for t, when in enumerate(dates):
+        present = alive & (joined <= t)
+        age = t - joined
+        health = health0 + trend * age + rng.normal(0, 0.25, n)
+        employees = np.maximum(5, employees * np.exp(growth + rng.normal(0, 0.01, n)))
+        utilisation = np.clip(_sigmoid(0.9 + 0.9 * health + rng.normal(0, 0.2, n)), 0.02, 1.0)
+        seats_used = np.minimum(seats, np.round(seats * utilisation))
+        active_users = np.round(seats_used * rng.uniform(0.7, 1.0, n))
+        logins = np.round(active_users * np.exp(1.6 + 0.35 * health + rng.normal(0, 0.3, n)))
+        adoption = np.round(100 * _sigmoid(0.2 + 0.7 * health + rng.normal(0, 0.4, n)), 1)
+        days_idle = np.round(rng.exponential(np.exp(1.2 - 0.9 * health)))
+        tickets = rng.poisson(support_load * np.sqrt(seats) * 0.3)
+        sev1 = rng.poisson(0.15 * support_load * np.exp(-0.6 * health))
+        csat = np.round(np.clip(4.2 + 0.4 * health - 0.5 * sev1 + rng.normal(0, 0.4, n), 1, 5), 1)
+        nps = np.clip(np.round(7 + 1.6 * health + rng.normal(0, 1.3, n)), 0, 10)
+        meetings = rng.poisson(np.exp(0.6 + 0.5 * engagement))
+        emails = rng.poisson(np.exp(1.5 + 0.4 * engagement))
+        late = np.where(billing_trouble & (rng.random(n) < 0.6), rng.integers(10, 75, n), 0)
+        late = np.where(rng.random(n) < 0.03, rng.integers(1, 20, n), late)
+
+        # Renewal decisions at the anniversary month; a little churn in between.
+        at_renewal = (t % 12 == renewal_month) & (age > 0)
+        risk = (-2.3 - 1.3 * health - 0.8 * (trend * 12) + 0.9 * billing_trouble * (late > 0)
+                + 0.5 * sev1 - 0.25 * (nps - 7) - 0.25 * np.minimum(meetings, 4) + rng.normal(0, 0.3, n))
+        p_churn = np.where(at_renewal, _sigmoid(risk), _sigmoid(risk - 3.0))
+        churns = present & (rng.random(n) < p_churn) & (age > 1)
+        p_up = _sigmoid(-4.4 + 4.0 * (utilisation - 0.8) + 60 * growth + 0.6 * health)
+        upsells = present & ~churns & (rng.random(n) < p_up)
+        seats = np.where(upsells, np.round(seats * rng.uniform(1.15, 1.5, n)), seats)
+        arr = seats * price
+
+        renew_year = when.year + ((renewal_month + 1) <= when.month)
+        renewal = pd.to_datetime(
+            {"year": np.where((renewal_month + 1) > when.month, when.year, renew_year),
+             "month": renewal_month + 1, "day": 1}
+        )
+        rows = present.copy()
+        # Half of the leavers show a last snapshot marked churned; the rest just vanish.
+        marked = churns & (rng.random(n) < 0.5)
+        status = np.where(marked, "churned", "active")
+        frame = pd.DataFrame({
+            "account_id": ids, "as_of": when.strftime("%Y-%m-%d"), "name": names,
+            "owner_email": [owners[i][1] for i in owner_idx],
+            "arr": np.round(arr, 2), "renewal_date": renewal.dt.strftime("%Y-%m-%d"),
+            "products": [";".join(PRODUCTS[:k]) for k in n_products],
+            "status": status,
+            "logins_30d": logins, "active_users": active_users, "seats": seats,
+            "seats_used": seats_used,
+            "feature_adoption_pct": np.where(plan == "Starter", np.nan, adoption),
+            "days_since_last_login": days_idle,
+            "meetings_90d": np.where(rng.random(n) < 0.03, np.nan, meetings),
+            "emails_30d": emails,
+            "support_tickets_30d": tickets, "sev1_tickets_90d": sev1,
+            "csat": np.where(tickets > 0, csat, np.nan),
+            "nps": np.where(rng.random(n) < 0.35, nps, np.nan),
+            "payment_late_days": late, "discount_pct": discount,
+            "employees": np.round(employees), "plan": plan, "industry": industry,
+            "region": region,
+            "notes": [f"{NOTES[k]} (#{i})" for i, k in enumerate(rng.integers(0, len(NOTES), n))],
+        })[rows & ~(churns & ~marked)]
+        frames.append(frame)
+        alive &= ~churns
+    book = pd.concat(frames, ignore_index=True)
+    return book
+
+
+def owner_directory(spec: DemoSpec = DemoSpec()) -> list[dict[str, str]]:
+    """The demo's CSMs (name, email), e.g. for a fake Slack user directory."""
+    return [{"name": name, "email": email} for name, email in _owners(spec)]
+
+
+def write_csv(book: pd.DataFrame, folder: str | Path) -> list[Path]:
+    """One CSV per snapshot month, as a CRM export would arrive."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for as_of, rows in book.groupby("as_of", sort=True):
+        path = out / f"snapshots-{as_of[:7]}.csv"
+        rows.to_csv(path, index=False, float_format="%.6g")
+        paths.append(path)
+    return paths
