@@ -17,10 +17,11 @@ import click
 
 from bot.config import ConfigError, Settings, load_settings
 from storage.ingest import IngestError
+from bot.slack_client import MissingSecret
 from storage.store import Store, StoreError
 
 # Errors whose message is meant for the person at the keyboard.
-USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, IngestError, StoreError)
+USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, IngestError, StoreError, MissingSecret)
 
 
 @dataclass

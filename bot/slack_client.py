@@ -1,0 +1,43 @@
+"""The one way the app builds its Slack Web API client.
+
+Every Web API call goes to `settings.slack_api_url` (SLACK_API_URL), which serves
+GovSlack and the local fake Slack in tests. slack_sdk's own retry handlers wait
+out 429s (Retry-After), retry 5xx and connection errors; their sleeps block the
+calling thread, so use this client only after a request has been acknowledged.
+"""
+
+from __future__ import annotations
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.config import Settings
+
+REQUEST_TIMEOUT_SECONDS = 10
+MAX_RETRIES = 3
+
+
+class MissingSecret(Exception):
+    """A secret the command needs is not in the environment."""
+
+
+def make_client(settings: Settings, *, token: str | None = None) -> WebClient:
+    """A WebClient on SLACK_API_URL with retries for rate limits, 5xx and dropped connections."""
+    secret = settings.secrets.slack_bot_token
+    token = token or (secret.get_secret_value() if secret else None)
+    if not token:
+        raise MissingSecret("SLACK_BOT_TOKEN is not set: export the bot token (xoxb-...) first")
+    return WebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=REQUEST_TIMEOUT_SECONDS,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=MAX_RETRIES),
+            RateLimitErrorRetryHandler(max_retry_count=MAX_RETRIES),
+            ServerErrorRetryHandler(max_retry_count=MAX_RETRIES),
+        ],
+    )

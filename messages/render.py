@@ -1,0 +1,206 @@
+"""Jinja2 environment for Slack text, and the checks every outgoing message passes.
+
+Templates produce mrkdwn text; Python builds the Block Kit structure around it.
+`checked()` parses every block with `slack_sdk.models` (which enforces most
+per-object limits on `to_dict()`) and then checks the limits that library does
+not: blocks per message, field counts and lengths. A message that would make
+Slack answer `invalid_blocks` fails here, in our tests, instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Literal
+
+import jinja2
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+
+Surface = Literal["message", "modal", "home"]
+MAX_BLOCKS: dict[str, int] = {"message": 50, "modal": 100, "home": 100}
+MAX_TEXT = 40_000
+LIMITS = {
+    "section_text": 3000,
+    "section_fields": 10,
+    "field_text": 2000,
+    "header_text": 150,
+    "context_elements": 10,
+    "actions_elements": 25,
+    "button_text": 75,
+    "button_value": 2000,
+    "id": 255,
+    "option_text": 75,
+    "option_value": 150,
+    "select_options": 100,
+    "overflow_options": 5,
+}
+
+
+class InvalidMessage(ValueError):
+    """A message Slack would reject; the text says where and why."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """What we send: the fallback `text` (notifications, screen readers) and blocks."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    surface: Surface = "message"
+
+    def payload(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": self.blocks}
+
+
+def escape_mrkdwn(value: object) -> str:
+    """Slack's three control characters, and nothing else, from data-provided text."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _money(value: float | int | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    amount = float(value)
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(amount) >= limit:
+            return f"${amount / limit:,.1f}{suffix}".replace(".0" + suffix, suffix)
+    return f"${amount:,.0f}"
+
+
+def _pct(value: float | None, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{100 * float(value):.{digits}f}%"
+
+
+def _number(value: float | int | str | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, str):
+        return value
+    as_float = float(value)
+    return f"{as_float:,.0f}" if as_float.is_integer() else f"{as_float:,.{digits}f}"
+
+
+def _truncate(value: str, limit: int, marker: str = "…") -> str:
+    return value if len(value) <= limit else value[: max(0, limit - len(marker))] + marker
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The one Jinja2 environment: StrictUndefined, so a missing value is a bug, not a blank."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("messages", "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters.update(
+        mrkdwn=escape_mrkdwn, money=_money, pct=_pct, number=_number, truncate_to=_truncate
+    )
+    return env
+
+
+def render_text(template: str, /, **context: Any) -> str:
+    """Render a template from messages/templates to text (surrounding blank lines trimmed)."""
+    return environment().get_template(template).render(**context).strip()
+
+
+# -- validation ------------------------------------------------------------------------
+
+
+def _fail(where: str, problem: str) -> None:
+    raise InvalidMessage(f"{where}: {problem}")
+
+
+def _text_of(obj: Mapping[str, Any] | None) -> str:
+    return "" if not obj else str(obj.get("text", ""))
+
+
+def _check_element(el: Mapping[str, Any], where: str) -> None:
+    kind = el.get("type")
+    for key in ("action_id", "block_id"):
+        if len(str(el.get(key, ""))) > LIMITS["id"]:
+            _fail(where, f"{key} longer than {LIMITS['id']}")
+    if kind == "button":
+        if len(_text_of(el.get("text"))) > LIMITS["button_text"]:
+            _fail(where, f"button text longer than {LIMITS['button_text']}")
+        if len(str(el.get("value", ""))) > LIMITS["button_value"]:
+            _fail(where, f"button value longer than {LIMITS['button_value']}")
+    options = list(el.get("options", []))
+    for group in el.get("option_groups", []):
+        options.extend(group.get("options", []))
+    limit = LIMITS["overflow_options"] if kind == "overflow" else LIMITS["select_options"]
+    if len(options) > limit:
+        _fail(where, f"{len(options)} options (at most {limit})")
+    for i, opt in enumerate(options):
+        if len(_text_of(opt.get("text"))) > LIMITS["option_text"]:
+            _fail(f"{where}.options[{i}]", f"option text longer than {LIMITS['option_text']}")
+        if len(str(opt.get("value", ""))) > LIMITS["option_value"]:
+            _fail(f"{where}.options[{i}]", f"option value longer than {LIMITS['option_value']}")
+
+
+def _check_block(block: Mapping[str, Any], where: str) -> None:
+    kind = block.get("type")
+    if len(str(block.get("block_id", ""))) > LIMITS["id"]:
+        _fail(where, f"block_id longer than {LIMITS['id']}")
+    if kind == "section":
+        if len(_text_of(block.get("text"))) > LIMITS["section_text"]:
+            _fail(where, f"section text longer than {LIMITS['section_text']}")
+        fields = block.get("fields") or []
+        if len(fields) > LIMITS["section_fields"]:
+            _fail(where, f"{len(fields)} fields (at most {LIMITS['section_fields']})")
+        for i, f in enumerate(fields):
+            if len(_text_of(f)) > LIMITS["field_text"]:
+                _fail(f"{where}.fields[{i}]", f"longer than {LIMITS['field_text']}")
+        if not block.get("text") and not fields:
+            _fail(where, "section needs text or fields")
+        if block.get("accessory"):
+            _check_element(block["accessory"], f"{where}.accessory")
+    elif kind == "header":
+        if len(_text_of(block.get("text"))) > LIMITS["header_text"]:
+            _fail(where, f"header text longer than {LIMITS['header_text']}")
+    elif kind == "context":
+        if len(block.get("elements", [])) > LIMITS["context_elements"]:
+            _fail(where, f"more than {LIMITS['context_elements']} context elements")
+    elif kind == "actions":
+        elements = block.get("elements", [])
+        if len(elements) > LIMITS["actions_elements"]:
+            _fail(where, f"more than {LIMITS['actions_elements']} actions")
+        for i, el in enumerate(elements):
+            _check_element(el, f"{where}.elements[{i}]")
+    elif kind == "input" and block.get("element"):
+        _check_element(block["element"], f"{where}.element")
+
+
+def check_blocks(blocks: Sequence[Mapping[str, Any]], surface: Surface = "message") -> list[dict[str, Any]]:
+    """Validate blocks as Slack would; return them as plain dicts."""
+    if len(blocks) > MAX_BLOCKS[surface]:
+        raise InvalidMessage(f"{len(blocks)} blocks (a {surface} takes at most {MAX_BLOCKS[surface]})")
+    out = []
+    for i, raw in enumerate(blocks):
+        where = f"blocks[{i}]"
+        parsed = Block.parse(dict(raw))
+        if parsed is None:
+            _fail(where, f"unknown block type {raw.get('type')!r}")
+        try:
+            as_dict = parsed.to_dict()
+        except SlackObjectFormationError as exc:
+            raise InvalidMessage(f"{where}: {exc}") from None
+        _check_block(as_dict, where)
+        out.append(as_dict)
+    return out
+
+
+def checked(text: str, blocks: Iterable[Mapping[str, Any]], surface: Surface = "message") -> Message:
+    """A Message that passed every check; raises InvalidMessage otherwise."""
+    if not text or not text.strip():
+        raise InvalidMessage("text: a fallback text is required with blocks")
+    if len(text) > MAX_TEXT:
+        text = _truncate(text, MAX_TEXT)
+    return Message(text=text, blocks=check_blocks(list(blocks), surface), surface=surface)
