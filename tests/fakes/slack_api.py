@@ -53,6 +53,8 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)  # posts to response_url
     uploads: dict[str, bytes] = field(default_factory=dict)
+    posted: list[dict[str, Any]] = field(default_factory=list)  # messages chat.postMessage delivered
+    history_scope: bool = True  # False: conversations.history answers missing_scope
 
     def __post_init__(self) -> None:
         self._failures: dict[str, deque[Failure]] = {}
@@ -128,6 +130,7 @@ class FakeSlack:
         with self._lock:
             self.calls.clear()
             self.responses.clear()
+            self.posted.clear()
             self._failures.clear()
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -186,7 +189,7 @@ class FakeSlack:
             params.update(json.loads(body))
         elif body:
             params.update({k: v[0] for k, v in parse_qs(body.decode()).items()})
-        for key in ("blocks", "attachments", "view", "files"):
+        for key in ("blocks", "attachments", "view", "files", "metadata"):
             if isinstance(params.get(key), str):
                 try:
                     params[key] = json.loads(params[key])
@@ -229,9 +232,36 @@ class FakeSlack:
                 "bot_id": "BFAKE", "url": "https://fake.slack.test/"}
 
     def _m_chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._check_message(params) or {
-            "ok": True, "channel": params["channel"], "ts": self._next_ts(),
-            "message": {"text": params.get("text"), "user": self.bot_user_id}}
+        refused = self._check_message(params)
+        if refused:
+            return refused
+        message = {"type": "message", "channel": params["channel"], "ts": self._next_ts(),
+                   "text": params.get("text"), "blocks": params.get("blocks"),
+                   "user": self.bot_user_id}
+        if params.get("metadata"):
+            message["metadata"] = params["metadata"]
+        with self._lock:
+            self.posted.append(message)
+        return {"ok": True, "channel": params["channel"], "ts": message["ts"],
+                "message": {"text": params.get("text"), "user": self.bot_user_id}}
+
+    def posted_to(self, channel: str) -> list[dict[str, Any]]:
+        """Messages chat.postMessage delivered to `channel`, oldest first."""
+        with self._lock:
+            return [m for m in self.posted if m["channel"] == channel]
+
+    def _m_conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not self.history_scope:
+            return {"ok": False, "error": "missing_scope", "needed": "im:history"}
+        channel, oldest = str(params.get("channel", "")), float(params.get("oldest") or 0)
+        with_meta = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = [dict(m) for m in self.posted_to(channel) if float(m["ts"]) >= oldest]
+        for m in found:
+            m.pop("channel")
+            if not with_meta:
+                m.pop("metadata", None)
+        limit = int(params.get("limit") or 100)
+        return {"ok": True, "messages": list(reversed(found))[:limit], "has_more": len(found) > limit}
 
     def _m_chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._check_message(params) or {"ok": True, "message_ts": self._next_ts()}
