@@ -1,0 +1,93 @@
+"""Shared facts about the scored state: periods, categories, movements."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from bot.config import Settings
+from bot.services.errors import NotScoredYet, Rescoring
+from storage import queries
+from storage.store import Store
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Period:
+    as_of: str
+    previous: str | None
+
+
+def period(store: Store, as_of: str | None = None) -> Period:
+    """The latest scored period (or `as_of`) and the one before it; NotScoredYet when none."""
+    with reading():
+        latest = as_of or queries.latest_as_of(store)
+        if latest is None:
+            raise NotScoredYet()
+        return Period(latest, queries.previous_as_of(store, latest))
+
+
+@contextmanager
+def reading() -> Iterator[None]:
+    """Turn 'database is locked' (a rescoring holds the write lock) into a user message."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text or "no such table" in text:
+            raise Rescoring() from exc
+        raise
+
+
+def guarded(fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorator: service reads that may hit a rescoring in progress."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        with reading():
+            return fn(*args, **kwargs)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
+    return wrapper
+
+
+def renewal_rank(settings: Settings, category: str | None) -> int | None:
+    """0 for the best Renewal Index category; None for an unknown one."""
+    try:
+        return settings.renewal_categories.index(category) if category else None
+    except ValueError:
+        return None
+
+
+def movement_direction(settings: Settings, before: str | None, after: str | None,
+                       kind: str = "renewal") -> str | None:
+    """'up' (better), 'down' (worse) or None (same / unknown) between two categories."""
+    if before is None or after is None or before == after:
+        return None
+    if kind == "upsell":
+        likely = settings.upsell_index.likely.name
+        return "up" if after == likely else "down" if before == likely else None
+    b, a = renewal_rank(settings, before), renewal_rank(settings, after)
+    if a is None or b is None:
+        return None
+    return "up" if a < b else "down"
+
+
+def emoji(settings: Settings, category: str | None) -> str:
+    if not category:
+        return ":grey_question:"
+    try:
+        return settings.emoji_for(category)
+    except KeyError:
+        return ":grey_question:"
+
+
+def provisional(store: Store) -> bool:
+    """True when an active model was trained on too few labels: scores are provisional."""
+    with reading():
+        return bool(store.scalar("SELECT max(provisional) FROM models WHERE active = 1") or 0)

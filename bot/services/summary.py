@@ -1,0 +1,118 @@
+"""`/outcome summary` and the weekly channel summary: accounts and ARR per category, movements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.config import Settings
+from bot.services.core import guarded, movement_direction, period, provisional
+from storage import queries
+from storage.store import Store
+
+
+@dataclass(frozen=True)
+class CategoryLine:
+    category: str
+    accounts: int
+    arr: float
+    previous_accounts: int | None  # None when there is no previous period
+
+    @property
+    def change(self) -> int | None:
+        return None if self.previous_accounts is None else self.accounts - self.previous_accounts
+
+
+@dataclass(frozen=True)
+class Movement:
+    account_id: str
+    name: str
+    owner_email: str | None
+    owner_slack_id: str | None
+    arr: float | None
+    kind: str  # renewal / upsell
+    before: str
+    after: str
+    direction: str  # up / down
+    from_health: float | None = None
+    to_health: float | None = None
+
+
+@dataclass(frozen=True)
+class SummaryData:
+    as_of: str
+    previous_as_of: str | None
+    renewal: list[CategoryLine]
+    upsell: list[CategoryLine]
+    total_accounts: int
+    total_arr: float
+    improved: list[Movement] = field(default_factory=list)   # Renewal Index up, by ARR
+    worsened: list[Movement] = field(default_factory=list)   # Renewal Index down, by ARR
+    upsell_gained: list[Movement] = field(default_factory=list)
+    upsell_lost: list[Movement] = field(default_factory=list)
+    owner_email: str | None = None
+    owner_slack_id: str | None = None
+    provisional: bool = False
+
+    @property
+    def movements(self) -> int:
+        return len(self.improved) + len(self.worsened)
+
+
+def _lines(categories: list[str], now: dict[str, dict[str, float]],
+           before: dict[str, dict[str, float]] | None) -> list[CategoryLine]:
+    out = []
+    for cat in categories:
+        cur = now.get(cat, {"accounts": 0, "arr": 0.0})
+        prev = None if before is None else int(before.get(cat, {"accounts": 0})["accounts"])
+        out.append(CategoryLine(cat, int(cur["accounts"]), float(cur["arr"] or 0.0), prev))
+    return out
+
+
+def movement_rows(settings: Settings, rows: list[dict[str, Any]]) -> list[Movement]:
+    """Movements (renewal and upsell changes) from `storage.queries.movements` rows."""
+    out = []
+    for r in rows:
+        for kind in ("renewal", "upsell"):
+            before, after = r[f"from_{kind}_index"], r[f"to_{kind}_index"]
+            direction = movement_direction(settings, before, after, kind)
+            if direction is None:
+                continue
+            out.append(Movement(r["account_id"], r["name"], r["owner_email"], r["owner_slack_id"],
+                                r["arr"], kind, before, after, direction,
+                                r.get("from_health"), r.get("to_health")))
+    return out
+
+
+@guarded
+def summary(store: Store, settings: Settings, *, as_of: str | None = None,
+            owner_email: str | None = None, owner_slack_id: str | None = None) -> SummaryData:
+    """Accounts and ARR per Renewal Index and Upsell Index category, and movements since the
+    previous period; for the whole book, or one owner's accounts (email and/or Slack id)."""
+    p = period(store, as_of)
+    owner = {"owner_email": owner_email, "owner_slack_id": owner_slack_id}
+    renewal_now = queries.category_totals(store, p.as_of, "renewal_index", **owner)
+    upsell_now = queries.category_totals(store, p.as_of, "upsell_index", **owner)
+    renewal_before = upsell_before = None
+    moves: list[Movement] = []
+    if p.previous:
+        renewal_before = queries.category_totals(store, p.previous, "renewal_index", **owner)
+        upsell_before = queries.category_totals(store, p.previous, "upsell_index", **owner)
+        moves = movement_rows(settings, queries.movements(store, p.previous, p.as_of, **owner))
+    renewal = _lines(settings.renewal_categories, renewal_now, renewal_before)
+    upsell = _lines(settings.upsell_categories, upsell_now, upsell_before)
+    return SummaryData(
+        as_of=p.as_of,
+        previous_as_of=p.previous,
+        renewal=renewal,
+        upsell=upsell,
+        total_accounts=sum(line.accounts for line in renewal),
+        total_arr=sum(line.arr for line in renewal),
+        improved=[m for m in moves if m.kind == "renewal" and m.direction == "up"],
+        worsened=[m for m in moves if m.kind == "renewal" and m.direction == "down"],
+        upsell_gained=[m for m in moves if m.kind == "upsell" and m.direction == "up"],
+        upsell_lost=[m for m in moves if m.kind == "upsell" and m.direction == "down"],
+        owner_email=owner_email,
+        owner_slack_id=owner_slack_id,
+        provisional=provisional(store),
+    )
