@@ -1,8 +1,9 @@
 """Customer Owner Pulse: one DM per customer owner about their own accounts, exactly once.
 
 Building (`build_pulses`) is set-based: one query for the latest scored period,
-one per distinct comparison period (usually one), then pandas group-bys; no
-per-owner SQL. Sending (`send_pulses`) resolves each owner to a Slack user and
+one book-wide `storage.queries.movements` per distinct comparison period
+(usually one; directions by `bot.services.core.movement_direction`, as in
+`/outcome summary`), then pandas group-bys; no per-owner SQL. Sending (`send_pulses`) resolves each owner to a Slack user and
 delivers through the ledger in `storage.deliveries`.
 
 Who is an owner: `accounts.owner_email` (lowercased), or `owner_slack_id` when
@@ -65,9 +66,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
+from bot.services.core import movement_direction
 from messages.pulse import admin_report_message, pulse_message, pulse_text
 from messages.render import Message
 from storage import deliveries as ledger
+from storage import queries
 from storage.deliveries import Clock, JobLock, system_clock
 from storage.store import Store
 
@@ -224,28 +227,37 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
     cur = cur[cur["owner"].isin(owner_baseline)]
     cur["baseline"] = cur["owner"].map(owner_baseline)
 
-    # Previous category of each account at its owner's baseline period.
-    parts = []
-    for base in sorted(b for b in cur["baseline"].dropna().unique()):
-        prev = store.frame(
-            "SELECT account_id, renewal_index AS prev_ri, upsell_index AS prev_ui"
-            " FROM scores WHERE as_of = ?", (base,))
-        chunk = cur[cur["baseline"] == base].merge(prev, on="account_id", how="left")
-        parts.append(chunk)
-    no_base = cur[cur["baseline"].isna()].assign(prev_ri=None, prev_ui=None)
-    frame = pd.concat([*parts, no_base], ignore_index=True) if parts else no_base
-
     cats = settings.renewal_categories
-    rank = {name: i for i, name in enumerate(cats)}
     emoji = {name: settings.emoji_for(name) for name in cats}
     risky = set(at_risk_categories(settings))
     likely = settings.upsell_index.likely.name
 
-    frame["rank"] = frame["ri"].map(rank)
-    frame["prev_rank"] = frame["prev_ri"].map(rank)
-    frame["moved"] = frame["prev_rank"].notna() & frame["rank"].notna() & (
-        frame["prev_rank"] != frame["rank"])
-    frame["worsened"] = frame["moved"] & (frame["rank"] > frame["prev_rank"])
+    # What changed since each owner's baseline: one book-wide `queries.movements` per
+    # distinct baseline (usually one), attached to the accounts of the owners using it.
+    frame = cur.assign(prev_ri=None, worsened=False, moved=False, new_upsell=False)
+    for base in sorted(b for b in cur["baseline"].dropna().unique()):
+        rows = queries.movements(store, base, period)
+        if not rows:
+            continue
+        changed = pd.DataFrame(rows, columns=list(rows[0]))
+        renewal = [movement_direction(settings, b, a)
+                   for b, a in zip(changed["from_renewal_index"], changed["to_renewal_index"],
+                                   strict=True)]
+        upsell = [movement_direction(settings, b, a, "upsell")
+                  for b, a in zip(changed["from_upsell_index"], changed["to_upsell_index"],
+                                  strict=True)]
+        changed = changed.assign(
+            base=base, dir_renewal=renewal, dir_upsell=upsell
+        ).set_index("account_id")
+        mine = (frame["baseline"] == base) & frame["account_id"].isin(changed.index)
+        ids = frame.loc[mine, "account_id"]
+        dir_r = changed["dir_renewal"].reindex(ids).to_numpy()
+        frame.loc[mine, "prev_ri"] = changed["from_renewal_index"].reindex(ids).to_numpy()
+        frame.loc[mine, "moved"] = pd.notna(dir_r)
+        frame.loc[mine, "worsened"] = dir_r == "down"
+        frame.loc[mine, "new_upsell"] = changed["dir_upsell"].reindex(ids).to_numpy() == "up"
+    frame["moved"] = frame["moved"].astype(bool)
+    frame["worsened"] = frame["worsened"].astype(bool)
     frame["risky"] = frame["ri"].isin(risky)
     frame["likely"] = frame["ui"] == likely
     frame["arr_risky"] = frame["arr"].where(frame["risky"], 0.0)
@@ -273,10 +285,9 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
     ups = frame[frame["likely"]].sort_values(["owner", "arr", "name"], ascending=[True, False, True])
     ups = ups.groupby("owner", sort=False).head(TOP_UPSELLS)
     top_ups: dict[str, list[Upsell]] = {}
-    for owner, acc, name, arr, prev_ui in zip(ups["owner"], ups["account_id"], ups["name"],
-                                              ups["arr"], ups["prev_ui"], strict=True):
-        new = isinstance(prev_ui, str) and prev_ui != likely
-        top_ups.setdefault(owner, []).append(Upsell(acc, name, float(arr), new))
+    for owner, acc, name, arr, new in zip(ups["owner"], ups["account_id"], ups["name"],
+                                          ups["arr"], ups["new_upsell"], strict=True):
+        top_ups.setdefault(owner, []).append(Upsell(acc, name, float(arr), bool(new)))
 
     out = []
     for owner, t in zip(totals.index, totals.itertuples(index=False), strict=True):

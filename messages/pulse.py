@@ -1,25 +1,27 @@
 """Block Kit for the Customer Owner Pulse and for the admins' job reports.
 
 Pure functions of data (`bot.pulse.Pulse`) to a checked `Message`; the wording
-lives in templates/pulse_blocks.j2 (pieces) and pulse.txt.j2 (the full text
-fallback, which is also what `outcomes pulse --dry-run` prints).
+lives in templates/pulse_blocks.j2; each piece is rendered once and used both
+in the blocks and in the full text fallback (which `outcomes pulse --dry-run` prints).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from messages.actions import OPEN_ACCOUNT
 from messages.render import Message, checked, environment, render_text
 
 if TYPE_CHECKING:
     from bot.pulse import Pulse
 
-# TODO(slack-app): import the shared "open account card" action id once it lands
-# (the Slack-app engineer owns it); the listener must answer this id.
-OPEN_ACCOUNT_ACTION = "open_account_card"
-MAX_MOVEMENTS_SHOWN = 15
+# The account-card button of the Slack app (its listener answers this id).
+OPEN_ACCOUNT_ACTION = OPEN_ACCOUNT
+MAX_MOVEMENTS_SHOWN = 12
+SECTION_TEXT = 3000
 MAX_PROBLEMS_SHOWN = 20
 
 
@@ -30,44 +32,95 @@ def _pieces() -> Any:
 
 
 def _mrkdwn(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": str(text).strip()}
+    return {"type": "mrkdwn", "text": text}
 
 
-def _open_button(account_id: str) -> dict[str, Any]:
+def _open_button(account_id: str, name: str) -> dict[str, Any]:
+    label = f"Open {name}"
     return {
         "type": "button",
-        "text": {"type": "plain_text", "text": "Open", "emoji": True},
+        "text": {"type": "plain_text", "text": label if len(label) <= 75 else label[:74] + "…"},
         "action_id": OPEN_ACCOUNT_ACTION,
         "value": account_id,
     }
 
 
+@dataclass(frozen=True)
+class _Pieces:
+    """Each part of a pulse rendered once; the blocks and the text fallback share them."""
+
+    steady: str | None = None
+    header: str = ""
+    summary: str = ""
+    categories: tuple[str, ...] = ()
+    heading: str = ""
+    movements: tuple[tuple[str, str], ...] = ()   # (line, account_id), the shown ones
+    names: tuple[str, ...] = ()                    # their names, for the buttons
+    more: str | None = None
+    upsells: str | None = None
+    footer: str = ""
+
+    def text(self) -> str:
+        if self.steady is not None:
+            return self.steady
+        lines = [self.header, self.summary, *self.categories, "", self.heading,
+                 *(line for line, _ in self.movements)]
+        lines += [x for x in (self.more, self.upsells) if x]
+        return "\n".join([*lines, "", self.footer])
+
+
+def _render(pulse: Pulse) -> _Pieces:
+    b = _pieces()
+    if not pulse.movements:
+        return _Pieces(steady=str(b.steady(pulse)).strip())
+    heading = str(b.movements_heading(pulse)).strip()
+    shown, lines, used = [], [], len(heading)
+    for m in pulse.movements[:MAX_MOVEMENTS_SHOWN]:
+        line = str(b.movement(m)).strip()
+        if used + 1 + len(line) > SECTION_TEXT:   # keep the movements section within Slack's limit
+            break
+        shown.append(m)
+        lines.append(line)
+        used += 1 + len(line)
+    return _Pieces(
+        header=str(b.header(pulse)).strip(),
+        summary=str(b.summary(pulse)).strip(),
+        categories=tuple(str(b.category(c)).strip() for c in pulse.categories[:10]),
+        heading=heading,
+        movements=tuple((line, m.account_id) for line, m in zip(lines, shown, strict=True)),
+        names=tuple(m.name for m in shown),
+        more=str(b.more(pulse, len(shown))).strip() if len(pulse.movements) > len(shown) else None,
+        upsells=str(b.upsells(pulse)).strip() if pulse.top_upsells else None,
+        footer=str(b.footer(pulse)).strip(),
+    )
+
+
 def pulse_text(pulse: Pulse) -> str:
-    """The whole pulse as plain mrkdwn text (notification, screen readers, dry-run)."""
-    return render_text("pulse.txt.j2", p=pulse, shown=MAX_MOVEMENTS_SHOWN)
+    """The whole pulse as mrkdwn text (notification, screen readers, `--dry-run`)."""
+    return _render(pulse).text()
 
 
 def pulse_message(pulse: Pulse) -> Message:
     """One owner's pulse. No movements: the one-line 'all steady'."""
-    b = _pieces()
-    text = pulse_text(pulse)
-    if not pulse.movements:
-        return checked(text, [{"type": "section", "text": _mrkdwn(b.steady(pulse))}])
+    parts = _render(pulse)
+    text = parts.text()
+    if parts.steady is not None:
+        return checked(text, [{"type": "section", "text": _mrkdwn(parts.steady)}])
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": str(b.header(pulse)).strip()}},
-        {"type": "section", "text": _mrkdwn(b.summary(pulse))},
-        {"type": "section", "fields": [_mrkdwn(b.category(c)) for c in pulse.categories[:10]]},
-        {"type": "divider"},
-        {"type": "section", "text": _mrkdwn(b.movements_heading(pulse))},
+        {"type": "header", "text": {"type": "plain_text", "text": parts.header}},
+        {"type": "section", "text": _mrkdwn(parts.summary),
+         "fields": [_mrkdwn(c) for c in parts.categories]},
+        {"type": "section", "text": _mrkdwn("\n".join(
+            [parts.heading, *(line for line, _ in parts.movements)]))},
+        {"type": "actions", "block_id": "pulse_open",
+         "elements": [_open_button(account_id, name) for (_, account_id), name in zip(
+             parts.movements, parts.names, strict=True)]},
     ]
-    for m in pulse.movements[:MAX_MOVEMENTS_SHOWN]:
-        blocks.append({"type": "section", "text": _mrkdwn(b.movement(m)),
-                       "accessory": _open_button(m.account_id)})
-    if len(pulse.movements) > MAX_MOVEMENTS_SHOWN:
-        blocks.append({"type": "context", "elements": [_mrkdwn(b.more(pulse, MAX_MOVEMENTS_SHOWN))]})
-    if pulse.top_upsells:
-        blocks.append({"type": "section", "text": _mrkdwn(b.upsells(pulse))})
-    blocks.append({"type": "context", "elements": [_mrkdwn(b.footer(pulse))]})
+    if parts.more:
+        blocks.append({"type": "context", "elements": [_mrkdwn(parts.more)]})
+    if parts.upsells:
+        blocks.append({"type": "section", "text": _mrkdwn(parts.upsells)})
+    blocks.append({"type": "context", "elements": [_mrkdwn(parts.footer)]})
     return checked(text, blocks)
 
 

@@ -14,6 +14,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
 from bot.pulse import build_pulses, send_pulses
+from messages.actions import OPEN_ACCOUNT
 from messages.render import checked
 from storage import deliveries as ledger
 from storage.deliveries import JobLock, LockHeld
@@ -52,8 +53,9 @@ def test_one_dm_per_owner_with_exactly_their_movements(store, settings, client, 
     assert ana_text.index("Acme") < ana_text.index("Atlas")          # worsened first
     assert "$120k" in ana_text and "Apex ($50k, new)" in ana_text
     assert not any(name in ana_text for name in ("Cedar", "Delta", "Beacon"))
-    buttons = [b["accessory"] for b in ana["blocks"] if b.get("accessory")]
-    assert [b["value"] for b in buttons] == ["A1", "A3"]
+    (actions,) = [b for b in ana["blocks"] if b["type"] == "actions"]
+    assert [(b["text"]["text"], b["action_id"], b["value"]) for b in actions["elements"]] == [
+        ("Open Acme", OPEN_ACCOUNT, "A1"), ("Open Atlas", OPEN_ACCOUNT, "A3")]
     assert ana["metadata"]["event_payload"]["key"] == f"pulse:ana@example.com:{P2}"
     assert ben["text"].startswith("All steady") and len(ben["blocks"]) == 1
     assert "Cedar" in text_of(cy) and "Acme" not in text_of(cy)
