@@ -37,8 +37,10 @@ Each (owner, period) has one ledger row, key `pulse:<owner>:<period>`.
    key: found -> recorded 'sent'; not found -> retry with backoff.
 4. A row found 'sending' at the start of a run was left by a process that died
    mid-send (the job lock guarantees no live process is sending it). Once it is
-   older than `STUCK_GRACE`, the same history check decides: found -> 'sent',
-   not found -> retried in this run.
+   `STUCK_GRACE` (15 s) after its claim, the same history check decides:
+   found -> 'sent', not found -> retried in this run. (A lock whose holder
+   process is gone from this host is taken over at once, so a rerun right
+   after a kill -9 goes ahead.)
 5. When the history cannot be read (the `im:history` scope is missing, or Slack
    is down), we never guess: the row stays 'sending', the admins are told, and
    nothing is re-sent until an admin runs `outcomes pulse --release KEY`. At most
@@ -80,7 +82,7 @@ KIND = "pulse"
 JOB = "pulse"
 LOCK = "job:pulse"
 LOOKUP_RETRY_AFTER = timedelta(days=1)
-STUCK_GRACE = timedelta(minutes=2)
+STUCK_GRACE = timedelta(seconds=15)
 METADATA_EVENT = "outcomes_delivery"
 MAX_SEND_ATTEMPTS = 3
 BACKOFF_SECONDS = 2.0
@@ -407,38 +409,41 @@ def deliver(store: Store, client: WebClient, message: Message, *, key: str, kind
     return Outcome(key, recipient, "failed", error, channel)
 
 
-def settle_stuck(store: Store, client: WebClient | None, kind: str, *,
-                 clock: Clock = system_clock) -> list[Outcome]:
-    """Decide the fate of rows a dead process left 'sending' (policy point 4 and 5).
+def settle_stuck(store: Store, client: WebClient | None, kind: str, *, command: str = "pulse",
+                 clock: Clock = system_clock, sleep: Sleep = time.sleep) -> list[Outcome]:
+    """Decide the fate of rows a dead process left 'sending' (policy points 4 and 5).
 
     Found in history -> 'sent'; provably not there -> 'failed' (retried now);
-    unreadable or too recent -> left 'sending' and returned as 'unknown'.
+    history unreadable, or no Slack channel (email) -> left 'sending', returned 'unknown'.
+    A row claimed less than STUCK_GRACE ago is first given the rest of the grace, so a
+    request the dead process had already handed to Slack has landed before we look.
     """
-    now = clock()
     out = []
     for row in ledger.by_status(store, kind, ledger.SENDING):
-        if ledger.parse_stamp(row.updated_at) > now - STUCK_GRACE:
-            out.append(Outcome(row.key, row.recipient, "unknown",
-                               "being sent less than 2 minutes ago; checked next run", row.channel))
-            continue
+        hint = f"if it did not arrive: outcomes {command} --release {row.key}"
         if client is None or not row.channel:
-            out.append(Outcome(row.key, row.recipient, "unknown",
-                               row.last_error or "interrupted mid-send", row.channel))
+            note = f"interrupted mid-send, cannot check whether it arrived: not re-sent; {hint}"
+            ledger.note_error(store, row.key, note, now=clock())
+            out.append(Outcome(row.key, row.recipient, "unknown", note, row.channel))
             continue
+        wait = ledger.parse_stamp(row.updated_at) + STUCK_GRACE - clock()
+        if wait.total_seconds() > 0:
+            sleep(wait.total_seconds())
         try:
             ts = find_in_history(client, row.channel, row.key)
         except (SlackApiError, *_AMBIGUOUS) as exc:
-            note = (f"interrupted mid-send; history unreadable ({_describe(exc)}): not re-sent. "
-                    f"If it did not arrive: outcomes {kind} --release {row.key}")
-            ledger.note_error(store, row.key, note, now=now)
+            note = (f"interrupted mid-send; history unreadable ({_describe(exc)}): not re-sent; "
+                    f"{hint}")
+            ledger.note_error(store, row.key, note, now=clock())
             out.append(Outcome(row.key, row.recipient, "unknown", note, row.channel))
             continue
         if ts is not None:
-            ledger.mark_sent(store, row.key, channel=row.channel, ts=ts, now=now)
-            out.append(Outcome(row.key, row.recipient, "sent", channel=row.channel, ts=ts))
+            ledger.mark_sent(store, row.key, channel=row.channel, ts=ts, now=clock())
+            out.append(Outcome(row.key, row.recipient, "sent", channel=row.channel, ts=ts,
+                               report=False))
         else:
             ledger.release_unsent(store, row.key, "interrupted before Slack had it; resending",
-                                  now=now)
+                                  now=clock())
             out.append(Outcome(row.key, row.recipient, "released", channel=row.channel))
     return out
 
@@ -558,7 +563,7 @@ def send_pulses(store: Store, settings: Settings, client: WebClient, *,
 
 def _send_all(store: Store, settings: Settings, client: WebClient, run: PulseRun,
               lock: JobLock, clock: Clock, sleep: Sleep) -> None:
-    stuck = settle_stuck(store, client, KIND, clock=clock)
+    stuck = settle_stuck(store, client, KIND, clock=clock, sleep=sleep)
     unknown = [o for o in stuck if o.status == "unknown"]
     pulses = build_pulses(store, settings)
     run.period = pulses[0].period if pulses else None

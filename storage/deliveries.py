@@ -259,11 +259,41 @@ def release_lock(store: Store, name: str, holder: str) -> None:
         conn.execute("DELETE FROM locks WHERE name = ? AND holder = ?", (name, holder))
 
 
+def holder_is_dead(holder: str) -> bool:
+    """True when `holder` names a process of this host that no longer runs (killed, crashed).
+
+    A holder on another host, or one we cannot check, counts as alive: its lock expires.
+    """
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _steal(store: Store, name: str, dead: str, holder: str, until: str) -> bool:
+    with store.transaction() as conn:
+        return conn.execute(
+            "UPDATE locks SET holder = ?, expires_at = ? WHERE name = ? AND holder = ?",
+            (holder, until, name, dead),
+        ).rowcount == 1
+
+
 class JobLock:
     """A store lock with expiry, renewed as the work goes (`renew()`), released on exit.
 
     `with JobLock(store, "job:pulse", clock=clock):` raises LockHeld when another
-    live process holds it. A process that dies leaves the lock to expire after `ttl`.
+    live process holds it. The lock of a process that died on this host is taken over
+    at once (its pid is gone); one on another host expires after `ttl`.
     """
 
     def __init__(self, store: Store, name: str, *, clock: Clock = system_clock,
@@ -272,10 +302,14 @@ class JobLock:
         self.holder = holder or new_holder()
 
     def __enter__(self) -> JobLock:
-        if not acquire_lock(self.store, self.name, self.holder, ttl=self.ttl, now=self.clock()):
-            info = lock_info(self.store, self.name) or {"holder": "?", "expires_at": "?"}
-            raise LockHeld(self.name, info["holder"], info["expires_at"])
-        return self
+        now = self.clock()
+        if acquire_lock(self.store, self.name, self.holder, ttl=self.ttl, now=now):
+            return self
+        info = lock_info(self.store, self.name) or {"holder": "?", "expires_at": "?"}
+        if holder_is_dead(info["holder"]) and _steal(self.store, self.name, info["holder"],
+                                                     self.holder, stamp(now + self.ttl)):
+            return self
+        raise LockHeld(self.name, info["holder"], info["expires_at"])
 
     def renew(self) -> None:
         """Push the expiry out; raises LockHeld if the lock was lost meanwhile."""

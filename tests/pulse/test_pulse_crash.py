@@ -1,0 +1,89 @@
+"""A process killed in the middle of a run: the rerun sends the rest and nothing twice."""
+
+from __future__ import annotations
+
+import pytest
+from slack_sdk import WebClient
+
+from bot.pulse import send_pulses
+from storage import deliveries as ledger
+from tests.pulse.conftest import ADMIN_CHANNEL, P2, dms, scored_book
+
+NO_SLEEP = lambda seconds: None  # noqa: E731
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs (not even `except Exception`)."""
+
+
+class DyingClient(WebClient):
+    """Dies after `after` DMs: before posting the next one, or right after Slack took it."""
+
+    def __init__(self, *args, after: int, when: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.after, self.when, self.posted = after, when, 0
+
+    def chat_postMessage(self, **kwargs):  # noqa: N802 (slack_sdk's name)
+        if not str(kwargs.get("channel", "")).startswith("D"):
+            return super().chat_postMessage(**kwargs)
+        if self.posted == self.after and self.when == "before":
+            raise Killed()
+        resp = super().chat_postMessage(**kwargs)
+        self.posted += 1
+        if self.posted == self.after and self.when == "after":
+            raise Killed()
+        return resp
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_rerun_after_a_kill_sends_each_owner_exactly_one(store, settings, client, fake, clock, when):
+    scored_book(store, settings)
+    dying = DyingClient(token="xoxb-test", base_url=fake.api_url, after=1, when=when)
+    with pytest.raises(Killed):
+        send_pulses(store, settings, dying, clock=clock, sleep=NO_SLEEP)
+    assert sum(len(m) for m in dms(fake).values()) == 1
+    assert "sending" in {r["status"] for r in store.query("SELECT status FROM deliveries")} \
+        or when == "before"
+
+    clock.advance(seconds=30)
+    run = send_pulses(store, settings, client, clock=clock, sleep=NO_SLEEP)
+    assert {c: len(m) for c, m in dms(fake).items()} == {"DANA": 1, "DBEN": 1, "DCY": 1}
+    statuses = {r["key"]: r["status"] for r in store.query("SELECT key, status FROM deliveries")}
+    assert statuses[f"pulse:ana@example.com:{P2}"] == "sent"
+    assert run.count("unknown") == 0
+
+
+def test_unreadable_history_never_resends_and_tells_the_admins(store, settings, client, fake, clock):
+    scored_book(store, settings)
+    fake.history_scope = False   # the app lacks im:history
+    dying = DyingClient(token="xoxb-test", base_url=fake.api_url, after=1, when="after")
+    with pytest.raises(Killed):
+        send_pulses(store, settings, dying, clock=clock, sleep=NO_SLEEP)
+    clock.advance(minutes=1)
+    run = send_pulses(store, settings, client, clock=clock, sleep=NO_SLEEP)
+    assert {c: len(m) for c, m in dms(fake).items()} == {"DANA": 1, "DBEN": 1, "DCY": 1}
+    (doubt,) = [o for o in run.outcomes if o.status == "unknown"]
+    row = ledger.get(store, doubt.key)
+    assert row.status == "sending" and "--release" in row.last_error
+    assert any(doubt.recipient in m["text"] for m in fake.posted_to(ADMIN_CHANNEL))
+
+    # An admin checked: it did arrive (so nothing to do), or it did not: --release.
+    ledger.release_unsent(store, doubt.key, "released by an admin", now=clock())
+    fake.history_scope = True
+    send_pulses(store, settings, client, clock=clock, sleep=NO_SLEEP)
+    assert sum(len(m) for m in dms(fake).values()) == 4   # the admin said it had not arrived
+
+
+def test_a_dead_holders_lock_is_taken_over(store, settings, client, fake, clock):
+    import socket
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = f"{socket.gethostname()}:{proc.stdout.strip()}:deadbeef"
+    from datetime import timedelta
+    ledger.acquire_lock(store, "job:pulse", dead, ttl=timedelta(minutes=10), now=clock())
+    scored_book(store, settings)
+    send_pulses(store, settings, client, clock=clock, sleep=NO_SLEEP)
+    assert len(dms(fake)) == 3
