@@ -87,11 +87,12 @@ def main(ctx: click.Context, config_path: str | None, db_path: str | None, verbo
 
 
 def _register() -> None:
-    from bot.commands import data
+    from bot.commands import data, slack
 
-    for module in (data,):
+    for module in (data, slack):
         for command in module.COMMANDS:
             main.add_command(command)
 
 
 _register()
+

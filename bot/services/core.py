@@ -17,6 +17,17 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class Requester:
+    """Who is asking: their Slack ids and, when known, the owner email they stand for."""
+
+    user_id: str | None = None
+    team_id: str | None = None
+    channel_id: str | None = None
+    owner_email: str | None = None
+    is_admin: bool = False
+
+
+@dataclass(frozen=True)
 class Period:
     as_of: str
     previous: str | None

@@ -1,0 +1,231 @@
+"""The Slack app: `create_app()` builds the Bolt App; `asgi_app()` serves it over HTTP.
+
+Nothing happens at import time. Listeners acknowledge first and work after
+(`process_before_response=False`): Slack gets its 200 within milliseconds and the
+reply follows through `response_url` or the Web API. One error handler decides
+what the user reads: a `UserError` carries its own words; anything else is a bug,
+logged with its traceback, and the user gets a short, honest reply.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.config import Settings
+from bot.listeners import Deps, Registry, register
+from bot.services.errors import Rescoring, UserError
+from bot.slack_client import MissingSecret, make_client
+from messages.errors import bug_message, error_message
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+LISTENER_THREADS = 32
+AUTH_RETRY_SECONDS = 60.0
+
+
+def require_secrets(settings: Settings, *names: str) -> None:
+    """A clear startup error naming every secret that is missing from the environment."""
+    env = {"bot_token": "SLACK_BOT_TOKEN (xoxb-…)", "signing_secret": "SLACK_SIGNING_SECRET",
+           "app_token": "SLACK_APP_TOKEN (xapp-…, Socket Mode)"}
+    missing = [env[n] for n in names if getattr(settings.secrets, f"slack_{n}") is None]
+    if missing:
+        raise MissingSecret("missing from the environment: " + ", ".join(missing)
+                            + ". See `outcomes manifest` and the README's Slack setup.")
+
+
+class _Authorizer:
+    """Single-workspace authorization without a Web API call on every request.
+
+    auth.test runs once (for the bot's user id, so Bolt can ignore the bot's own
+    events); when it fails, requests are still served and it is retried later.
+    """
+
+    def __init__(self, client: WebClient) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._result: dict[str, Any] | None = None
+        self._tried = 0.0
+
+    def result(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        with self._lock:
+            if self._result is None and time.monotonic() - self._tried > AUTH_RETRY_SECONDS:
+                self._tried = time.monotonic()
+                try:
+                    quick = WebClient(token=self._client.token, base_url=self._client.base_url,
+                                      timeout=3, retry_handlers=[])
+                    resp = quick.auth_test()
+                    self._result = {"bot_user_id": resp.get("user_id"), "bot_id": resp.get("bot_id")}
+                except (SlackApiError, SlackClientError, OSError) as exc:
+                    log.warning("auth.test failed (%s); serving without the bot user id", exc)
+            known = self._result or {}
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id,
+                               bot_token=self._client.token, bot_user_id=known.get("bot_user_id"),
+                               bot_id=known.get("bot_id"))
+
+
+def _authorize_function(authorizer: _Authorizer) -> Any:
+    # Bolt passes arguments by the parameter names of a plain function.
+    def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        return authorizer.result(enterprise_id, team_id)
+
+    return authorize
+
+
+def create_app(settings: Settings, store: Store, client: WebClient | None = None, *,
+               socket_mode: bool = False, signing_secret: str | None = None) -> App:
+    """The Bolt App with every listener, the team check and the error handler.
+
+    HTTP mode needs SLACK_SIGNING_SECRET (requests are verified; bad ones get 401);
+    Socket Mode does not. The WebClient defaults to `make_client(settings)`:
+    SLACK_API_URL with slack_sdk's retry handlers.
+    """
+    if client is None:
+        require_secrets(settings, "bot_token")
+        client = make_client(settings)
+    secret = signing_secret or (settings.secrets.slack_signing_secret.get_secret_value()
+                                if settings.secrets.slack_signing_secret else None)
+    if not socket_mode and not secret:
+        require_secrets(settings, "signing_secret")
+    # The token lives in the authorizer; Bolt builds each request's client from this one
+    # (same SLACK_API_URL, timeout and retry handlers) with the authorized token.
+    tokenless = WebClient(base_url=client.base_url, timeout=client.timeout,
+                          retry_handlers=list(client.retry_handlers or []), logger=client.logger)
+    app = App(
+        client=tokenless,
+        signing_secret=secret or "socket-mode-has-no-signatures",
+        request_verification_enabled=not socket_mode,
+        authorize=_authorize_function(_Authorizer(client)),
+        process_before_response=False,
+        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS,
+                                             thread_name_prefix="outcomes-listener"),
+        raise_error_for_unhandled_request=False,
+        logger=logging.getLogger("outcomes.bolt"),
+    )
+    deps = Deps(settings=settings, store=store)
+    _team_check(app, settings)
+    register(app, deps)
+    _error_handler(app)
+    app._outcomes_registry = deps.registry  # type: ignore[attr-defined]
+    return app
+
+
+def registry_of(app: App) -> Registry:
+    return app._outcomes_registry  # type: ignore[attr-defined,no-any-return]
+
+
+def _team_check(app: App, settings: Settings) -> None:
+    allowed = set(settings.slack.allowed_team_ids)
+    if not allowed:
+        return
+
+    @app.middleware
+    def only_allowed_teams(body: dict[str, Any], context: Any, next: Any) -> BoltResponse | None:
+        team = context.team_id or (body.get("team") or {}).get("id") or body.get("team_id")
+        if team in allowed:
+            return next()
+        log.warning("request from workspace %s refused (not in slack.allowed_team_ids)", team)
+        text = "Outcomes is not enabled for this workspace."
+        return BoltResponse(status=200, body=text if body.get("command") else "")
+
+
+def _is_locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error).lower()
+
+
+def _error_handler(app: App) -> None:
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any], logger: logging.Logger,
+                 context: Any) -> BoltResponse | None:
+        if isinstance(error, BoltUnhandledRequestError):
+            return BoltResponse(status=404, body="")
+        if _is_locked(error):
+            error = Rescoring()
+        if isinstance(error, UserError):
+            logger.info("user error: %s", error.message)
+            message = error_message(error)
+        else:
+            logger.exception("bug while answering %s", _describe(body), exc_info=error)
+            message = bug_message()
+        respond = context.get("respond") if context else None
+        if respond is not None and (body.get("response_url") or body.get("type") == "block_actions"):
+            try:
+                respond(text=message.text, blocks=message.blocks, response_type="ephemeral",
+                        replace_original=False)
+            except Exception:  # the reply itself failed: nothing more we can tell the user
+                logger.exception("could not send the error reply")
+        return None
+
+
+def _describe(body: dict[str, Any]) -> str:
+    if body.get("command"):
+        return f"command {body.get('command')} {body.get('text', '')!r}"
+    if body.get("type") == "block_actions":
+        return "action " + ",".join(a.get("action_id", "") for a in body.get("actions", []))
+    event = body.get("event") or {}
+    return f"event {event.get('type')}" if event else "request"
+
+
+# -- HTTP -------------------------------------------------------------------------------------
+
+
+def asgi_app(bolt: App, store: Store) -> Any:
+    """Starlette: POST /slack/events (commands, events, interactivity) and GET /healthz.
+
+    Bolt's `dispatch` is synchronous; it runs in Starlette's thread pool so
+    concurrent requests are served side by side and the event loop never blocks.
+    """
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+
+    async def events(request: Request) -> Response:
+        body = await request.body()
+        bolt_response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+        return to_starlette_response(bolt_response)
+
+    async def healthz(request: Request) -> Response:
+        def check() -> dict[str, Any]:
+            return {"ok": True, "scored_as_of": store.scalar("SELECT max(as_of) FROM scores")}
+
+        try:
+            return JSONResponse(await run_in_threadpool(check))
+        except sqlite3.Error as exc:
+            return JSONResponse({"ok": False, "error": str(exc)}, status_code=503)
+
+    return Starlette(routes=[Route("/slack/events", events, methods=["POST"]),
+                             Route("/healthz", healthz, methods=["GET"])])
+
+
+_TOKEN_RE = re.compile(r"xox[abpr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+")
+
+
+class RedactTokens(logging.Filter):
+    """Belt and braces: no Slack token ever reaches a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _TOKEN_RE.search(message):
+            record.msg, record.args = _TOKEN_RE.sub("xox…(redacted)", message), ()
+        return True
+
+
+def install_log_redaction() -> None:
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactTokens) for f in handler.filters):
+            handler.addFilter(RedactTokens())

@@ -1,0 +1,40 @@
+"""`health_graph`: a PNG of the health score history, uploaded to the conversation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.listeners import Deps
+from bot.listeners.common import action_pattern, action_value, channel_of, send
+from bot.services import accounts as acc
+from bot.services.errors import UserError
+from messages import account as account_msg
+from messages.actions import HEALTH_GRAPH
+from messages.errors import note_message
+
+
+def register(app: App, deps: Deps) -> None:
+    settings, store = deps.settings, deps.store
+    deps.registry.action(HEALTH_GRAPH, {"files:write"})
+
+    @app.action(action_pattern(HEALTH_GRAPH))
+    def health_graph(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        ack()  # drawing and uploading take longer than Slack waits
+        card = acc.card(store, settings, action_value(body))
+        png = account_msg.health_chart_png(card, settings)
+        try:
+            client.files_upload_v2(
+                channel=channel_of(body), content=png, filename=f"health-{card.account_id}.png",
+                title=f"{card.account['name']}: health score",
+            )
+        except SlackApiError as exc:
+            if exc.response is not None and exc.response.get("error") in (
+                    "not_in_channel", "channel_not_found"):
+                raise UserError("I can't upload here: invite me to the channel with "
+                                f"`/invite @{settings.slack.app_name}` first.") from exc
+            raise
+        send(respond, note_message(":chart_with_upwards_trend: Health graph uploaded."))

@@ -1,0 +1,25 @@
+"""`app_home_opened`: publish the user's App Home (their accounts, movements, open flags)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.listeners import Deps
+from bot.services import home
+from messages.home import home_view
+
+
+def register(app: App, deps: Deps) -> None:
+    settings, store = deps.settings, deps.store
+    deps.registry.event("app_home_opened", {"users:read", "users:read.email"})
+
+    @app.event("app_home_opened")
+    def app_home_opened(event: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        user_id = event["user"]
+        me = home.requester(store, settings, user_id=user_id, client=client, resolve_email=True)
+        client.views_publish(user_id=user_id, view=home_view(home.home(store, settings, me), settings))

@@ -1,0 +1,48 @@
+"""`reaction_added`: a feedback emoji on a message the bot posted about accounts is a flag.
+
+Slack retries deliveries (X-Slack-Retry-Num), possibly while the first is still
+running: the event id is recorded once, and the flag is unique per
+(channel, message, user), so one reaction is one flag and one thread question.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.listeners import Deps
+from bot.services import feedback as fbs
+from messages import feedback as feedback_msg
+from storage import feedback as fb
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, deps: Deps) -> None:
+    settings, store = deps.settings, deps.store
+    deps.registry.event("reaction_added", {"reactions:read", "chat:write"})
+
+    @app.event("reaction_added")
+    def reaction_added(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
+        item = event.get("item") or {}
+        if item.get("type") != "message" or not fbs.is_feedback_reaction(settings, event.get("reaction", "")):
+            return
+        event_id = body.get("event_id")
+        if event_id and not fb.first_time_seen(store, event_id):
+            log.info("event %s already handled (Slack retry)", event_id)
+            return
+        result = fbs.flag_reaction(store, settings, channel=item["channel"], ts=item["ts"],
+                                   user_id=event.get("user", ""), reaction=event["reaction"])
+        if result is None or not result.created:
+            return
+        if result.flag.account_id and result.accounts:
+            message = feedback_msg.flag_prompt(result.flag, result.accounts[0],
+                                               fbs.prediction(store, result.flag.account_id), settings)
+        else:
+            message = feedback_msg.flag_choose_account(result.flag, result.accounts, settings)
+        resp = client.chat_postMessage(channel=item["channel"], thread_ts=item["ts"],
+                                       text=message.text, blocks=message.blocks)
+        fb.set_thread(store, result.flag.id, resp["ts"])

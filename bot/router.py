@@ -1,0 +1,213 @@
+"""`/outcome` text -> a Command, and a Command -> a reply, for Slack, `ask` and the console.
+
+Grammar (the command name comes from settings.slack.command):
+  /outcome <account>                      the account card
+  /outcome list <category> [mine] [segment <n>] [owner @user|email] [page <n>]
+  /outcome summary | segments | segment <n> | indicators (ingredients) | features
+  /outcome share <account> | accuracy | help | rescore (admins)
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot import services
+from bot.config import Settings
+from bot.services import accounts as acc
+from bot.services import catalog, home
+from bot.services import feedback as fbs
+from bot.services.core import Requester
+from bot.services.errors import AccountNotFound, BadArguments, UnknownCommand
+from messages import account as account_msg
+from messages import catalog as catalog_msg
+from messages import feedback as feedback_msg
+from messages import help as help_msg
+from messages import lists as list_msg
+from messages.render import Message
+from messages.summary import summary_message
+from storage.store import Store
+
+COMMANDS = ["help", "list", "summary", "segments", "segment", "indicators", "ingredients",
+            "features", "share", "accuracy", "rescore"]
+ALIASES = {"ingredients": "indicators", "": "help", "?": "help", "usage": "help"}
+ADMIN_COMMANDS = {"rescore"}
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_TOKEN = re.compile(r"<[^>]*>|\S+")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str                         # account / help / list / summary / ...
+    text: str                         # the text as typed (after the slash command)
+    args: dict[str, Any] = field(default_factory=dict)
+    maybe: str | None = None          # for an account lookup: a command the word resembles
+
+
+def _category_aliases(settings: Settings) -> dict[str, tuple[str, str]]:
+    r = settings.renewal_categories
+    likely, unlikely = settings.upsell_categories
+    out = {c.casefold(): (c, "renewal") for c in r}
+    out.update({c.casefold(): (c, "upsell") for c in (likely, unlikely)})
+    # Short words people type; bands are best first, so these follow the configured names.
+    out.setdefault("renew", (r[0], "renewal"))
+    out.setdefault("renewing", (r[0], "renewal"))
+    out.setdefault("healthy", (r[0], "renewal"))
+    out.setdefault("churn", (r[-1], "renewal"))
+    out.setdefault("churning", (r[-1], "renewal"))
+    if len(r) >= 3:
+        out.setdefault("risk", (r[-2], "renewal"))
+        out.setdefault("at-risk", (r[-2], "renewal"))
+        out.setdefault("atrisk", (r[-2], "renewal"))
+    out.setdefault("upsell", (likely, "upsell"))
+    out.setdefault("upsells", (likely, "upsell"))
+    out.setdefault("no upsell", (unlikely, "upsell"))
+    out.setdefault("not upsell", (unlikely, "upsell"))
+    return out
+
+
+def parse_category(settings: Settings, words: str) -> tuple[str, str]:
+    """A Renewal Index or Upsell Index category from forgiving words: (name, 'renewal'|'upsell')."""
+    key = " ".join(words.replace("_", " ").split()).casefold()
+    table = _category_aliases(settings)
+    if key in table:
+        return table[key]
+    starts = {v for k, v in table.items() if k.startswith(key)} if key else set()
+    if len(starts) == 1:
+        return starts.pop()
+    close = difflib.get_close_matches(key, list(table), n=1, cutoff=0.7)
+    if close:
+        return table[close[0]]
+    names = ", ".join(f"`{c}`" for c in [*settings.renewal_categories, *settings.upsell_categories])
+    what = f"“{words}” is not a category. " if key else "Which category? "
+    raise BadArguments(f"{what}Use one of: {names}.")
+
+
+def _int(word: str | None, what: str) -> int:
+    try:
+        return int(str(word).lstrip("#"))
+    except (TypeError, ValueError):
+        raise BadArguments(f"{what} needs a number, e.g. `{what} 2`.") from None
+
+
+def parse_list(settings: Settings, rest: str) -> acc.ListQuery:
+    tokens = _TOKEN.findall(rest)
+    words: list[str] = []
+    opts: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        tok, low = tokens[i], tokens[i].casefold()
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        if low in ("mine", "my"):
+            opts["mine"] = True
+        elif low == "segment":
+            opts["segment_id"] = _int(nxt, "segment")
+            i += 1
+        elif low == "page":
+            opts["page"] = _int(nxt, "page")
+            i += 1
+        elif low in ("owner", "owned", "by", "for"):
+            if nxt is None:
+                raise BadArguments("`owner` needs a person, e.g. `owner @maria`.")
+            m = _MENTION.match(nxt)
+            if m:
+                opts["owner_slack_id"] = m.group(1)
+            elif "@" in nxt.strip("<>"):
+                opts["owner_email"] = nxt.strip("<>").removeprefix("mailto:").split("|")[0].lower()
+            else:
+                raise BadArguments("`owner` needs a Slack mention (`owner @maria`) or an email.")
+            i += 1
+        else:
+            m = _MENTION.match(tok)
+            if m:
+                opts["owner_slack_id"] = m.group(1)
+            else:
+                words.append(tok)
+        i += 1
+    category, kind = parse_category(settings, " ".join(words))
+    return acc.ListQuery(category=category, kind=kind, **opts)
+
+
+def parse(settings: Settings, text: str) -> Command:
+    """Parse what followed the slash command. Never raises for an unknown word: it may be a name."""
+    text = " ".join((text or "").split())
+    first, _, rest = text.partition(" ")
+    word = ALIASES.get(first.casefold(), first.casefold())
+    if word == "help":
+        return Command("help", text)
+    if word in ("summary", "segments", "indicators", "features", "accuracy", "rescore") and not rest:
+        return Command(word, text)
+    if word == "segment" and rest:
+        return Command("segment", text, {"segment_id": _int(rest.split()[0], "segment")})
+    if word == "segments" and rest:  # "segments 2" = "segment 2"
+        return Command("segment", text, {"segment_id": _int(rest.split()[0], "segment")})
+    if word == "list":
+        return Command("list", text, {"query": parse_list(settings, rest)})
+    if word == "share":
+        if not rest:
+            raise BadArguments(f"Which account? e.g. `{settings.slack.command} share acme`")
+        return Command("share", text, {"query": rest})
+    maybe = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.75)
+    return Command("account", text, {"query": text}, maybe=maybe[0] if maybe else None)
+
+
+# -- replies ------------------------------------------------------------------------------------
+
+
+def find(store: Store, settings: Settings, command: Command) -> acc.Match:
+    """The account lookup, turning "no such account" into "did you mean <command>" for typos."""
+    try:
+        return acc.find_account(store, command.args["query"])
+    except AccountNotFound as exc:
+        if command.maybe and not exc.suggestions:
+            raise UnknownCommand(command.text.split()[0], command.maybe,
+                                 settings.slack.command) from exc
+        raise
+
+
+def account_reply(store: Store, settings: Settings, match: acc.Match,
+                  shared: bool = False) -> Message:
+    if match.account is None:
+        return account_msg.choices_message(match, settings)
+    card = acc.card(store, settings, match.account["account_id"])
+    return account_msg.card_message(card, settings)
+
+
+def reply(store: Store, settings: Settings, command: Command, me: Requester) -> Message:
+    """The reply to a read-only command (everything but share and rescore, which act)."""
+    name = command.name
+    if name == "help":
+        return help_msg.help_message(settings)
+    if name == "account":
+        return account_reply(store, settings, find(store, settings, command))
+    if name == "list":
+        return list_msg.list_message(acc.list_accounts(store, settings, command.args["query"], me),
+                                     settings)
+    if name == "summary":
+        return summary_message(services.summary(store, settings), settings)
+    if name == "segments":
+        return catalog_msg.segments_message(catalog.segments(store, settings), settings)
+    if name == "segment":
+        return catalog_msg.segment_message(catalog.segment(store, settings, command.args["segment_id"]),
+                                           settings)
+    if name == "indicators":
+        return catalog_msg.indicators_message(catalog.indicators(store, settings), settings)
+    if name == "features":
+        return catalog_msg.features_message(catalog.features(store, settings), settings)
+    if name == "accuracy":
+        return feedback_msg.accuracy_message(fbs.accuracy(store, settings), settings)
+    if name == "share":
+        match = find(store, settings, Command("account", command.text, {"query": command.args["query"]}))
+        return account_reply(store, settings, match)
+    raise BadArguments(f"`{name}` can't be answered here.")
+
+
+def needs_owner(command: Command) -> bool:
+    """Whether answering needs the user's owner email (a users.info call in Slack)."""
+    return command.name == "list" and command.args["query"].mine
+
+
+__all__ = ["ADMIN_COMMANDS", "Command", "account_reply", "find", "home", "needs_owner", "parse",
+           "parse_category", "parse_list", "reply"]

@@ -1,0 +1,224 @@
+"""Finding accounts by name, the account card, and filtered lists."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+from bot.config import Settings
+from bot.services.core import Requester, guarded, movement_direction, period, provisional
+from bot.services.errors import AccountNotFound, BadArguments
+from storage import queries
+from storage.store import Store
+
+CHOICES_SHOWN = 10
+SURE_SCORE = 90.0       # a fuzzy match this good, and clearly ahead, is the account
+SUGGEST_SCORE = 60.0    # below this, a name is not worth suggesting
+VERSION_TTL_SECONDS = 5.0
+_SPACES = re.compile(r"\s+")
+
+
+def name_key(text: str) -> str:
+    """How names are compared: casefolded, whitespace collapsed (matches accounts.name_key)."""
+    return _SPACES.sub(" ", text.strip()).casefold()
+
+
+# -- the name index, cached per store and scoring version ------------------------------------
+
+
+class _NameIndex:
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        self.ids = [r[0] for r in rows]
+        self.names = [r[1] for r in rows]
+        self.keys = [_SPACES.sub(" ", r[2]) for r in rows]
+
+
+_indexes: dict[str, tuple[tuple[Any, ...], float, _NameIndex]] = {}
+_index_lock = threading.Lock()
+
+
+def _name_index(store: Store) -> _NameIndex:
+    """Every account name, loaded once and reloaded when ingest or scoring changed the book."""
+    now = time.monotonic()
+    with _index_lock:
+        cached = _indexes.get(store.path + str(id(store)))
+    if cached and now - cached[1] < VERSION_TTL_SECONDS:
+        return cached[2]
+    version = queries.scoring_version(store)
+    if cached and cached[0] == version:
+        with _index_lock:
+            _indexes[store.path + str(id(store))] = (version, now, cached[2])
+        return cached[2]
+    index = _NameIndex(queries.account_names(store))
+    with _index_lock:
+        _indexes[store.path + str(id(store))] = (version, now, index)
+    return index
+
+
+def forget_names(store: Store | None = None) -> None:
+    """Drop cached name lists (after a rescoring in this process, or in tests)."""
+    with _index_lock:
+        if store is None:
+            _indexes.clear()
+        else:
+            _indexes.pop(store.path + str(id(store)), None)
+
+
+# -- lookup ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a name matched: one account, or several to choose from (`total` of them)."""
+
+    query: str
+    account: dict[str, Any] | None = None
+    choices: list[dict[str, Any]] = field(default_factory=list)
+    total: int = 0
+    how: str = "exact"  # exact / id / prefix / fuzzy
+
+
+def _fuzzy(store: Store, key: str, limit: int) -> list[tuple[str, float, int]]:
+    index = _name_index(store)
+    if not index.keys:
+        return []
+    hits = process.extract(key, index.keys, scorer=fuzz.WRatio, limit=limit,
+                           score_cutoff=SUGGEST_SCORE)
+    return [(index.ids[i], score, i) for _, score, i in hits]
+
+
+@guarded
+def find_account(store: Store, query: str) -> Match:
+    """Case-insensitive and forgiving: exact name or id, then name prefix, then fuzzy.
+
+    One account -> Match.account. Several -> Match.choices (largest ARR first).
+    None -> AccountNotFound with up to three "did you mean" suggestions.
+    """
+    key = name_key(query)
+    if not key:
+        raise BadArguments("Which account? e.g. `/outcome acme`")
+    exact = queries.accounts_by_key(store, key, raw=query.strip())
+    if len(exact) == 1:
+        return Match(query, account=exact[0], how="exact")
+    if exact:
+        return Match(query, choices=exact[:CHOICES_SHOWN], total=len(exact), how="exact")
+    prefixed = queries.accounts_by_prefix(store, key, limit=CHOICES_SHOWN)
+    if len(prefixed) == 1:
+        return Match(query, account=prefixed[0], how="prefix")
+    if prefixed:
+        total = queries.count_by_prefix(store, key)
+        return Match(query, choices=prefixed, total=total, how="prefix")
+    hits = _fuzzy(store, key, limit=CHOICES_SHOWN)
+    if hits:
+        best = hits[0][1]
+        runner_up = hits[1][1] if len(hits) > 1 else 0.0
+        if best >= SURE_SCORE and best - runner_up >= 3:
+            return Match(query, account=queries.account(store, hits[0][0]), how="fuzzy")
+    suggestions = queries.accounts_by_ids(store, [h[0] for h in hits[:3]])
+    raise AccountNotFound(query, suggestions)
+
+
+# -- the card ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Card:
+    account: dict[str, Any]
+    score: dict[str, Any] | None            # latest period; None when not scored then
+    previous: dict[str, Any] | None         # the account's previous scored period
+    history: list[dict[str, Any]]           # oldest first
+    segment: dict[str, Any] | None
+    renewal_move: str | None                # up / down / None
+    upsell_move: str | None
+    as_of: str
+    provisional: bool = False
+
+    @property
+    def account_id(self) -> str:
+        return self.account["account_id"]
+
+
+@guarded
+def card(store: Store, settings: Settings, account_id: str, as_of: str | None = None) -> Card:
+    """Everything the account card shows, from a handful of primary-key reads."""
+    acct = queries.account(store, account_id)
+    if acct is None:
+        raise AccountNotFound(account_id)
+    p = period(store, as_of)
+    current = queries.score(store, account_id, p.as_of)
+    if current is None:  # not in the latest scoring (e.g. churned): show its last score
+        current = queries.score_before(store, account_id, "9999-12-31")
+    previous = queries.score_before(store, account_id, current["as_of"]) if current else None
+    segment = None
+    if current and current.get("segment_id") is not None:
+        segment = queries.segment(store, current["churn_model"], int(current["segment_id"]))
+    return Card(
+        account=acct,
+        score=current,
+        previous=previous,
+        history=queries.history(store, account_id),
+        segment=segment,
+        renewal_move=movement_direction(settings, previous and previous["renewal_index"],
+                                        current and current["renewal_index"]),
+        upsell_move=movement_direction(settings, previous and previous["upsell_index"],
+                                       current and current["upsell_index"], "upsell"),
+        as_of=p.as_of,
+        provisional=provisional(store),
+    )
+
+
+# -- lists ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    category: str                 # a Renewal Index or Upsell Index category name
+    kind: str                     # renewal / upsell
+    mine: bool = False
+    segment_id: int | None = None
+    owner_slack_id: str | None = None
+    owner_email: str | None = None
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class AccountList:
+    query: ListQuery
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+    page_size: int
+    as_of: str
+    owner_label: str | None = None
+
+
+@guarded
+def list_accounts(store: Store, settings: Settings, q: ListQuery,
+                  me: Requester | None = None) -> AccountList:
+    """Accounts in one category (of the latest period), by ARR, one page at a time."""
+    p = period(store)
+    owner_email, owner_slack_id, label = q.owner_email, q.owner_slack_id, None
+    if q.mine:
+        if me is None or not (me.user_id or me.owner_email):
+            raise BadArguments("I don't know which accounts are yours: `mine` needs a Slack user.")
+        owner_email, owner_slack_id, label = me.owner_email, me.user_id, "yours"
+    elif owner_slack_id:
+        owner_email = owner_email or queries.owner_email_for_user(store, owner_slack_id)
+        label = f"<@{owner_slack_id}>"
+    elif owner_email:
+        label = owner_email
+    size = settings.slack.page_size
+    column = {"renewal": "renewal_index", "upsell": "upsell_index"}[q.kind]
+    rows, total = queries.list_accounts(
+        store, p.as_of, **{column: q.category}, owner_email=owner_email,
+        owner_slack_id=owner_slack_id, segment_id=q.segment_id,
+        limit=size, offset=(max(q.page, 1) - 1) * size,
+    )
+    pages = max(1, -(-total // size))
+    return AccountList(q, rows, total, min(max(q.page, 1), pages), pages, size, p.as_of, label)

@@ -1,0 +1,111 @@
+"""What the models are made of: segments, Leading Indicators, data components."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from bot.config import Settings
+from bot.services.core import guarded, period
+from bot.services.errors import BadArguments, NotScoredYet
+from storage import queries
+from storage.store import Store
+
+
+def _churn_model(store: Store) -> dict[str, Any]:
+    model = queries.active_model(store, "churn")
+    if model is None:
+        raise NotScoredYet()
+    return model
+
+
+@dataclass(frozen=True)
+class SegmentsData:
+    run: str
+    segments: list[dict[str, Any]]
+    provisional: bool
+
+
+@guarded
+def segments(store: Store, settings: Settings) -> SegmentsData:
+    model = _churn_model(store)
+    return SegmentsData(model["version"], queries.segments(store, model["version"]),
+                        model["provisional"])
+
+
+@dataclass(frozen=True)
+class SegmentData:
+    segment: dict[str, Any]
+    members: int
+    top_members: list[dict[str, Any]]
+    by_category: dict[str, int]
+    as_of: str
+
+
+@guarded
+def segment(store: Store, settings: Settings, segment_id: int, top: int = 5) -> SegmentData:
+    model = _churn_model(store)
+    seg = queries.segment(store, model["version"], segment_id)
+    if seg is None:
+        known = [s["segment_id"] for s in queries.segments(store, model["version"])]
+        listed = ", ".join(str(k) for k in known) or "none yet"
+        raise BadArguments(f"There is no segment {segment_id}. Segments: {listed}.")
+    p = period(store)
+    members = queries.segment_members(store, p.as_of, segment_id)
+    by_cat: dict[str, int] = {c: 0 for c in settings.renewal_categories}
+    for m in members:
+        by_cat[m["renewal_index"]] = by_cat.get(m["renewal_index"], 0) + 1
+    return SegmentData(seg, len(members), members[:top], by_cat, p.as_of)
+
+
+CSV_COLUMNS = ["account_id", "name", "owner_email", "arr", "renewal_date", "health_score",
+               "renewal_index", "upsell_index", "products"]
+
+
+@guarded
+def segment_csv(store: Store, settings: Settings, segment_id: int) -> tuple[str, bytes]:
+    """(file name, CSV bytes) of every member of a segment in the latest period."""
+    data = segment(store, settings, segment_id)
+    members = queries.segment_members(store, data.as_of, segment_id)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for m in members:
+        writer.writerow(m)
+    return f"segment-{segment_id}-{data.as_of}.csv", out.getvalue().encode("utf-8")
+
+
+@dataclass(frozen=True)
+class IndicatorsData:
+    churn_model: dict[str, Any]
+    upsell_model: dict[str, Any] | None
+    churn: list[dict[str, Any]]
+    upsell: list[dict[str, Any]]
+
+
+@guarded
+def indicators(store: Store, settings: Settings) -> IndicatorsData:
+    churn = _churn_model(store)
+    upsell = queries.active_model(store, "upsell")
+    return IndicatorsData(churn, upsell, queries.indicators(store, churn["version"]),
+                          queries.indicators(store, upsell["version"]) if upsell else [])
+
+
+@dataclass(frozen=True)
+class FeaturesData:
+    components: list[dict[str, Any]]
+    configured: dict[str, list[str]]
+
+
+@guarded
+def features(store: Store, settings: Settings) -> FeaturesData:
+    """Data components ✅/❌ with coverage; catalogue components never seen show as missing."""
+    rows = {r["component"]: r for r in queries.components(store)}
+    out = []
+    for comp, cols in settings.components.items():
+        out.append(rows.pop(comp, None) or {"component": comp, "columns": cols, "present": [],
+                                            "connected": False, "coverage": 0.0})
+    out.extend(rows.values())
+    return FeaturesData(out, settings.components)

@@ -1,0 +1,224 @@
+"""Prediction feedback: flags from reactions and buttons, expected outcomes, accuracy."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.config import Settings
+from bot.services.core import guarded, renewal_rank
+from bot.services.errors import BadArguments, NotAllowed
+from storage import feedback as fb
+from storage import queries
+from storage.store import Store
+
+BUTTON_REACTION = "button"  # `reaction` stored for flags raised with the card's button
+
+
+def is_feedback_reaction(settings: Settings, reaction: str) -> bool:
+    """`x`, `-1` (and `-1::skin-tone-3`, which is the same emoji) by default."""
+    return reaction.split("::", 1)[0] in settings.slack.feedback_emoji
+
+
+@dataclass(frozen=True)
+class Prediction:
+    renewal_index: str | None
+    upsell_index: str | None
+    health_score: float | None
+    model_version: str | None
+    as_of: str | None
+
+
+def prediction(store: Store, account_id: str) -> Prediction:
+    """What the model says about the account now (its latest score)."""
+    s = queries.score_before(store, account_id, "9999-12-31")
+    if s is None:
+        return Prediction(None, None, None, None, None)
+    return Prediction(s["renewal_index"], s["upsell_index"], s["health_score"], s["churn_model"],
+                      s["as_of"])
+
+
+@dataclass(frozen=True)
+class FlagResult:
+    flag: fb.Flag
+    created: bool
+    accounts: list[dict[str, Any]]  # what the flagged message is about (id, name, ...)
+
+
+def _flag(store: Store, *, channel: str, ts: str, user_id: str, reaction: str,
+          account_ids: list[str]) -> FlagResult:
+    account_id = account_ids[0] if len(account_ids) == 1 else None
+    p = prediction(store, account_id) if account_id else Prediction(None, None, None, None, None)
+    flag, created = fb.record_flag(
+        store, channel=channel, message_ts=ts, user_id=user_id, reaction=reaction,
+        account_id=account_id, predicted_renewal_index=p.renewal_index,
+        predicted_upsell_index=p.upsell_index, health_score=p.health_score,
+        model_version=p.model_version,
+    )
+    return FlagResult(flag, created, queries.accounts_by_ids(store, account_ids))
+
+
+@guarded
+def flag_reaction(store: Store, settings: Settings, *, channel: str, ts: str, user_id: str,
+                  reaction: str) -> FlagResult | None:
+    """A reaction on a message: a flag when the emoji is a feedback one and the bot posted
+    the message about accounts; None otherwise (any other reaction, any other message)."""
+    if not is_feedback_reaction(settings, reaction):
+        return None
+    posted = fb.posted_message(store, channel, ts)
+    if posted is None or not posted["account_ids"]:
+        return None
+    return _flag(store, channel=channel, ts=ts, user_id=user_id,
+                 reaction=reaction.split("::", 1)[0], account_ids=posted["account_ids"])
+
+
+@guarded
+def flag_account(store: Store, *, channel: str, ts: str, user_id: str, account_id: str) -> FlagResult:
+    """The card's "Flag prediction" button (cards shown only to the user cannot be reacted to)."""
+    if queries.account(store, account_id) is None:
+        raise BadArguments("That account is no longer in the book.")
+    return _flag(store, channel=channel, ts=ts, user_id=user_id, reaction=BUTTON_REACTION,
+                 account_ids=[account_id])
+
+
+def _own_flag(store: Store, flag_id: int, user_id: str) -> fb.Flag:
+    flag = fb.get_flag(store, flag_id)
+    if flag is None:
+        raise BadArguments("That flag no longer exists.")
+    if flag.user_id != user_id:
+        raise NotAllowed(f"This question is for <@{flag.user_id}>. To flag the prediction "
+                         "yourself, react to the message with :x:.")
+    return flag
+
+
+@guarded
+def choose_flag_account(store: Store, *, flag_id: int, user_id: str, account_id: str) -> FlagResult:
+    """For a message about several accounts: which one the flag is about."""
+    flag = _own_flag(store, flag_id, user_id)
+    p = prediction(store, account_id)
+    fb.set_flag_account(store, flag.id, account_id, p.renewal_index, p.upsell_index,
+                        p.health_score, p.model_version)
+    updated = fb.get_flag(store, flag.id)
+    assert updated is not None
+    return FlagResult(updated, False, queries.accounts_by_ids(store, [account_id]))
+
+
+@guarded
+def answer_flag(store: Store, settings: Settings, *, flag_id: int, user_id: str,
+                renewal_index: str | None = None, upsell_index: str | None = None) -> fb.Flag:
+    """Store the outcome the user expects instead of the prediction."""
+    if renewal_index is not None and renewal_index not in settings.renewal_categories:
+        raise BadArguments(f"Unknown Renewal Index category {renewal_index!r}.")
+    if upsell_index is not None and upsell_index not in settings.upsell_categories:
+        raise BadArguments(f"Unknown Upsell Index category {upsell_index!r}.")
+    flag = _own_flag(store, flag_id, user_id)
+    return fb.set_expected(store, flag.id, renewal_index=renewal_index, upsell_index=upsell_index)
+
+
+# -- accuracy ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Realised:
+    category: str
+    known: int         # scored rows whose outcome is known now
+    positives: int     # of which churned (renewal) or upsold (upsell)
+
+
+@dataclass(frozen=True)
+class AccuracyData:
+    flags: int
+    answered: int
+    by_expected: dict[str, int]
+    churn_model: dict[str, Any] | None
+    upsell_model: dict[str, Any] | None
+    renewal: list[Realised] = field(default_factory=list)
+    upsell: list[Realised] = field(default_factory=list)
+    known: int = 0
+    correct: int = 0            # predicted at risk (bottom half of bands) == churned
+    flags_resolved: int = 0     # answered flags whose outcome is now known
+    flags_right: int = 0        # ... where the user's expectation was right
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.known if self.known else None
+
+
+_accuracy_cache: dict[str, tuple[tuple[Any, ...], Any]] = {}
+_accuracy_lock = threading.Lock()
+
+
+def _labels(store: Store, settings: Settings) -> Any:
+    """Realised outcomes per (account, as_of), derived as the data contract says; cached."""
+    import pandas as pd
+
+    from scoring.labels import derive_labels
+
+    key = store.path + str(id(store))
+    version = queries.scoring_version(store)
+    with _accuracy_lock:
+        hit = _accuracy_cache.get(key)
+    if hit and hit[0] == version:
+        return hit[1]
+    book = store.frame("SELECT account_id, as_of, status, arr, churned, upsold FROM snapshots")
+    labels = (derive_labels(book, settings.horizon_days, settings.upsell_growth)
+              if not book.empty else pd.DataFrame(columns=["account_id", "as_of", "churned", "upsold"]))
+    with _accuracy_lock:
+        _accuracy_cache[key] = (version, labels)
+    return labels
+
+
+@guarded
+def accuracy(store: Store, settings: Settings) -> AccuracyData:
+    """Flags so far, and how past predictions turned out now that their horizon is over."""
+    import pandas as pd
+
+    flags = fb.flags(store)
+    answered = [f for f in flags if f.answered_at]
+    by_expected: dict[str, int] = {}
+    for f in answered:
+        for value in (f.expected_renewal_index, f.expected_upsell_index):
+            if value:
+                by_expected[value] = by_expected.get(value, 0) + 1
+    data: dict[str, Any] = dict(
+        flags=len(flags), answered=len(answered), by_expected=by_expected,
+        churn_model=queries.active_model(store, "churn"),
+        upsell_model=queries.active_model(store, "upsell"),
+    )
+    labels = _labels(store, settings)
+    known = labels[labels["churned"].notna()] if len(labels) else labels
+    if len(known):
+        scores = store.frame("SELECT account_id, as_of, renewal_index, upsell_index FROM scores")
+        joined = scores.merge(known, on=["account_id", "as_of"], how="inner")
+        half = len(settings.renewal_categories) / 2
+        ranks = joined["renewal_index"].map(lambda c: renewal_rank(settings, c))
+        at_risk = ranks >= half
+        churned = joined["churned"].astype("float") == 1
+        data["known"] = int(len(joined))
+        data["correct"] = int((at_risk == churned).sum())
+        data["renewal"] = [
+            Realised(c, int((joined["renewal_index"] == c).sum()),
+                     int(((joined["renewal_index"] == c) & churned).sum()))
+            for c in settings.renewal_categories]
+        up_known = joined[joined["upsold"].notna()]
+        data["upsell"] = [
+            Realised(c, int((up_known["upsell_index"] == c).sum()),
+                     int(((up_known["upsell_index"] == c) & (up_known["upsold"].astype(float) == 1)).sum()))
+            for c in settings.upsell_categories]
+        # Were the people who flagged right?
+        resolved = right = 0
+        outcome = {(r.account_id, r.as_of): r.churned for r in known.itertuples()}
+        for f in answered:
+            if not f.account_id or not f.expected_renewal_index:
+                continue
+            as_of = store.scalar("SELECT max(as_of) FROM scores WHERE account_id = ? AND as_of <= ?",
+                                 (f.account_id, f.created_at[:10]))
+            actual = outcome.get((f.account_id, as_of))
+            if actual is None or pd.isna(actual):
+                continue
+            resolved += 1
+            rank = renewal_rank(settings, f.expected_renewal_index)
+            right += int((rank is not None and rank >= half) == (int(actual) == 1))
+        data["flags_resolved"], data["flags_right"] = resolved, right
+    return AccuracyData(**data)

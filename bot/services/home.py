@@ -1,0 +1,89 @@
+"""App Home, and who a Slack user is in the book."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.config import Settings
+from bot.services.core import Requester, guarded, period
+from bot.services.summary import SummaryData, summary
+from storage import feedback as fb
+from storage import queries
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+EMAIL_TTL_SECONDS = 3600.0
+_emails: dict[str, tuple[float, str | None]] = {}
+_emails_lock = threading.Lock()
+
+
+def owner_email(store: Store, user_id: str | None, client: WebClient | None = None) -> str | None:
+    """The owner email a Slack user stands for: from the book, else users.info (cached)."""
+    if not user_id:
+        return None
+    email = queries.owner_email_for_user(store, user_id)
+    if email or client is None:
+        return email
+    now = time.monotonic()
+    with _emails_lock:
+        hit = _emails.get(user_id)
+    if hit and now - hit[0] < EMAIL_TTL_SECONDS:
+        return hit[1]
+    try:
+        resp = client.users_info(user=user_id)
+        email = ((resp.get("user") or {}).get("profile") or {}).get("email")
+        email = email.lower() if email else None
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        log.warning("users.info for %s failed: %s", user_id, exc)
+        email = None
+    with _emails_lock:
+        _emails[user_id] = (now, email)
+    return email
+
+
+def requester(store: Store, settings: Settings, *, user_id: str | None, team_id: str | None = None,
+              channel_id: str | None = None, client: WebClient | None = None,
+              resolve_email: bool = False) -> Requester:
+    """Who is asking. `user_id` may also be an owner email (the console's --user)."""
+    email = None
+    if user_id and "@" in user_id:
+        email, user_id = user_id.lower(), None
+    elif resolve_email:
+        email = owner_email(store, user_id, client)
+    return Requester(user_id=user_id, team_id=team_id, channel_id=channel_id, owner_email=email,
+                     is_admin=bool(user_id and user_id in settings.slack.admins))
+
+
+@dataclass(frozen=True)
+class HomeData:
+    me: Requester
+    summary: SummaryData | None
+    top: dict[str, list[dict[str, Any]]]     # Renewal Index category -> largest accounts
+    open_flags: list[fb.Flag]
+    flag_names: dict[str, str]
+
+
+@guarded
+def home(store: Store, settings: Settings, me: Requester, per_category: int = 5) -> HomeData:
+    """The user's own accounts by category, recent movements, and the flags they left open."""
+    flags = fb.flags(store, user_id=me.user_id, open_only=True) if me.user_id else []
+    names = {a["account_id"]: a["name"] for a in
+             queries.accounts_by_ids(store, sorted({f.account_id for f in flags if f.account_id}))}
+    if queries.latest_as_of(store) is None or not (me.user_id or me.owner_email):
+        return HomeData(me, None, {}, flags, names)
+    data = summary(store, settings, owner_email=me.owner_email, owner_slack_id=me.user_id)
+    p = period(store)
+    top = {}
+    for cat in settings.renewal_categories:
+        rows, _ = queries.list_accounts(store, p.as_of, renewal_index=cat,
+                                        owner_email=me.owner_email, owner_slack_id=me.user_id,
+                                        limit=per_category)
+        top[cat] = rows
+    return HomeData(me, data, top, flags, names)

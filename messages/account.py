@@ -1,0 +1,117 @@
+"""The account card, the choice list when a name matches several accounts, and the chart."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+from messages import blocks as b
+from messages.actions import FLAG_ACCOUNT, HEALTH_GRAPH, OPEN_ACCOUNT, SHARE_ACCOUNT
+from messages.render import Message, checked
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.services.accounts import Card, Match
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float | None]) -> str:
+    """Health 0-100 as ▁..█ (a gap for a missing value)."""
+    out = []
+    for v in values:
+        if v is None:
+            out.append(" ")
+        else:
+            out.append(SPARK[min(len(SPARK) - 1, max(0, int(float(v) / 100 * len(SPARK))))])
+    return "".join(out)
+
+
+def emoji_lookup(settings: Settings):
+    def e(category: str | None) -> str:
+        if not category:
+            return ":grey_question:"
+        try:
+            return settings.emoji_for(category)
+        except KeyError:
+            return ":grey_question:"
+
+    return e
+
+
+def card_blocks(card: Card, settings: Settings, *, shared_by: str | None = None,
+                buttons: bool = True) -> list[dict[str, Any]]:
+    t = b.macros("card.j2")
+    e = emoji_lookup(settings)
+    blocks = [b.header(card.account["name"]), b.section(b.text_of(t.status(card, e)))]
+    blocks.append(b.fields([b.text_of(f) for f in str(t.facts(card)).split("|||")]))
+    drivers = (card.score or {}).get("drivers") or []
+    down = [d for d in drivers if d.get("direction") == "down"][:3]
+    up = [d for d in drivers if d.get("direction") != "down"][:3]
+    if down or up:
+        blocks.append(b.section(b.text_of(t.drivers_title()) + "\n" + "\n".join(
+            b.text_of(t.driver(d)) for d in down + up)))
+    notes = [b.text_of(t.history(card, sparkline([h["health_score"] for h in card.history])))]
+    if card.provisional:
+        notes.append(b.text_of(t.provisional()))
+    if shared_by:
+        notes.append(b.text_of(t.shared_by(shared_by)))
+    blocks.append(b.context(*notes))
+    if buttons:
+        aid = card.account_id
+        els = [b.button(":chart_with_upwards_trend: Health graph", HEALTH_GRAPH, aid)]
+        if not shared_by:
+            els.append(b.button(":loudspeaker: Share to channel", SHARE_ACCOUNT, aid))
+        els.append(b.button(":x: Flag prediction", FLAG_ACCOUNT, aid))
+        blocks.append(b.actions(els, block_id=f"card:{aid}"[:255]))
+    return blocks
+
+
+def card_message(card: Card, settings: Settings, *, shared_by: str | None = None) -> Message:
+    """The account card: status at the top, facts, drivers, history, buttons."""
+    t = b.macros("card.j2")
+    return checked(b.text_of(t.fallback(card)), card_blocks(card, settings, shared_by=shared_by))
+
+
+def choices_message(match: Match, settings: Settings) -> Message:
+    """Several accounts match: one line each with an Open button (action `open_account`)."""
+    t = b.macros("card.j2")
+    shown = match.choices[:10]
+    blocks = [b.section(b.text_of(t.choices_title(match, len(shown))))]
+    for a in shown:
+        blocks.append(b.section(b.text_of(t.choice(a, emoji_lookup(settings), None)),
+                                accessory=b.button("Open", OPEN_ACCOUNT, a["account_id"])))
+    if match.total > len(shown):
+        blocks.append(b.context(f"…and {match.total - len(shown):,} more"))
+    return checked(f"{match.total} accounts match “{match.query}”", blocks)
+
+
+def health_chart_png(card: Card, settings: Settings) -> bytes:
+    """The health score history as a PNG, with the Renewal Index bands shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 3.2), dpi=100)
+    ax = fig.add_subplot()
+    colours = ["#2eb67d", "#ecb22e", "#f2994a", "#e01e5a"]
+    bands = settings.renewal_index.bands
+    top = 100.0
+    for i, band in enumerate(bands):
+        ax.axhspan(band.min, top, color=colours[min(i, len(colours) - 1)], alpha=0.12, lw=0)
+        ax.text(0.005, (band.min + top) / 2, band.name, transform=ax.get_yaxis_transform(),
+                fontsize=7, va="center", alpha=0.7)
+        top = band.min
+    dates = [h["as_of"] for h in card.history]
+    values = [h["health_score"] for h in card.history]
+    ax.plot(range(len(dates)), values, marker="o", color="#1d1c1d", lw=2)
+    step = max(1, len(dates) // 8)
+    ax.set_xticks(range(0, len(dates), step), [d[:7] for d in dates[::step]], fontsize=8)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("Health score")
+    ax.set_title(f"{card.account['name']}: health score", fontsize=10)
+    fig.tight_layout()
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    return out.getvalue()

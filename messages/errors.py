@@ -1,0 +1,34 @@
+"""What the user reads when something did not work."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from messages import blocks as b
+from messages.actions import OPEN_ACCOUNT
+from messages.render import Message, checked
+
+if TYPE_CHECKING:
+    from bot.services.errors import UserError
+
+
+def error_message(error: UserError) -> Message:
+    """An expected problem: its message, plus "did you mean" buttons when there are suggestions."""
+    t = b.macros("misc.j2")
+    text = b.text_of(t.error(error.message))
+    blocks = [b.section(text)]
+    for a in getattr(error, "suggestions", [])[:3]:
+        blocks.append(b.section(b.text_of(t.suggestion(a)),
+                                accessory=b.button("Open", OPEN_ACCOUNT, a["account_id"])))
+    return checked(error.message, blocks)
+
+
+def bug_message() -> Message:
+    t = b.macros("misc.j2")
+    text = b.text_of(t.bug())
+    return checked(text, [b.section(text)])
+
+
+def note_message(text: str) -> Message:
+    """A one-line plain note (already mrkdwn-safe)."""
+    return checked(text, [b.section(text)])

@@ -1,0 +1,85 @@
+"""Prediction feedback: the thread question after a flag, the thanks, and `/outcome accuracy`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from messages import blocks as b
+from messages.account import emoji_lookup
+from messages.actions import FLAG_CHOOSE_ACCOUNT, FLAG_EXPECT_RENEWAL, FLAG_EXPECT_UPSELL
+from messages.render import Message, checked
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.services.feedback import AccuracyData, Prediction
+    from storage.feedback import Flag
+
+BUTTONS_UP_TO = 5
+
+
+def outcome_buttons(flag_id: int, settings: Settings) -> list[dict[str, Any]]:
+    """Two action blocks: the Renewal Index categories, then the Upsell Index values."""
+    e = emoji_lookup(settings)
+    renewal = [b.button(f"{e(c)} {c}", f"{FLAG_EXPECT_RENEWAL}:{i}", f"{flag_id}:{i}")
+               for i, c in enumerate(settings.renewal_categories)]
+    upsell = [b.button(f"{e(c)} {c}", f"{FLAG_EXPECT_UPSELL}:{i}", f"{flag_id}:{i}")
+              for i, c in enumerate(settings.upsell_categories)]
+    return [b.context("*Renewal Index* you expect"), b.actions(renewal, block_id=f"flag_renewal:{flag_id}"),
+            b.context("*Upsell Index* you expect"), b.actions(upsell, block_id=f"flag_upsell:{flag_id}")]
+
+
+def flag_prompt(flag: Flag, account: dict[str, Any], prediction: Prediction,
+                settings: Settings) -> Message:
+    """Asked in the flagged message's thread: which outcome the user expects."""
+    t = b.macros("misc.j2")
+    text = b.text_of(t.flag_prompt(flag.user_id, account, prediction, emoji_lookup(settings)))
+    return checked(f"Which outcome do you expect for {account['name']}?",
+                   [b.section(text), *outcome_buttons(flag.id, settings)])
+
+
+def flag_choose_account(flag: Flag, accounts: list[dict[str, Any]], settings: Settings) -> Message:
+    """For a message about several accounts: first, which account."""
+    t = b.macros("misc.j2")
+    blocks = [b.section(b.text_of(t.flag_choose(flag.user_id, len(accounts))))]
+    if len(accounts) <= BUTTONS_UP_TO:
+        blocks.append(b.actions([b.button(a["name"], f"{FLAG_CHOOSE_ACCOUNT}:{i}",
+                                          f"{flag.id}:{a['account_id']}")
+                                 for i, a in enumerate(accounts)], block_id=f"flag_choose:{flag.id}"))
+    else:
+        options = [{"text": {"type": "plain_text", "text": a["name"][:75]},
+                    "value": f"{flag.id}:{a['account_id']}"[:150]} for a in accounts[:100]]
+        blocks.append(b.actions([{"type": "static_select", "action_id": FLAG_CHOOSE_ACCOUNT,
+                                  "placeholder": {"type": "plain_text", "text": "Choose an account"},
+                                  "options": options}], block_id=f"flag_choose:{flag.id}"))
+        if len(accounts) > 100:
+            blocks.append(b.context(f"…and {len(accounts) - 100} more (the first 100 listed)"))
+    return checked("Which account is your flag about?", blocks)
+
+
+def flag_thanks(flag: Flag, account_name: str, settings: Settings) -> Message:
+    t = b.macros("misc.j2")
+    blocks = [b.section(b.text_of(t.flag_thanks(flag, account_name)))]
+    if not (flag.expected_renewal_index and flag.expected_upsell_index):
+        blocks.extend(outcome_buttons(flag.id, settings))
+    expected = ", ".join(x for x in (flag.expected_renewal_index, flag.expected_upsell_index) if x)
+    return checked(f"Thanks: feedback recorded for {account_name}: expected {expected or 'n/a'}", blocks)
+
+
+def accuracy_message(data: AccuracyData, settings: Settings) -> Message:
+    t = b.macros("misc.j2")
+    e = emoji_lookup(settings)
+    blocks = [b.header("Prediction accuracy"), b.section(b.text_of(t.accuracy_flags(data))),
+              b.section(b.text_of(t.accuracy_realised(data)))]
+    if data.known:
+        blocks.append(b.section("*Renewal Index* (share that churned)\n" + "\n".join(
+            b.text_of(t.realised_line(r, e, "churned")) for r in data.renewal)))
+        if any(r.known for r in data.upsell):
+            blocks.append(b.section("*Upsell Index* (share that expanded)\n" + "\n".join(
+                b.text_of(t.realised_line(r, e, "upsold")) for r in data.upsell)))
+    models = [b.text_of(t.model_line(data.churn_model, "Renewal")),
+              b.text_of(t.model_line(data.upsell_model, "Upsell"))]
+    models = [m for m in models if m]
+    if models:
+        blocks.append(b.context(*models))
+    acc = f"{100 * data.accuracy:.0f}%" if data.accuracy is not None else "not known yet"
+    return checked(f"{data.flags} flags; realised accuracy {acc}", blocks)

@@ -1,0 +1,26 @@
+"""`/outcome help` (and an empty `/outcome`): usage with examples."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from messages import blocks as b
+from messages.render import Message, checked
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+
+def help_message(settings: Settings) -> Message:
+    t = b.macros("misc.j2")
+    cmd = settings.slack.command
+    cats = [*settings.renewal_categories, *settings.upsell_categories]
+    emojis = {c: settings.emoji_for(c) for c in cats}
+    blocks = [
+        b.section(b.text_of(t.help_intro(cmd, settings.slack.app_name))),
+        b.section(b.text_of(t.help_commands(cmd))),
+        b.section(b.text_of(t.help_categories(settings.renewal_categories,
+                                              settings.upsell_categories, emojis))),
+        b.context(b.text_of(t.help_feedback(settings.slack.feedback_emoji))),
+    ]
+    return checked(f"How to use {cmd}: {cmd} <account>, {cmd} list at risk, {cmd} summary", blocks)

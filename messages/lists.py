@@ -1,0 +1,41 @@
+"""`/outcome list <category> ...`: one page of accounts, by ARR, with paging buttons."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from messages import blocks as b
+from messages.account import emoji_lookup
+from messages.actions import LIST_PAGE, OPEN_ACCOUNT
+from messages.render import Message, checked
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.services.accounts import AccountList
+
+
+def list_message(lst: AccountList, settings: Settings, command_text: str | None = None) -> Message:
+    t = b.macros("lists.j2")
+    e = emoji_lookup(settings)
+    blocks = [b.section(b.text_of(t.title(lst, e(lst.query.category))))]
+    if not lst.rows:
+        blocks.append(b.context(b.text_of(t.empty())))
+    first = (lst.page - 1) * lst.page_size
+    for n, r in enumerate(lst.rows, start=first + 1):
+        blocks.append(b.section(b.text_of(t.row(n, r, e)),
+                                accessory=b.button("Open", OPEN_ACCOUNT, r["account_id"])))
+    rest = lst.total - first - len(lst.rows)
+    if rest > 0:
+        blocks.append(b.context(f"…and {rest:,} more"))
+    if lst.pages > 1:
+        q = lst.query
+        state = {"c": q.category, "k": q.kind, "m": q.mine, "s": q.segment_id,
+                 "o": q.owner_slack_id, "e": q.owner_email}
+        nav = []
+        if lst.page > 1:
+            nav.append(b.button("◀ Previous", LIST_PAGE, json.dumps({**state, "p": lst.page - 1})))
+        if lst.page < lst.pages:
+            nav.append(b.button("Next ▶", LIST_PAGE, json.dumps({**state, "p": lst.page + 1})))
+        blocks.append(b.actions(nav, block_id="list_nav"))
+    return checked(b.text_of(t.fallback(lst)), blocks)
