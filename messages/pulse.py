@@ -130,3 +130,11 @@ def admin_report_message(job: str, period: str, sent: int,
     text = render_text("pulse_admin.j2", job=job, period=period, sent=sent,
                        problems=list(problems), limit=MAX_PROBLEMS_SHOWN)
     return checked(text, [{"type": "section", "text": _mrkdwn(text[:3000])}])
+
+
+def inbox_report_message(folder: str, processed: Sequence[Any], rejected: Sequence[Any],
+                         scoring: str | None) -> Message:
+    """What the watched inbox folder brought in (items have .name and .detail)."""
+    text = render_text("pulse_inbox.j2", folder=folder, processed=list(processed),
+                       rejected=list(rejected), scoring=scoring)
+    return checked(text, [{"type": "section", "text": _mrkdwn(text[:3000])}])
