@@ -87,9 +87,9 @@ def main(ctx: click.Context, config_path: str | None, db_path: str | None, verbo
 
 
 def _register() -> None:
-    from bot.commands import data, slack
+    from bot.commands import data, pulse, slack
 
-    for module in (data, slack):
+    for module in (data, slack, pulse):
         for command in module.COMMANDS:
             main.add_command(command)
 

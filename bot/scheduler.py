@@ -1,0 +1,142 @@
+"""The proactive jobs on a schedule: APScheduler 3.x inside `outcomes serve` / `outcomes run`.
+
+    scheduler = start_scheduler(settings, store, client)   # after create_app(...)
+    ...
+    scheduler.shutdown(wait=False)
+
+Jobs (cron fields and time zone from `schedule.*` in app.yaml):
+  pulse    weekly Customer Owner Pulse DMs                  (bot.pulse.send_pulses)
+  summary  weekly channel summary (+ email if SMTP is set)  (bot.summary_job.send_summary)
+  inbox    ingest + rescore new files of inbox.path         (bot.inbox.process_inbox)
+
+Every app process may run a scheduler: each job takes its store lock
+(`job:<name>`) for the whole run and the delivery ledger skips what was sent,
+so two processes firing at 09:00 send everything once. A job never raises into
+the scheduler: expected conditions (another process has the lock, nothing
+scored yet) are logged at INFO, anything else with its traceback; every run is
+recorded in `job_runs` (see `outcomes jobs`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from slack_sdk import WebClient
+
+from bot.config import CronSettings, Settings
+from storage.deliveries import Clock, LockHeld, system_clock
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+JOBS = ("pulse", "summary", "inbox")
+MISFIRE_GRACE_SECONDS = 6 * 3600   # the app was down at the planned time: still run within 6 h
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    description: str
+    enabled: bool
+    why_not: str | None
+    cron: CronSettings
+    trigger: CronTrigger
+
+
+def _trigger(cron: CronSettings, timezone: str) -> CronTrigger:
+    fields = {k: v for k, v in cron.model_dump().items() if v is not None}
+    return CronTrigger(timezone=ZoneInfo(timezone), **fields)
+
+
+def job_specs(settings: Settings) -> list[JobSpec]:
+    from bot.email import email_configured
+
+    tz = settings.schedule.timezone
+    summary_on = bool(settings.slack.summary_channel) or email_configured(settings)
+    return [
+        JobSpec("pulse", "Customer Owner Pulse (DMs)", True, None,
+                settings.schedule.pulse, _trigger(settings.schedule.pulse, tz)),
+        JobSpec("summary", "Channel summary and summary email", summary_on,
+                None if summary_on else "set slack.summary_channel or smtp.*",
+                settings.schedule.summary, _trigger(settings.schedule.summary, tz)),
+        JobSpec("inbox", "Ingest and score the inbox folder", bool(settings.inbox.path),
+                None if settings.inbox.path else "set inbox.path",
+                settings.schedule.inbox, _trigger(settings.schedule.inbox, tz)),
+    ]
+
+
+def describe_cron(cron: CronSettings) -> str:
+    """'mon 09:00' / 'daily 06:00' / the raw fields when they are not that simple."""
+    day = cron.day_of_week or (f"day {cron.day}" if cron.day is not None else "daily")
+    hour, minute = cron.hour, cron.minute if cron.minute is not None else 0
+    if isinstance(hour, int) and isinstance(minute, int):
+        return f"{day} {hour:02d}:{minute:02d}"
+    return f"{day} hour={hour} minute={minute}"
+
+
+def next_run(spec: JobSpec, now: datetime) -> datetime | None:
+    return spec.trigger.get_next_fire_time(None, now)
+
+
+def run_job(name: str, settings: Settings, store: Store, client: WebClient | None,
+            clock: Clock = system_clock) -> Any:
+    """Run one job now as the scheduler does: never raises (see the module docstring)."""
+    from bot.inbox import InboxNotConfigured, process_inbox
+    from bot.pulse import NoScores, send_pulses
+    from bot.services import NotScoredYet
+    from bot.summary_job import send_summary
+
+    actions: dict[str, Callable[[], Any]] = {
+        "pulse": lambda: send_pulses(store, settings, client, clock=clock),
+        "summary": lambda: send_summary(store, settings, client, clock=clock),
+        "inbox": lambda: process_inbox(store, settings, client, clock=clock),
+    }
+    try:
+        result = actions[name]()
+    except LockHeld as exc:
+        log.info("job %s skipped: another process is running it (%s)", name, exc)
+        return None
+    except (NoScores, NotScoredYet, InboxNotConfigured) as exc:
+        log.info("job %s: nothing to do: %s", name, exc)
+        return None
+    except Exception:  # noqa: BLE001 - a job must not take the scheduler down; recorded in job_runs
+        log.exception("job %s failed", name)
+        return None
+    log.info("job %s done: %s", name, getattr(result, "detail", lambda: result)())
+    return result
+
+
+def build_scheduler(settings: Settings, store: Store, client: WebClient | None,
+                    clock: Clock | None = None) -> BackgroundScheduler:
+    """The scheduler with its jobs, not started (tests inspect it)."""
+    clock = clock or system_clock
+    scheduler = BackgroundScheduler(
+        timezone=ZoneInfo(settings.schedule.timezone),
+        job_defaults={"coalesce": True, "max_instances": 1,
+                      "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+    )
+    for spec in job_specs(settings):
+        if not spec.enabled:
+            log.info("job %s not scheduled: %s", spec.name, spec.why_not)
+            continue
+        scheduler.add_job(run_job, spec.trigger, id=spec.name, name=spec.description,
+                          args=(spec.name, settings, store, client, clock),
+                          replace_existing=True)
+    return scheduler
+
+
+def start_scheduler(settings: Settings, store: Store, client: WebClient | None,
+                    clock: Clock | None = None) -> BackgroundScheduler:
+    """Start the jobs in background threads; call `.shutdown(wait=False)` on exit."""
+    scheduler = build_scheduler(settings, store, client, clock)
+    scheduler.start()
+    for job in scheduler.get_jobs():
+        log.info("job %s: next run %s", job.id, job.next_run_time)
+    return scheduler
