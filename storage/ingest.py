@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import re
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -124,28 +125,43 @@ def _check_utf8(path: Path) -> None:
             raise IngestError(str(path), [(None, "ends in the middle of a UTF-8 character", [])]) from None
 
 
-def _read_csv(path: Path) -> pa.Table:
+def _read_csv(path: Path, canonical_name: Callable[[str], str]) -> pa.Table:
     _check_utf8(path)
+    _release_memory_promptly()
     with path.open("rb") as fh:
         first = fh.readline().decode("utf-8-sig")
     names = next(iter(_csv_header(first)), None)
     if not names or not any(n.strip() for n in names):
         raise IngestError(str(path), [(None, "has no header row", [])])
-    # Everything as text first: types are decided by the contract, not by guessing
-    # (an id like 00123 must keep its zeros). Blank cells, and only those, are missing.
+    # The contract's own columns are read as text and parsed by its rules (an id like
+    # 00123 keeps its zeros; dates must be YYYY-MM-DD). Metric columns let Arrow's
+    # fast parser infer numbers and booleans; whatever it leaves as text is examined
+    # in `_classify`. Blank cells, and only those, are missing.
+    forced = {n: pa.string() for n in names if canonical_name(n) in CANONICAL and canonical_name(n) != "arr"}
     try:
         return pacsv.read_csv(
             path,
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
+                column_types=forced,
                 null_values=[""],
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
+                true_values=["true", "True", "TRUE"],
+                false_values=["false", "False", "FALSE"],
+                timestamp_parsers=[],
             ),
         )
     except pa.ArrowInvalid as exc:
         raise IngestError(str(path), [(None, f"is not a well-formed CSV file: {exc}", [])]) from None
+
+
+def _release_memory_promptly() -> None:
+    """Let Arrow's allocator hand freed memory back to the OS at once (peak RSS)."""
+    try:
+        pa.jemalloc_set_decay_ms(0)
+    except (NotImplementedError, pa.ArrowNotImplementedError):
+        pass
 
 
 def _csv_header(first_line: str) -> Iterable[list[str]]:
@@ -161,8 +177,8 @@ def _read_parquet(path: Path) -> pa.Table:
         raise IngestError(str(path), [(None, f"is not a readable Parquet file: {exc}", [])]) from None
 
 
-def read_file(path: str | Path) -> tuple[pd.DataFrame, int]:
-    """The file as a DataFrame of its own columns, and the row number of its first row."""
+def check_path(path: str | Path) -> Path:
+    """The path if it names a non-empty file; an IngestError saying what it is otherwise."""
     p = Path(path)
     if not p.exists():
         raise IngestError(str(p), [(None, "no such file", [])])
@@ -170,15 +186,28 @@ def read_file(path: str | Path) -> tuple[pd.DataFrame, int]:
         raise IngestError(str(p), [(None, "is a folder, not a file; name the CSV or Parquet files in it", [])])
     if p.stat().st_size == 0:
         raise IngestError(str(p), [(None, "is empty", [])])
+    return p
+
+
+def read_file(
+    path: str | Path, canonical_name: Callable[[str], str] = normalize_column
+) -> tuple[pd.DataFrame, int]:
+    """The file as a DataFrame of its own columns, and the row number of its first row."""
+    p = check_path(path)
     with p.open("rb") as fh:
         magic = fh.read(4)
     if magic == PARQUET_MAGIC or p.suffix.lower() in (".parquet", ".pq"):
         table, first_row = _read_parquet(p), 1
     else:
-        table, first_row = _read_csv(p), 2
+        table, first_row = _read_csv(p, canonical_name), 2
     if table.num_rows == 0:
         raise IngestError(str(p), [(None, "has a header but no rows", [])])
-    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get), first_row
+    # self_destruct frees each Arrow column as it is converted: one copy in memory, not two.
+    frame = table.to_pandas(
+        types_mapper={pa.string(): pd.StringDtype()}.get, self_destruct=True, split_blocks=True
+    )
+    del table
+    return frame, first_row
 
 
 # -- canonical names ---------------------------------------------------------------
@@ -278,6 +307,10 @@ def _infer_kind(col: pd.Series, max_categories: int) -> str:
     lowered = filled.str.lower()
     if lowered.isin(TRUE_WORDS | FALSE_WORDS).all() and not lowered.isin({"0", "1", "0.0", "1.0"}).all():
         return "boolean"
+    # A sample settles plain text columns cheaply; numbers with stray text need the full count.
+    sample = filled.iloc[:: max(1, len(filled) // 2000)]
+    if _count(_parse_number(sample)[1]) > 0.5 * len(sample):
+        return "category" if filled.nunique() <= max_categories else "text"
     not_numbers = _count(_parse_number(filled)[1])
     if not_numbers <= STRAY_TEXT_SHARE * len(filled):
         return "numeric"  # any text left in it is a stray value, reported by the caller
@@ -318,6 +351,8 @@ def validate(
     max_categories: int,
 ) -> tuple[pd.DataFrame, list[ColumnPlan], list[str]]:
     """The canonical, typed frame ready to store, its metric plans and warnings."""
+    # Columns are popped from `parsed.frame` as they are converted, so the file is
+    # never held twice in memory.
     df, rows, sources = parsed.frame, parsed.row_numbers, parsed.source_names
     problems: list[tuple[str | None, str, Sequence[int]]] = []
     warnings: list[str] = []
@@ -333,14 +368,14 @@ def validate(
         raise IngestError(file, problems)
 
     out = pd.DataFrame(index=df.index)
-    ids = _as_text(df["account_id"])
+    ids = _as_text(df.pop("account_id"))
     if ids.isna().any():
         problems.append((src("account_id"), "is blank", _bad_rows(ids.isna(), rows)))
     out["account_id"] = ids
 
     for col in DATE_COLUMNS:
         if col in df:
-            values, bad = _parse_dates(df[col])
+            values, bad = _parse_dates(df.pop(col))
             if col == "as_of" and as_of is not None:
                 values = values.fillna(as_of)
             if bad.any():
@@ -352,17 +387,18 @@ def validate(
             out[col] = pd.Series(pd.NA, index=df.index, dtype="string")
 
     for col in ("name", "owner_email", "owner_slack_id", "products"):
-        out[col] = _as_text(df[col]) if col in df else pd.Series(pd.NA, index=df.index, dtype="string")
+        out[col] = _as_text(df.pop(col)) if col in df else pd.Series(pd.NA, index=df.index, dtype="string")
     bad_ids = out["owner_slack_id"].notna() & ~out["owner_slack_id"].str.fullmatch(SLACK_USER_ID.pattern).fillna(False)
     if bad_ids.any():
         problems.append((src("owner_slack_id"), "is not a Slack user id (U… or W…)", _bad_rows(bad_ids, rows)))
     bad_mail = out["owner_email"].notna() & ~out["owner_email"].str.contains("@", regex=False).fillna(False)
     if bad_mail.any():
         warnings.append(f"{_count(bad_mail)} owner_email values have no '@' (rows {', '.join(map(str, _bad_rows(bad_mail, rows)[:5]))}); those owners cannot be found in Slack")
-    out["products"] = out["products"].str.replace(r"\s*;\s*", ";", regex=True)
+    if out["products"].str.contains(r"\s;|;\s", regex=True).any():
+        out["products"] = out["products"].str.replace(r"\s*;\s*", ";", regex=True)
 
     if "status" in df:
-        status = _as_text(df["status"]).str.lower()
+        status = _as_text(df.pop("status")).str.lower()
         bad = status.notna() & ~status.isin(STATUSES).fillna(False)
         if bad.any():
             problems.append((src("status"), "must be 'active' or 'churned'", _bad_rows(bad, rows)))
@@ -371,7 +407,7 @@ def validate(
         out["status"] = pd.Series(pd.NA, index=df.index, dtype="string")
 
     if "arr" in df:
-        arr, bad = _parse_number(df["arr"])
+        arr, bad = _parse_number(df.pop("arr"))
         if bad.any():
             problems.append((src("arr"), "is not a number", _bad_rows(bad, rows)))
         neg = arr < 0
@@ -383,7 +419,7 @@ def validate(
 
     for col in BOOL_COLUMNS:
         if col in df:
-            values, bad = _parse_bool(df[col])
+            values, bad = _parse_bool(df.pop(col))
             if bad.any():
                 problems.append((src(col), "is not a yes/no value (true/false, yes/no, 1/0, y/n)", _bad_rows(bad, rows)))
             out[col] = values
@@ -396,10 +432,8 @@ def validate(
         problems.append(("account_id, as_of", "repeats the same account and date", _bad_rows(dup, rows)))
 
     plans = []
-    for col in df.columns:
-        if col in CANONICAL:
-            continue
-        plan, values = _classify(col, src(col), df[col], stored_kinds.get(col), max_categories, rows, problems)
+    for col in [c for c in df.columns if c not in CANONICAL]:
+        plan, values = _classify(col, src(col), df.pop(col), stored_kinds.get(col), max_categories, rows, problems)
         plans.append(plan)
         out[METRIC_PREFIX + col] = values
 
@@ -425,16 +459,16 @@ def _sha256(path: Path) -> str:
 
 
 def _records(frame: pd.DataFrame) -> list[tuple]:
-    """Rows as tuples with None for missing values (what sqlite3 binds as NULL)."""
-    cols = []
+    """Rows as tuples for executemany. Missing text becomes None; missing numbers stay
+    NaN, which SQLite stores as NULL."""
+    columns = []
     for name in frame.columns:
         col = frame[name]
-        values = col.to_numpy(dtype=object, na_value=None) if hasattr(col, "array") else col
         if col.dtype == "float64":
-            arr = col.to_numpy()
-            values = np.where(np.isnan(arr), None, arr).astype(object)
-        cols.append(values)
-    return list(zip(*cols, strict=True))
+            columns.append(col.to_numpy().tolist())
+        else:
+            columns.append(col.to_numpy(dtype=object, na_value=None).tolist())
+    return list(zip(*columns, strict=True))
 
 
 def _write(
@@ -444,7 +478,8 @@ def _write(
     now = datetime.now(UTC).isoformat(timespec="seconds")
     existing_cols = set(store.snapshot_columns())
     known = set(store.frame("SELECT name FROM metrics")["name"])
-    frame = frame.sort_values(["account_id", "as_of"], kind="stable")
+    # Insert in key order (a B-tree append, not a scatter); positions, not a sorted copy.
+    order = np.lexsort((frame["as_of"].to_numpy(), frame["account_id"].to_numpy()))
     columns = list(frame.columns)
     quoted = ", ".join(f'"{c}"' for c in columns)
     updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in ("account_id", "as_of"))
@@ -452,6 +487,7 @@ def _write(
            f"ON CONFLICT (account_id, as_of) DO UPDATE SET {updates}")
     before = set(r[0] for r in store.conn.execute("SELECT account_id FROM accounts"))
     with store.transaction() as conn:
+        conn.execute("PRAGMA cache_size = -262144")  # 256 MiB while bulk-writing
         for plan in plans:
             column = METRIC_PREFIX + plan.name
             if column not in existing_cols:
@@ -466,7 +502,7 @@ def _write(
             elif plan.kind == "numeric":
                 conn.execute("UPDATE metrics SET kind = 'numeric' WHERE name = ? AND kind = 'boolean'", (plan.name,))
         for start in range(0, len(frame), CHUNK_ROWS):
-            chunk = frame.iloc[start : start + CHUNK_ROWS]
+            chunk = frame.iloc[order[start : start + CHUNK_ROWS]]
             conn.executemany(sql, _records(chunk))
             if progress:
                 progress(len(chunk), len(frame))
@@ -479,15 +515,16 @@ def _write(
     report.new_accounts = len(set(frame["account_id"].unique()) - before)
 
 
-def _refresh_accounts(conn, frame: pd.DataFrame) -> None:
+def _refresh_accounts(conn: sqlite3.Connection, frame: pd.DataFrame) -> None:
     """Upsert the latest attributes of each account seen in `frame`."""
-    ordered = frame.sort_values(["account_id", "as_of"])
-    grouped = ordered.groupby("account_id", sort=False)
-    latest = grouped.tail(1).set_index("account_id")
-    first = grouped["as_of"].min()
+    keys = frame[["account_id", "as_of"]]
+    latest = frame.loc[keys.groupby("account_id", sort=False)["as_of"].idxmax()].set_index("account_id")
+    first = keys.groupby("account_id", sort=False)["as_of"].min()
     # A blank display name falls back to the latest name given, then to the id.
-    names = ordered.dropna(subset=["name"]).groupby("account_id")["name"].last()
-    latest_name = latest.index.to_series().map(names).fillna(latest.index.to_series())
+    named = frame.loc[frame["name"].notna(), ["account_id", "as_of", "name"]]
+    names = named.loc[named.groupby("account_id", sort=False)["as_of"].idxmax()].set_index("account_id")["name"]
+    ids = latest.index.to_series()
+    latest_name = ids.map(names).fillna(ids).astype("string")
     table = pd.DataFrame({
         "account_id": latest.index,
         "name": latest_name.to_numpy(),
@@ -502,7 +539,8 @@ def _refresh_accounts(conn, frame: pd.DataFrame) -> None:
         "last_as_of": latest["as_of"].to_numpy(),
     })
     newer = "excluded.last_as_of >= accounts.last_as_of"
-    latest_fields = ("name", "name_key", "owner_email", "owner_slack_id", "arr", "renewal_date", "products", "status", "last_as_of")
+    latest_fields = ("name", "name_key", "owner_email", "owner_slack_id", "arr", "renewal_date",
+                     "products", "status", "last_as_of")
     sets = ", ".join(f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE accounts.{c} END" for c in latest_fields)
     conn.executemany(
         f"INSERT INTO accounts ({', '.join(table.columns)}) VALUES ({', '.join('?' * len(table.columns))})"
@@ -532,15 +570,18 @@ def ingest_file(
         as_of = as_of.isoformat()
     if as_of is not None and (not ISO_DATE.match(as_of) or pd.isna(pd.to_datetime(as_of, errors="coerce"))):
         raise IngestError(file, [("--as-of", f"{as_of!r} is not a date in YYYY-MM-DD form", [])])
-    raw, first_row = read_file(p)
-    sha = _sha256(p)
+    column_map = column_map or {}
+    sha = _sha256(check_path(p))
     report = IngestReport(file=file)
-    if store.scalar("SELECT 1 FROM ingests WHERE sha256 = ?", (sha,)):
-        report.unchanged = True
-        report.rows = len(raw)
+    seen = store.scalar("SELECT rows FROM ingests WHERE sha256 = ?", (sha,))
+    if seen is not None:
+        report.unchanged, report.rows = True, int(seen)
         return report
-    frame, sources = canonicalize(raw, column_map or {}, file)
+    raw, first_row = read_file(p, lambda header: column_map.get(normalize_column(header), normalize_column(header)))
+    frame, sources = canonicalize(raw, column_map, file)
+    del raw
     parsed = _Parsed(frame, np.arange(first_row, first_row + len(frame)), sources)
+    del frame
     stored = store.metrics()
     stored_kinds = dict(zip(stored["name"], stored["kind"], strict=True))
     clean, plans, warnings = validate(
