@@ -1,8 +1,8 @@
 """The Slack app: `create_app()` builds the Bolt App; `asgi_app()` serves it over HTTP.
 
-Nothing happens at import time. Listeners acknowledge first and work after
-(`process_before_response=False`): Slack gets its 200 within milliseconds and the
-reply follows through `response_url` or the Web API. One error handler decides
+Nothing happens at import time. Every listener is an ack function plus lazy
+work (Bolt's lazy listeners, see `bot.listeners.common`): Slack gets its 200
+within milliseconds and the reply follows through `response_url` or the Web API. One error handler decides
 what the user reads: a `UserError` carries its own words; anything else is a bug,
 logged with its traceback, and the user gets a short, honest reply.
 """
@@ -107,7 +107,9 @@ def create_app(settings: Settings, store: Store, client: WebClient | None = None
         signing_secret=secret or "socket-mode-has-no-signatures",
         request_verification_enabled=not socket_mode,
         authorize=_authorize_function(_Authorizer(client)),
-        process_before_response=False,
+        # Each listener = an ack function (returns at once) + lazy work on the listener
+        # pool; with this flag Bolt answers as soon as the ack function returns.
+        process_before_response=True,
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS,
                                              thread_name_prefix="outcomes-listener"),
         raise_error_for_unhandled_request=False,
@@ -186,13 +188,12 @@ def asgi_app(bolt: App, store: Store) -> Any:
     Bolt's `dispatch` is synchronous; it runs in Starlette's thread pool so
     concurrent requests are served side by side and the event loop never blocks.
     """
+    from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
-
-    from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 
     async def events(request: Request) -> Response:
         body = await request.body()

@@ -13,7 +13,7 @@ _EMOJI = {
     "arrow_lower_right": "↘", "small_red_triangle_down": "🔻", "small_green_triangle": "🔺",
     "warning": "⚠️", "white_check_mark": "✅", "x": "❌", "information_source": "ℹ️",
     "chart_with_upwards_trend": "📈", "loudspeaker": "📢", "page_facing_up": "📄", "boom": "💥",
-    "grey_question": "❔",
+    "grey_question": "❔", "-1": "👎", "+1": "👍", "hourglass_flowing_sand": "⏳",
 }
 _EMOJI_RE = re.compile(r":([a-z0-9_+\-]+):")
 _LINK_RE = re.compile(r"<([^|>]+)\|([^>]+)>")

@@ -33,6 +33,7 @@ def serve(state: CliContext, port: int, host: str) -> None:
     require_secrets(settings, "bot_token", "signing_secret")
     install_log_redaction()
     app = create_app(settings, state.store)
+    _warm(state)
     click.echo(f"Outcomes on http://{host}:{port}/slack/events (Web API: {settings.slack_api_url})",
                err=True)
     uvicorn.run(asgi_app(app, state.store), host=host, port=port, log_level="warning",
@@ -51,6 +52,7 @@ def run(state: CliContext) -> None:
     require_secrets(settings, "bot_token", "app_token")
     install_log_redaction()
     app = create_app(settings, state.store, socket_mode=True)
+    _warm(state)
     click.echo("Outcomes connected in Socket Mode; Ctrl-C to stop.", err=True)
     assert settings.secrets.slack_app_token is not None
     SocketModeHandler(app, settings.secrets.slack_app_token.get_secret_value()).start()
@@ -120,6 +122,21 @@ def feedback(state: CliContext, fmt: str) -> None:
     writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
+
+
+def _warm(state: CliContext) -> None:
+    """Load the account name index in the background: no first user waits for it."""
+    import threading
+
+    from bot.services.accounts import warm_names
+
+    def warm() -> None:
+        try:
+            warm_names(state.store)
+        except Exception:  # noqa: BLE001 - an empty or locked store: the first lookup loads it
+            log.warning("could not preload account names", exc_info=True)
+
+    threading.Thread(target=warm, name="outcomes-warm", daemon=True).start()
 
 
 COMMANDS = [serve, run, manifest, ask, console, feedback]

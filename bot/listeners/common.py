@@ -1,13 +1,30 @@
-"""Small helpers the listeners share: sending a Message the one way, reading payloads."""
+"""What every listener shares: ack-then-work registration, one error reporter, payload readers.
+
+Each listener is an ack function (answers Slack's HTTP request at once) plus one
+lazy function that does the work on Bolt's listener thread pool afterwards. A
+lazy function's exceptions never reach Bolt (it would only log one line), so
+`work()` routes them to `report_error`, which the app's global error handler
+uses too: a `UserError` is shown to the user; anything else is logged with its
+traceback and the user gets a short, honest reply.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
+import sqlite3
+from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Respond
+from slack_bolt import Ack, Respond
+from slack_sdk import WebClient
 
+from bot.services.errors import Rescoring, UserError
+from messages.errors import bug_message, error_message
 from messages.render import Message
+
+log = logging.getLogger("outcomes.listeners")
+Work = Callable[[dict[str, Any], Respond | None, WebClient], None]
 
 
 def action_pattern(action_id: str) -> re.Pattern[str]:
@@ -15,17 +32,59 @@ def action_pattern(action_id: str) -> re.Pattern[str]:
     return re.compile(rf"^{re.escape(action_id)}(:\d+)?$")
 
 
+def ack_now(ack: Ack) -> None:
+    """The ack function of every listener: an empty 200, within milliseconds."""
+    ack()
+
+
+def work(fn: Work) -> Callable[..., None]:
+    """Wrap a listener's work as a Bolt lazy function taking (body, respond, client)."""
+
+    def lazy(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        try:
+            fn(body, respond, client)
+        except Exception as exc:  # noqa: BLE001 - every failure gets an answer or a log line
+            report_error(exc, body, respond)
+
+    lazy.__name__ = lazy.__qualname__ = f"work_{fn.__name__}"
+    return lazy
+
+
+def report_error(error: BaseException, body: dict[str, Any], respond: Respond | None) -> None:
+    if isinstance(error, sqlite3.OperationalError) and "locked" in str(error).lower():
+        error = Rescoring()
+    if isinstance(error, UserError):
+        log.info("user error on %s: %s", describe(body), error.message)
+        message = error_message(error)
+    else:
+        log.error("bug while answering %s", describe(body), exc_info=error)
+        message = bug_message()
+    if respond is not None and body.get("response_url") or (body.get("type") == "block_actions"
+                                                             and respond is not None):
+        try:
+            send(respond, message)
+        except Exception:
+            log.exception("could not send the error reply")
+
+
+def describe(body: dict[str, Any]) -> str:
+    if body.get("command"):
+        return f"command {body.get('command')} {body.get('text', '')!r}"
+    if body.get("type") == "block_actions":
+        return "action " + ",".join(a.get("action_id", "") for a in body.get("actions", []))
+    event = body.get("event") or {}
+    return f"event {event.get('type')}" if event else "request"
+
+
 def send(respond: Respond, message: Message, *, replace: bool = False) -> None:
     """An ephemeral reply through response_url (seen only by the user)."""
-    kwargs: dict[str, Any] = {"text": message.text, "blocks": message.blocks,
-                              "response_type": "ephemeral"}
-    kwargs["replace_original"] = replace
-    respond(**kwargs)
+    respond(text=message.text, blocks=message.blocks, response_type="ephemeral",
+            replace_original=replace)
 
 
 def action_value(body: dict[str, Any]) -> str:
     action = (body.get("actions") or [{}])[0]
-    if "selected_option" in action and action["selected_option"]:
+    if action.get("selected_option"):
         return str(action["selected_option"].get("value", ""))
     return str(action.get("value", ""))
 
@@ -44,7 +103,3 @@ def message_ts_of(body: dict[str, Any]) -> str | None:
 
 def user_of(body: dict[str, Any]) -> str | None:
     return (body.get("user") or {}).get("id") or body.get("user_id")
-
-
-def team_of(body: dict[str, Any]) -> str | None:
-    return (body.get("team") or {}).get("id") or body.get("team_id")

@@ -83,13 +83,32 @@ class Match:
     how: str = "exact"  # exact / id / prefix / fuzzy
 
 
+def _confident(hits: list[tuple[str, float, int]]) -> bool:
+    best = hits[0][1] if hits else 0.0
+    runner_up = hits[1][1] if len(hits) > 1 else 0.0
+    return best >= SURE_SCORE and best - runner_up >= 3
+
+
 def _fuzzy(store: Store, key: str, limit: int) -> list[tuple[str, float, int]]:
+    """Typos first with the fast whole-string ratio (~5 ms per 100k names); only when that
+    finds nothing sure, the slower weighted ratio that also scores partial names."""
     index = _name_index(store)
     if not index.keys:
         return []
-    hits = process.extract(key, index.keys, scorer=fuzz.WRatio, limit=limit,
-                           score_cutoff=SUGGEST_SCORE)
-    return [(index.ids[i], score, i) for _, score, i in hits]
+    quick = process.extract(key, index.keys, scorer=fuzz.QRatio, limit=limit,
+                            score_cutoff=SUGGEST_SCORE)
+    hits = [(index.ids[i], score, i) for _, score, i in quick]
+    if _confident(hits):
+        return hits
+    thorough = process.extract(key, index.keys, scorer=fuzz.WRatio, limit=limit,
+                               score_cutoff=SUGGEST_SCORE)
+    better = [(index.ids[i], score, i) for _, score, i in thorough]
+    return better if better and (not hits or better[0][1] >= hits[0][1]) else hits
+
+
+def warm_names(store: Store) -> None:
+    """Load the name index now (e.g. at server start) so no user waits for it."""
+    _name_index(store)
 
 
 @guarded
@@ -114,11 +133,8 @@ def find_account(store: Store, query: str) -> Match:
         total = queries.count_by_prefix(store, key)
         return Match(query, choices=prefixed, total=total, how="prefix")
     hits = _fuzzy(store, key, limit=CHOICES_SHOWN)
-    if hits:
-        best = hits[0][1]
-        runner_up = hits[1][1] if len(hits) > 1 else 0.0
-        if best >= SURE_SCORE and best - runner_up >= 3:
-            return Match(query, account=queries.account(store, hits[0][0]), how="fuzzy")
+    if _confident(hits):
+        return Match(query, account=queries.account(store, hits[0][0]), how="fuzzy")
     suggestions = queries.accounts_by_ids(store, [h[0] for h in hits[:3]])
     raise AccountNotFound(query, suggestions)
 

@@ -181,11 +181,11 @@ def accuracy(store: Store, settings: Settings) -> AccuracyData:
         for value in (f.expected_renewal_index, f.expected_upsell_index):
             if value:
                 by_expected[value] = by_expected.get(value, 0) + 1
-    data: dict[str, Any] = dict(
-        flags=len(flags), answered=len(answered), by_expected=by_expected,
-        churn_model=queries.active_model(store, "churn"),
-        upsell_model=queries.active_model(store, "upsell"),
-    )
+    data: dict[str, Any] = {
+        "flags": len(flags), "answered": len(answered), "by_expected": by_expected,
+        "churn_model": queries.active_model(store, "churn"),
+        "upsell_model": queries.active_model(store, "upsell"),
+    }
     labels = _labels(store, settings)
     known = labels[labels["churned"].notna()] if len(labels) else labels
     if len(known):
@@ -195,7 +195,7 @@ def accuracy(store: Store, settings: Settings) -> AccuracyData:
         ranks = joined["renewal_index"].map(lambda c: renewal_rank(settings, c))
         at_risk = ranks >= half
         churned = joined["churned"].astype("float") == 1
-        data["known"] = int(len(joined))
+        data["known"] = len(joined)
         data["correct"] = int((at_risk == churned).sum())
         data["renewal"] = [
             Realised(c, int((joined["renewal_index"] == c).sum()),

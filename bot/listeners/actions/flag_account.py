@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
+from slack_sdk import WebClient
 
 from bot.listeners import Deps
-from bot.listeners.common import action_pattern, action_value, channel_of, message_ts_of, send, user_of
+from bot.listeners.common import (
+    ack_now,
+    action_pattern,
+    action_value,
+    channel_of,
+    message_ts_of,
+    send,
+    user_of,
+    work,
+)
 from bot.services import feedback as fbs
 from messages import feedback as feedback_msg
 from messages.actions import FLAG_ACCOUNT
@@ -17,12 +27,12 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.action(FLAG_ACCOUNT)
 
-    @app.action(action_pattern(FLAG_ACCOUNT))
-    def flag_account(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
+    def flag_account(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
         account_id = action_value(body)
         result = fbs.flag_account(store, channel=channel_of(body) or "", ts=message_ts_of(body) or "",
                                   user_id=user_of(body) or "", account_id=account_id)
         prompt = feedback_msg.flag_prompt(result.flag, result.accounts[0],
                                           fbs.prediction(store, account_id), settings)
         send(respond, prompt)
+
+    app.action(action_pattern(FLAG_ACCOUNT))(ack=ack_now, lazy=[work(flag_account)])

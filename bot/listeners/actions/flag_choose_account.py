@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
+from slack_sdk import WebClient
 
 from bot.listeners import Deps
-from bot.listeners.common import action_pattern, action_value, send, user_of
+from bot.listeners.common import ack_now, action_pattern, action_value, send, user_of, work
 from bot.services import feedback as fbs
 from bot.services.errors import BadArguments
 from messages import feedback as feedback_msg
@@ -18,9 +19,7 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.action(FLAG_CHOOSE_ACCOUNT)
 
-    @app.action(action_pattern(FLAG_CHOOSE_ACCOUNT))
-    def flag_choose_account(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
+    def flag_choose_account(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
         flag_id, _, account_id = action_value(body).partition(":")
         if not flag_id.isdigit() or not account_id:
             raise BadArguments("That button is out of date.")
@@ -29,3 +28,5 @@ def register(app: App, deps: Deps) -> None:
         prompt = feedback_msg.flag_prompt(result.flag, result.accounts[0],
                                           fbs.prediction(store, account_id), settings)
         send(respond, prompt, replace=True)
+
+    app.action(action_pattern(FLAG_CHOOSE_ACCOUNT))(ack=ack_now, lazy=[work(flag_choose_account)])

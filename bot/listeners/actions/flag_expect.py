@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
+from slack_sdk import WebClient
 
 from bot.listeners import Deps
-from bot.listeners.common import action_pattern, action_value, send, user_of
+from bot.listeners.common import ack_now, action_pattern, action_value, send, user_of, work
 from bot.services import feedback as fbs
 from bot.services.errors import BadArguments
 from messages import feedback as feedback_msg
@@ -32,12 +33,11 @@ def register(app: App, deps: Deps) -> None:
         name = account["name"] if account else "the account"
         send(respond, feedback_msg.flag_thanks(flag, name, settings), replace=True)
 
-    @app.action(action_pattern(FLAG_EXPECT_RENEWAL))
-    def flag_expect_renewal(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
+    def flag_expect_renewal(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
         answer(body, respond, "renewal")
 
-    @app.action(action_pattern(FLAG_EXPECT_UPSELL))
-    def flag_expect_upsell(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
+    def flag_expect_upsell(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
         answer(body, respond, "upsell")
+
+    app.action(action_pattern(FLAG_EXPECT_RENEWAL))(ack=ack_now, lazy=[work(flag_expect_renewal)])
+    app.action(action_pattern(FLAG_EXPECT_UPSELL))(ack=ack_now, lazy=[work(flag_expect_upsell)])

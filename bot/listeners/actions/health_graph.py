@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.listeners import Deps
-from bot.listeners.common import action_pattern, action_value, channel_of, send
+from bot.listeners.common import ack_now, action_pattern, action_value, channel_of, send, work
 from bot.services import accounts as acc
 from bot.services.errors import UserError
 from messages import account as account_msg
@@ -21,9 +21,7 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.action(HEALTH_GRAPH, {"files:write"})
 
-    @app.action(action_pattern(HEALTH_GRAPH))
-    def health_graph(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        ack()  # drawing and uploading take longer than Slack waits
+    def health_graph(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
         card = acc.card(store, settings, action_value(body))
         png = account_msg.health_chart_png(card, settings)
         try:
@@ -38,3 +36,5 @@ def register(app: App, deps: Deps) -> None:
                                 f"`/invite @{settings.slack.app_name}` first.") from exc
             raise
         send(respond, note_message(":chart_with_upwards_trend: Health graph uploaded."))
+
+    app.action(action_pattern(HEALTH_GRAPH))(ack=ack_now, lazy=[work(health_graph)])

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
+from slack_sdk import WebClient
 
 from bot.listeners import Deps
-from bot.listeners.common import action_pattern, action_value, send, user_of
+from bot.listeners.common import ack_now, action_pattern, action_value, send, user_of, work
 from bot.services import accounts as acc
 from bot.services import home
 from bot.services.errors import BadArguments
@@ -20,9 +21,7 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.action(LIST_PAGE)
 
-    @app.action(action_pattern(LIST_PAGE))
-    def list_page(ack: Ack, body: dict[str, Any], respond: Respond, client: Any) -> None:
-        ack()
+    def list_page(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
         try:
             state = json.loads(action_value(body))
             query = acc.ListQuery(category=state["c"], kind=state["k"], mine=bool(state["m"]),
@@ -34,3 +33,5 @@ def register(app: App, deps: Deps) -> None:
                             resolve_email=query.mine)
         send(respond, list_msg.list_message(acc.list_accounts(store, settings, query, me), settings),
              replace=True)
+
+    app.action(action_pattern(LIST_PAGE))(ack=ack_now, lazy=[work(list_page)])

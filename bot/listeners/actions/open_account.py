@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
+from slack_sdk import WebClient
 
 from bot.listeners import Deps
-from bot.listeners.common import action_pattern, action_value, container_is_ephemeral, send
+from bot.listeners.common import (
+    ack_now,
+    action_pattern,
+    action_value,
+    container_is_ephemeral,
+    send,
+    work,
+)
 from bot.services import accounts as acc
 from messages import account as account_msg
 from messages.actions import OPEN_ACCOUNT
@@ -17,9 +25,9 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.action(OPEN_ACCOUNT)
 
-    @app.action(action_pattern(OPEN_ACCOUNT))
-    def open_account(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
+    def open_account(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
         card = acc.card(store, settings, action_value(body))
         # A choice list shown only to the user is replaced; a shared message is left alone.
         send(respond, account_msg.card_message(card, settings), replace=container_is_ephemeral(body))
+
+    app.action(action_pattern(OPEN_ACCOUNT))(ack=ack_now, lazy=[work(open_account)])

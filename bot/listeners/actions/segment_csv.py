@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.listeners import Deps
-from bot.listeners.common import action_pattern, action_value, channel_of, send
+from bot.listeners.common import ack_now, action_pattern, action_value, channel_of, send, work
 from bot.services import catalog
 from bot.services.errors import BadArguments, UserError
 from messages.actions import SEGMENT_CSV
@@ -20,9 +20,7 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.action(SEGMENT_CSV, {"files:write"})
 
-    @app.action(action_pattern(SEGMENT_CSV))
-    def segment_csv(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        ack()
+    def segment_csv(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
         value = action_value(body)
         if not value.isdigit():
             raise BadArguments("That button is out of date.")
@@ -37,3 +35,5 @@ def register(app: App, deps: Deps) -> None:
                                 f"`/invite @{settings.slack.app_name}` first.") from exc
             raise
         send(respond, note_message(f":page_facing_up: Uploaded `{filename}`."))
+
+    app.action(action_pattern(SEGMENT_CSV))(ack=ack_now, lazy=[work(segment_csv)])

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot.listeners import Deps
-from bot.listeners.common import action_pattern, action_value, channel_of, user_of
+from bot.listeners.common import ack_now, action_pattern, action_value, channel_of, user_of, work
 from messages.actions import SHARE_ACCOUNT
 
 
 def register(app: App, deps: Deps) -> None:
     deps.registry.action(SHARE_ACCOUNT, {"chat:write"})
 
-    @app.action(action_pattern(SHARE_ACCOUNT))
-    def share_account(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        ack()
+    def share_account(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
         deps.extra["share"](action_value(body), channel_of(body), user_of(body), client, respond)
+
+    app.action(action_pattern(SHARE_ACCOUNT))(ack=ack_now, lazy=[work(share_account)])

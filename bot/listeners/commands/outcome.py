@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot import router
 from bot.listeners import Deps
-from bot.listeners.common import send
+from bot.listeners.common import ack_now, send, work
 from bot.services import accounts as acc
 from bot.services import home, sharing
 from messages import account as account_msg
@@ -26,9 +26,7 @@ def register(app: App, deps: Deps) -> None:
                           "[account] | list at risk [mine] | summary | help",
                           {"chat:write", "users:read", "users:read.email"})
 
-    @app.command(cmd_name)
-    def outcome(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        ack()  # within 3 s, always; everything below runs after Slack has its 200
+    def outcome(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
         user_id, channel_id = body.get("user_id"), body.get("channel_id")
         command = router.parse(settings, body.get("text", ""))
         me = home.requester(store, settings, user_id=user_id, team_id=body.get("team_id"),
@@ -59,6 +57,9 @@ def register(app: App, deps: Deps) -> None:
                                    "React with :x: on it to flag the prediction."))
 
     deps.extra["share"] = share
+
+    app.command(cmd_name)(ack=ack_now, lazy=[work(outcome)])
+
 
 
 def _esc(text: str) -> str:

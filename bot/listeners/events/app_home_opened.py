@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot.listeners import Deps
+from bot.listeners.common import ack_now, work
 from bot.services import home
 from messages.home import home_view
 
@@ -16,10 +17,12 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.event("app_home_opened", {"users:read", "users:read.email"})
 
-    @app.event("app_home_opened")
-    def app_home_opened(event: dict[str, Any], client: WebClient) -> None:
+    def app_home_opened(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
+        event = body.get("event") or {}
         if event.get("tab", "home") != "home":
             return
         user_id = event["user"]
         me = home.requester(store, settings, user_id=user_id, client=client, resolve_email=True)
         client.views_publish(user_id=user_id, view=home_view(home.home(store, settings, me), settings))
+
+    app.event("app_home_opened")(ack=ack_now, lazy=[work(app_home_opened)])

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot.listeners import Deps
+from bot.listeners.common import ack_now, work
 from bot.services import feedback as fbs
 from messages import feedback as feedback_msg
 from storage import feedback as fb
@@ -25,8 +26,8 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.event("reaction_added", {"reactions:read", "chat:write"})
 
-    @app.event("reaction_added")
-    def reaction_added(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
+    def reaction_added(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
+        event = body.get("event") or {}
         item = event.get("item") or {}
         if item.get("type") != "message" or not fbs.is_feedback_reaction(settings, event.get("reaction", "")):
             return
@@ -46,3 +47,5 @@ def register(app: App, deps: Deps) -> None:
         resp = client.chat_postMessage(channel=item["channel"], thread_ts=item["ts"],
                                        text=message.text, blocks=message.blocks)
         fb.set_thread(store, result.flag.id, resp["ts"])
+
+    app.event("reaction_added")(ack=ack_now, lazy=[work(reaction_added)])
