@@ -18,10 +18,12 @@ import click
 from bot.config import ConfigError, Settings, load_settings
 from storage.ingest import IngestError
 from bot.slack_client import MissingSecret
+from scoring.errors import ScoringError
 from storage.store import Store, StoreError
 
 # Errors whose message is meant for the person at the keyboard.
-USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, IngestError, StoreError, MissingSecret)
+USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, IngestError, StoreError, MissingSecret,
+                                            ScoringError)
 
 
 @dataclass
@@ -87,9 +89,9 @@ def main(ctx: click.Context, config_path: str | None, db_path: str | None, verbo
 
 
 def _register() -> None:
-    from bot.commands import data, pulse, slack
+    from bot.commands import data, pulse, scoring, slack
 
-    for module in (data, slack, pulse):
+    for module in (data, slack, pulse, scoring):
         for command in module.COMMANDS:
             main.add_command(command)
 

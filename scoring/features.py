@@ -1,0 +1,272 @@
+"""Snapshots -> the feature frame the models learn from.
+
+Features are the account's current metrics plus trailing-window trends (change
+versus about 3 and 6 months earlier), computed from the account's own past
+snapshots only, so a row never sees anything dated after its `as_of`. A few
+context features come from the canonical columns (days to renewal, tenure, ARR
+and its trend, number of products): they are not data components, so Leading
+Indicators leave them out, but they are real signals (most churn happens at
+renewal).
+
+Blanks stay missing (NaN) all the way into the pipelines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from storage.store import METRIC_PREFIX, Store
+
+CONTEXT = "ctx__"
+TREND_SEP = "__"
+# Suffix -> days back. A snapshot at least this old (and within the tolerance) is the
+# comparison point: with monthly snapshots these are the ones 3 and 6 months earlier.
+TREND_WINDOWS: dict[str, int] = {"d3": 85, "d6": 175}
+TREND_TOLERANCE_DAYS = 60
+CONTEXT_LABELS = {
+    f"{CONTEXT}days_to_renewal": "Days to renewal",
+    f"{CONTEXT}tenure_days": "Customer for (days)",
+    f"{CONTEXT}arr": "ARR",
+    f"{CONTEXT}arr{TREND_SEP}d3": "ARR change (3 months)",
+    f"{CONTEXT}n_products": "Products in use",
+}
+
+
+@dataclass
+class MetricPlan:
+    """Which stored metrics the models may use, by kind."""
+
+    numeric: list[str] = field(default_factory=list)
+    categorical: list[str] = field(default_factory=list)
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+@dataclass
+class FeatureSet:
+    """Model features for a set of snapshot rows (same order as `keys`)."""
+
+    keys: pd.DataFrame            # account_id, as_of (ISO strings)
+    frame: pd.DataFrame           # one column per feature
+    numeric: list[str]
+    categorical: list[str]
+    base_of: dict[str, str]       # feature -> metric (or context feature) it derives from
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+def metric_plan(store: Store) -> MetricPlan:
+    """Metrics the ingest marked as usable by the models (free text is not)."""
+    registry = store.metrics()
+    plan = MetricPlan()
+    for name, kind, in_model in zip(registry["name"], registry["kind"], registry["in_model"],
+                                    strict=True):
+        if not in_model:
+            continue
+        (plan.categorical if kind == "category" else plan.numeric).append(name)
+    return plan
+
+
+_MISSING = -9.87654321e300  # SQLite has no NaN: blanks come back as this, then become NaN
+_FETCH_ROWS = 250_000
+
+
+def load_book(store: Store, plan: MetricPlan) -> pd.DataFrame:
+    """Every snapshot row (sorted by account_id, as_of) with what scoring needs.
+
+    Big books are read as one all-numeric query (dates, renewal timing and product
+    counts computed by SQLite, categories as codes) fetched in chunks straight into a
+    float array: far faster and lighter than materialising millions of Python strings.
+    Columns: account_id, as_of, day, status_churned, arr, churned, upsold,
+    days_to_renewal, n_products and one per usable metric (categories as text).
+    """
+    conn = store.conn
+    counts = conn.execute(
+        "SELECT account_id, count(*) FROM snapshots GROUP BY account_id ORDER BY account_id"
+    ).fetchall()
+    ids = np.array([r[0] for r in counts], dtype=object)
+    per_account = np.array([r[1] for r in counts], dtype="int64")
+    dates = [r[0] for r in conn.execute("SELECT DISTINCT as_of FROM snapshots ORDER BY as_of")]
+    categories: dict[str, list[str]] = {}
+    for metric in plan.categorical:
+        categories[metric] = [r[0] for r in conn.execute(
+            f'SELECT DISTINCT "{METRIC_PREFIX}{metric}" FROM snapshots'
+            f' WHERE "{METRIC_PREFIX}{metric}" IS NOT NULL ORDER BY 1')]
+    miss = repr(_MISSING)
+    exprs = [
+        "julianday(as_of)",
+        "IFNULL(status = 'churned', 0)",
+        f"IFNULL(arr, {miss})",
+        f"IFNULL(churned, {miss})",
+        f"IFNULL(upsold, {miss})",
+        f"IFNULL(julianday(renewal_date) - julianday(as_of), {miss})",
+        "CASE WHEN products IS NULL OR products = '' THEN " + miss
+        + " ELSE length(products) - length(replace(products, ';', '')) + 1 END",
+    ]
+    names = ["day", "status_churned", "arr", "churned", "upsold", "days_to_renewal", "n_products"]
+    params: list[str] = []
+    for metric in plan.numeric:
+        exprs.append(f'IFNULL("{METRIC_PREFIX}{metric}", {miss})')
+        names.append(metric)
+    for metric, values in categories.items():
+        whens = " ".join(f"WHEN ? THEN {i}" for i in range(len(values)))
+        params.extend(values)
+        exprs.append(f'IFNULL(CASE "{METRIC_PREFIX}{metric}" {whens} END, {miss})' if values
+                     else miss)
+        names.append(metric)
+    cur = conn.execute(
+        f"SELECT {', '.join(exprs)} FROM snapshots ORDER BY account_id, as_of", params
+    )
+    chunks = []
+    while rows := cur.fetchmany(_FETCH_ROWS):
+        chunks.append(np.array(rows, dtype="float64"))
+    matrix = np.concatenate(chunks) if chunks else np.empty((0, len(names)))
+    del chunks
+    matrix[matrix == _MISSING] = np.nan
+    data: dict[str, np.ndarray] = {}
+    codes = np.repeat(np.arange(len(ids)), per_account)
+    data["account_id"] = ids[codes]
+    data["account_code"] = codes
+    day = matrix[:, 0]
+    epoch = np.array([pd.Timestamp(d).to_julian_date() for d in dates], dtype="float64")
+    date_index = np.searchsorted(epoch, day - 0.25)
+    data["as_of"] = np.array(dates, dtype=object)[date_index] if len(dates) else np.array([], object)
+    for i, name in enumerate(names):
+        if name in categories:
+            cats = np.array([*categories[name], np.nan], dtype=object)
+            col = matrix[:, i]
+            data[name] = cats[np.where(np.isnan(col), len(cats) - 1, col).astype("int64")]
+        elif name == "day":
+            data[name] = np.round(day - 2440587.5).astype("int64")  # days since 1970-01-01
+        else:
+            data[name] = matrix[:, i]
+    return pd.DataFrame(data)
+
+
+def _lookback(account_codes: np.ndarray, days: np.ndarray, back: int) -> np.ndarray:
+    """Row index of the account's latest snapshot at least `back` days earlier (-1: none).
+
+    Rows must be sorted by (account, date). One searchsorted over a combined key keeps
+    this vectorised for millions of rows.
+    """
+    d = days - (days.min() if len(days) else 0)
+    span = int(d.max()) + 1 if len(d) else 1
+    key = account_codes.astype("int64") * span + d
+    target = key - back
+    pos = np.searchsorted(key, target, side="right") - 1
+    ok = pos >= 0
+    safe = np.where(ok, pos, 0)
+    ok &= account_codes[safe] == account_codes
+    ok &= (days - days[safe]) <= back + TREND_TOLERANCE_DAYS
+    ok &= (days - days[safe]) >= back
+    return np.where(ok, safe, -1)
+
+
+def _change(now: np.ndarray, before: np.ndarray, nonneg: bool) -> np.ndarray:
+    """Log change for non-negative metrics (scale-free), plain difference otherwise."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if nonneg:
+            return np.log1p(now) - np.log1p(before)
+        return now - before
+
+
+def build_features(book: pd.DataFrame, plan: MetricPlan) -> FeatureSet:
+    """Features for every row of `book` (from `load_book`, churned rows removed).
+
+    Trends only look backwards within the same account, so no row sees its own future.
+    """
+    book = book.reset_index(drop=True)
+    accounts = book["account_code"].to_numpy()
+    days = book["day"].to_numpy()
+    d = days - (days.min() if len(days) else 0)
+    key = accounts.astype("int64") * (int(d.max()) + 1 if len(d) else 1) + d
+    if not bool(np.all(np.diff(key) > 0)):
+        raise ValueError("book must be sorted by account_id, as_of with one row per pair")
+    lags = {suffix: _lookback(accounts, days, back) for suffix, back in TREND_WINDOWS.items()}
+
+    data: dict[str, np.ndarray] = {}
+    base_of: dict[str, str] = {}
+    numeric: list[str] = []
+
+    def add(name: str, values: np.ndarray, base: str) -> None:
+        data[name] = values.astype("float32")
+        base_of[name] = base
+        numeric.append(name)
+
+    def add_with_trends(name: str, values: np.ndarray, base: str,
+                        suffixes: tuple[str, ...] = tuple(TREND_WINDOWS)) -> None:
+        add(name, values, base)
+        filled = values[~np.isnan(values)]
+        nonneg = bool(filled.size) and float(filled.min()) >= 0
+        for suffix in suffixes:
+            idx = lags[suffix]
+            before = np.where(idx >= 0, values[np.maximum(idx, 0)], np.nan)
+            add(f"{name}{TREND_SEP}{suffix}", _change(values, before, nonneg), base)
+
+    for metric in plan.numeric:
+        add_with_trends(metric, book[metric].to_numpy(dtype="float64"), metric)
+    # Context from the canonical columns.
+    add(f"{CONTEXT}days_to_renewal", book["days_to_renewal"].to_numpy(dtype="float64"),
+        f"{CONTEXT}days_to_renewal")
+    first_day = pd.Series(days).groupby(accounts).transform("min").to_numpy()
+    add(f"{CONTEXT}tenure_days", (days - first_day).astype("float64"), f"{CONTEXT}tenure_days")
+    add_with_trends(f"{CONTEXT}arr", book["arr"].to_numpy(dtype="float64"), f"{CONTEXT}arr",
+                    ("d3",))
+    add(f"{CONTEXT}n_products", book["n_products"].to_numpy(dtype="float64"),
+        f"{CONTEXT}n_products")
+
+    categorical: list[str] = []
+    for metric in plan.categorical:
+        data[metric] = book[metric].to_numpy(dtype=object)
+        base_of[metric] = metric
+        categorical.append(metric)
+
+    frame = pd.DataFrame(data, columns=[*numeric, *categorical])
+    keys = book[["account_id", "as_of"]].copy()
+    return FeatureSet(keys=keys, frame=frame, numeric=numeric, categorical=categorical,
+                      base_of=base_of)
+
+
+def usable_columns(frame: pd.DataFrame, numeric: list[str], categorical: list[str]
+                   ) -> tuple[list[str], list[str]]:
+    """Columns with at least two distinct known values in `frame` (the training rows).
+
+    A column that is blank or constant everywhere teaches nothing, and a single
+    snapshot has no trends; dropping them keeps every subset of components working.
+    """
+    keep_num = [c for c in numeric if frame[c].nunique(dropna=True) > 1]
+    keep_cat = [c for c in categorical if frame[c].nunique(dropna=True) > 1]
+    return keep_num, keep_cat
+
+
+def is_context(feature: str) -> bool:
+    return feature.startswith(CONTEXT)
+
+
+def human_label(name: str) -> str:
+    """'logins_30d' -> 'Logins (30d)', 'feature_adoption_pct' -> 'Feature adoption (%)'."""
+    if name in CONTEXT_LABELS:
+        return CONTEXT_LABELS[name]
+    acronyms = {"nps": "NPS", "csat": "CSAT", "arr": "ARR", "mrr": "MRR", "qbr": "QBR",
+                "csm": "CSM", "api": "API", "sla": "SLA", "id": "ID"}
+    words, units = [], []
+    for token in name.split("_"):
+        if not token:
+            continue
+        if token in ("pct", "percent"):
+            units.append("%")
+        elif len(token) >= 2 and token[:-1].isdigit() and token[-1] in "dwmy":
+            units.append(token)
+        else:
+            words.append(acronyms.get(token, token))
+    text = " ".join(words) or name
+    if text and text[0].islower():
+        text = text[0].upper() + text[1:]
+    return f"{text} ({', '.join(units)})" if units else text

@@ -1,0 +1,93 @@
+"""Health score -> Renewal Index, upsell probability -> Upsell Index, and movements.
+
+Band edges and category names come from Settings only, so a team can rename a band
+or move its edge in app.yaml without touching code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bot.config import Settings
+from storage.store import Store
+
+
+def health_scores(churn_probability: np.ndarray) -> np.ndarray:
+    """0-100 health = calibrated probability of no churn within the horizon, 2 decimals."""
+    return np.round(100.0 * (1.0 - np.asarray(churn_probability, dtype="float64")), 2)
+
+
+def renewal_indexes(health: np.ndarray, settings: Settings) -> np.ndarray:
+    """Band name of each health score (same rule as Settings.renewal_category)."""
+    bands = settings.renewal_index.bands
+    health = np.asarray(health, dtype="float64")
+    out = np.full(len(health), bands[-1].name, dtype=object)
+    for band in reversed(bands):
+        out[health >= band.min] = band.name
+    return out
+
+
+def upsell_indexes(probability: np.ndarray, threshold: float, settings: Settings) -> np.ndarray:
+    """'likely' at or above the threshold, 'unlikely' below; None where unknown."""
+    p = np.asarray(probability, dtype="float64")
+    out = np.where(p >= threshold, settings.upsell_index.likely.name,
+                   settings.upsell_index.unlikely.name).astype(object)
+    out[np.isnan(p)] = None
+    return out
+
+
+def renewal_rank(settings: Settings) -> dict[str, int]:
+    """Category -> position, 0 = best (Likely to Renew)."""
+    return {name: i for i, name in enumerate(settings.renewal_categories)}
+
+
+def score_history(store: Store, account_id: str | None = None) -> pd.DataFrame:
+    """Every score with the account's previous-period values beside it.
+
+    Columns: account_id, as_of, health_score, renewal_index, upsell_probability,
+    upsell_index, previous_as_of, previous_health_score, previous_renewal_index,
+    previous_upsell_index.
+    """
+    where, params = ("WHERE account_id = ?", [account_id]) if account_id else ("", [])
+    return store.frame(
+        "SELECT account_id, as_of, health_score, renewal_index, upsell_probability, upsell_index,"
+        " LAG(as_of) OVER w AS previous_as_of,"
+        " LAG(health_score) OVER w AS previous_health_score,"
+        " LAG(renewal_index) OVER w AS previous_renewal_index,"
+        " LAG(upsell_index) OVER w AS previous_upsell_index"
+        f" FROM scores {where}"
+        " WINDOW w AS (PARTITION BY account_id ORDER BY as_of)"
+        " ORDER BY account_id, as_of",
+        params,
+    )
+
+
+def movements(store: Store, settings: Settings, as_of: str | None = None) -> pd.DataFrame:
+    """Accounts whose Renewal or Upsell Index changed from their previous period.
+
+    `as_of=None` looks at each account's latest score. Adds `renewal_move`
+    ('better' / 'worse' / None) and `upsell_move` ('up' / 'down' / None), e.g.
+    Watch -> Likely to Churn is 'worse', Watch -> Likely to upsell... is 'up'.
+    """
+    history = score_history(store)
+    if history.empty:
+        return history.assign(renewal_move=pd.Series(dtype=object),
+                              upsell_move=pd.Series(dtype=object))
+    if as_of is None:
+        rows = history.groupby("account_id", sort=False).tail(1)
+    else:
+        rows = history[history["as_of"] == as_of]
+    rows = rows[rows["previous_as_of"].notna()].copy()
+    rank = renewal_rank(settings)
+    now = rows["renewal_index"].map(rank)
+    before = rows["previous_renewal_index"].map(rank)
+    rows["renewal_move"] = np.where(now > before, "worse", np.where(now < before, "better", None))
+    likely = settings.upsell_index.likely.name
+    up_now = rows["upsell_index"] == likely
+    up_before = rows["previous_upsell_index"] == likely
+    known = rows["upsell_index"].notna() & rows["previous_upsell_index"].notna()
+    rows["upsell_move"] = np.where(known & up_now & ~up_before, "up",
+                                   np.where(known & ~up_now & up_before, "down", None))
+    moved = rows["renewal_move"].notna() | rows["upsell_move"].notna()
+    return rows[moved].reset_index(drop=True)

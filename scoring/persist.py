@@ -1,0 +1,222 @@
+"""Reading and writing the scoring tables (models, scores, indicators, segments,
+components) in the shapes the table contract fixes. SQL stays here, parameterised;
+writes take the connection of an open `Store.transaction()` so a whole scoring run
+commits or rolls back as one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from storage.store import Store
+
+SCORE_COLUMNS = (
+    "account_id", "as_of", "health_score", "churn_probability", "renewal_index",
+    "upsell_probability", "upsell_index", "segment_id", "drivers", "levels", "churn_model",
+    "upsell_model", "scored_at",
+)
+CHUNK = 50_000
+
+
+def dumps(obj: Any) -> str:
+    """Compact, key-sorted JSON (stable bytes for identical content)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if np.isnan(value) else float(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def pipeline_bytes(pipeline: Any) -> bytes:
+    buf = io.BytesIO()
+    joblib.dump(pipeline, buf, compress=3)
+    return buf.getvalue()
+
+
+def pipeline_from_bytes(blob: bytes) -> Any:
+    return joblib.load(io.BytesIO(blob))
+
+
+# -- fingerprint and state -------------------------------------------------------------
+
+
+def data_fingerprint(store: Store, settings_part: dict[str, Any], engine: str) -> str:
+    """A hash of what the models learn from: ingested files, row counts, the metric
+    registry, the scoring settings and the engine version. Cheap on big books."""
+    files = sorted(r[0] for r in store.conn.execute("SELECT sha256 FROM ingests"))
+    counts = store.conn.execute(
+        "SELECT count(*), count(DISTINCT account_id), min(as_of), max(as_of), total(arr),"
+        " count(churned), total(churned), count(upsold), total(upsold) FROM snapshots"
+    ).fetchone()
+    registry = [tuple(r) for r in store.conn.execute(
+        "SELECT name, kind, in_model FROM metrics ORDER BY name")]
+    payload = dumps({"files": files, "counts": list(counts), "metrics": registry,
+                     "settings": settings_part, "engine": engine})
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def active_models(store: Store) -> dict[str, dict[str, Any]]:
+    """The active model row of each kind (without loading blobs)."""
+    rows = store.query(
+        "SELECT kind, version, data_fingerprint, features, metrics, provisional, train_start,"
+        " train_end FROM models WHERE active = 1 ORDER BY kind"
+    )
+    out = {}
+    for row in rows:
+        row["features"] = json.loads(row["features"])
+        row["metrics"] = json.loads(row["metrics"])
+        out[row["kind"]] = row
+    return out
+
+
+def load_pipeline(store: Store, version: str) -> Any:
+    blob = store.scalar("SELECT blob FROM models WHERE version = ?", (version,))
+    return pipeline_from_bytes(blob)
+
+
+def pending_count(store: Store) -> int:
+    """Snapshot rows of current accounts that have no score yet."""
+    return int(store.scalar(
+        "SELECT count(*) FROM snapshots s WHERE (s.status IS NULL OR s.status != 'churned')"
+        " AND NOT EXISTS (SELECT 1 FROM scores c WHERE c.account_id = s.account_id"
+        " AND c.as_of = s.as_of)"
+    ))
+
+
+def scored_keys(store: Store) -> pd.DataFrame:
+    return store.frame("SELECT account_id, as_of FROM scores")
+
+
+# -- writes (inside a transaction) -------------------------------------------------------
+
+
+def write_model(conn: sqlite3.Connection, *, kind: str, version: str, trained_at: str,
+                train_start: str | None, train_end: str | None, fingerprint: str,
+                features: list[str], params: dict[str, Any], metrics: dict[str, Any],
+                lib_versions: dict[str, str], provisional: bool, blob: bytes) -> None:
+    """Store a fitted pipeline as the active model of its kind."""
+    conn.execute("DELETE FROM indicators WHERE model_version = ?", (version,))
+    conn.execute("DELETE FROM models WHERE version = ?", (version,))
+    conn.execute("UPDATE models SET active = 0 WHERE kind = ? AND active = 1", (kind,))
+    conn.execute(
+        "INSERT INTO models (kind, version, trained_at, train_start, train_end, data_fingerprint,"
+        " features, params, metrics, lib_versions, provisional, active, blob)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+        (kind, version, trained_at, train_start, train_end, fingerprint, dumps(features),
+         dumps(params), dumps(metrics), dumps(lib_versions), int(provisional), blob),
+    )
+
+
+def deactivate(conn: sqlite3.Connection, kind: str) -> None:
+    conn.execute("UPDATE models SET active = 0 WHERE kind = ? AND active = 1", (kind,))
+
+
+def write_indicators(conn: sqlite3.Connection, version: str, rows: Iterable[dict[str, Any]]
+                     ) -> None:
+    conn.execute("DELETE FROM indicators WHERE model_version = ?", (version,))
+    conn.executemany(
+        "INSERT INTO indicators (model_version, component, weight, direction, detail)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(version, r["component"], float(r["weight"]), r["direction"], dumps(r["detail"]))
+         for r in rows],
+    )
+
+
+def write_segments(conn: sqlite3.Connection, run: str, rows: Sequence[dict[str, Any]]) -> None:
+    conn.execute("DELETE FROM segments WHERE run = ?", (run,))
+    conn.executemany(
+        "INSERT INTO segments (segment_id, run, name, size, avg_arr, top_products, churn_rate,"
+        " upsell_rate, benchmarks, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(int(r["segment_id"]), run, r["name"], int(r["size"]), r["avg_arr"],
+          dumps(r["top_products"]), r["churn_rate"], r["upsell_rate"], dumps(r["benchmarks"]),
+          dumps(r["profile"])) for r in rows],
+    )
+
+
+def write_components(conn: sqlite3.Connection, rows: Sequence[Any], updated_at: str) -> None:
+    conn.execute("DELETE FROM components")
+    conn.executemany(
+        "INSERT INTO components (component, columns, present, connected, coverage, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(r.component, dumps(r.columns), dumps(r.present), int(r.connected), float(r.coverage),
+          updated_at) for r in rows],
+    )
+
+
+def write_scores(conn: sqlite3.Connection, columns: dict[str, Sequence[Any]],
+                 progress: Any = None) -> int:
+    """Insert (or replace) score rows given column-wise; returns the number written."""
+    names = list(SCORE_COLUMNS)
+    n = len(columns["account_id"])
+    sql = (f"INSERT OR REPLACE INTO scores ({', '.join(names)})"
+           f" VALUES ({', '.join('?' * len(names))})")
+    cols = [_py(columns[c], n) for c in names]
+    for start in range(0, n, CHUNK):
+        conn.executemany(sql, zip(*(c[start:start + CHUNK] for c in cols), strict=True))
+        if progress:
+            progress(min(start + CHUNK, n), n)
+    return n
+
+
+def _py(values: Sequence[Any] | Any, n: int) -> list[Any]:
+    """Plain Python values with None for missing (what sqlite3 binds as NULL)."""
+    if np.isscalar(values) or values is None:
+        return [values] * n
+    arr = np.asarray(values)
+    if arr.dtype.kind == "f":
+        return [None if v != v else v for v in arr.astype("float64").tolist()]
+    if arr.dtype.kind in "iub":
+        return arr.tolist()
+    return [None if (v is None or (isinstance(v, float) and v != v)) else v for v in arr.tolist()]
+
+
+# -- reads -------------------------------------------------------------------------------
+
+
+def export_frame(store: Store, horizon_days: int) -> pd.DataFrame:
+    """Latest score of every current account, with previous-period indexes.
+
+    This is the CRM writeback file: one row per account. Accounts that left (marked
+    churned, or absent for more than a horizon) are not current and not exported.
+    """
+    return store.frame(
+        "WITH ranked AS ("
+        " SELECT s.*,"
+        "  LAG(renewal_index) OVER w AS previous_renewal_index,"
+        "  LAG(upsell_index) OVER w AS previous_upsell_index,"
+        "  LAG(health_score) OVER w AS previous_health_score,"
+        "  LAG(as_of) OVER w AS previous_as_of,"
+        "  ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY as_of DESC) AS rn"
+        " FROM scores s WINDOW w AS (PARTITION BY account_id ORDER BY as_of))"
+        " SELECT r.account_id, a.name, a.owner_email, r.as_of, r.health_score, r.renewal_index,"
+        "  r.upsell_probability, r.upsell_index, r.previous_renewal_index,"
+        "  r.previous_upsell_index, g.name AS segment, r.segment_id, r.churn_probability,"
+        "  r.previous_health_score, r.previous_as_of, r.churn_model, r.upsell_model"
+        " FROM ranked r JOIN accounts a ON a.account_id = r.account_id"
+        " LEFT JOIN segments g ON g.run = r.churn_model AND g.segment_id = r.segment_id"
+        " WHERE r.rn = 1 AND (a.status IS NULL OR a.status != 'churned')"
+        "  AND a.last_as_of >= date((SELECT max(as_of) FROM snapshots), ?)"
+        " ORDER BY r.account_id",
+        (f"-{int(horizon_days)} days",),
+    )
+
+
+def segments_frame(store: Store, run: str | None = None) -> pd.DataFrame:
+    """Segments of a run (default: the active churn model's)."""
+    if run is None:
+        run = store.scalar("SELECT version FROM models WHERE kind = 'churn' AND active = 1")
+    return store.frame("SELECT * FROM segments WHERE run = ? ORDER BY segment_id", (run,))

@@ -1,0 +1,473 @@
+"""`score_book`: the whole scoring run, from stored snapshots to stored scores.
+
+Steps: fingerprint the data; reuse the active models when nothing changed, else train
+churn and upsell models (labels, features, family choice, calibration, refit) and
+measure their Leading Indicators; score every snapshot row that has no score yet;
+segment the accounts; explain each account's latest score; record which data
+components are connected. Every write happens in one transaction, so a failed run
+leaves the previous state intact, and the same data always gives the same scores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bot.config import Settings
+from scoring import explain, persist
+from scoring.errors import ScoringError
+from scoring.components import ComponentStatus, component_status
+from scoring.features import (
+    CONTEXT, FeatureSet, MetricPlan, build_features, load_book, metric_plan,
+)
+from scoring.indexes import health_scores, renewal_indexes, upsell_indexes
+from scoring.labels import derive_label_arrays
+from scoring.errors import ModelError
+from scoring.models import TrainedModel, lib_versions, train_model
+from scoring.segments import (
+    benchmarks, distinctive, fit_segmenter, name_segments, order_by_arr, rate_many,
+    top_products,
+)
+from storage.store import Store
+
+ENGINE_VERSION = "1"
+PREDICT_CHUNK = 200_000
+RATE_SAMPLE = 300_000
+
+ProgressFn = Callable[[str, int, int], None]   # (stage, step done, steps in all)
+STAGES = ("Checking data", "Loading snapshots", "Features and labels", "Training churn model",
+          "Training upsell model", "Leading indicators", "Scoring", "Segments", "Drivers",
+          "Saving")
+
+
+@dataclass
+class ScoreReport:
+    """What a scoring run did, for the CLI and the bot."""
+
+    up_to_date: bool = False
+    trained: bool = False
+    churn_model: str | None = None
+    upsell_model: str | None = None
+    provisional: dict[str, bool] = field(default_factory=dict)
+    model_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    indicators: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    rows_scored: int = 0
+    dates_scored: list[str] = field(default_factory=list)
+    accounts_scored: int = 0
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    components: list[ComponentStatus] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def is_provisional(self) -> bool:
+        return any(self.provisional.values())
+
+    def summary(self) -> str:
+        """A few lines a person can read after `outcomes score`."""
+        if self.up_to_date:
+            return (f"Scores are up to date (models {self.churn_model}"
+                    f"{', ' + self.upsell_model if self.upsell_model else ''}); nothing to do.")
+        lines = []
+        if self.trained:
+            for kind in ("churn", "upsell"):
+                m = self.model_metrics.get(kind)
+                version = self.churn_model if kind == "churn" else self.upsell_model
+                if not m or not version:
+                    continue
+                auc = m.get("roc_auc")
+                what = (f"validation ROC AUC {auc:.3f}, PR AUC {m['pr_auc']:.3f}, "
+                        f"Brier {m['brier']:.4f} ({m['validation']} split)" if auc is not None
+                        else "no validation possible")
+                extra = ""
+                if kind == "upsell" and m.get("threshold") is not None:
+                    prec, rec = m.get("threshold_precision"), m.get("threshold_recall")
+                    extra = f"; threshold {m['threshold']:.3f}"
+                    if prec is not None:
+                        extra += f" (precision {prec:.2f}, recall {rec:.2f})"
+                flag = " [provisional]" if self.provisional.get(kind) else ""
+                lines.append(f"Trained {version}{flag}: {m['family'].replace('_', ' ')}, "
+                             f"{m['n_positive']:,} positives of {m['n_known']:,} known; {what}{extra}.")
+        else:
+            lines.append(f"Reused models {self.churn_model}"
+                         f"{', ' + self.upsell_model if self.upsell_model else ''}.")
+        if self.rows_scored:
+            span = (self.dates_scored[0] if len(self.dates_scored) == 1
+                    else f"{self.dates_scored[0]} to {self.dates_scored[-1]}")
+            lines.append(f"Scored {self.rows_scored:,} rows of {self.accounts_scored:,} accounts "
+                         f"({len(self.dates_scored)} dates, {span}).")
+        for kind, rows in self.indicators.items():
+            if rows:
+                top = ", ".join(f"{r['component']} {100 * r['weight']:.0f}%" for r in rows[:4])
+                lines.append(f"Leading indicators ({kind}): {top}.")
+        if self.segments:
+            lines.append("Segments: " + "; ".join(f"{s['name']} ({s['size']:,})"
+                                                 for s in self.segments) + ".")
+        if self.components:
+            marks = ", ".join(f"{'✅' if c.connected else '❌'} {c.component}"
+                              for c in self.components)
+            lines.append(f"Data components: {marks}.")
+        if self.is_provisional:
+            lines.append("Scores are PROVISIONAL: too few known outcomes to trust them yet.")
+        lines.extend(f"Warning: {w}" for w in self.warnings)
+        lines.append(f"Done in {self.seconds:.1f}s.")
+        return "\n".join(lines)
+
+
+def _settings_part(settings: Settings) -> dict[str, Any]:
+    return {"horizon_days": settings.horizon_days, "upsell_growth": settings.upsell_growth,
+            "seed": settings.scoring.seed, "min_positive": settings.scoring.min_positive_labels,
+            "threshold": settings.upsell_index.threshold, "components": settings.components}
+
+
+def fingerprint(store: Store, settings: Settings) -> str:
+    """Data fingerprint: a new one means the models must be retrained."""
+    return persist.data_fingerprint(store, _settings_part(settings), ENGINE_VERSION)
+
+
+@dataclass
+class _Prepared:
+    plan: MetricPlan
+    features: FeatureSet
+    churn: np.ndarray            # labels of the feature rows (NaN unknown)
+    upsold: np.ndarray
+
+
+def _prepare(store: Store, settings: Settings) -> _Prepared:
+    plan = metric_plan(store)
+    book = load_book(store, plan)
+    churn, upsold = derive_label_arrays(
+        book["account_code"].to_numpy(), book["day"].to_numpy(),
+        book["status_churned"].to_numpy() > 0, book["arr"].to_numpy(),
+        book["churned"].to_numpy(), book["upsold"].to_numpy(),
+        settings.horizon_days, settings.upsell_growth,
+    )
+    # Rows of accounts that already left are neither scored nor trained on.
+    keep = book["status_churned"].to_numpy() == 0
+    features = build_features(book[keep], plan)
+    return _Prepared(plan, features, churn[keep], upsold[keep])
+
+
+def _version(kind: str, model: TrainedModel, fp: str) -> str:
+    return f"{kind}-{model.train_end}-{fp[:8]}"
+
+
+def _train(kind: str, prepared: _Prepared, settings: Settings) -> TrainedModel:
+    labels = prepared.churn if kind == "churn" else prepared.upsold
+    known = ~np.isnan(labels)
+    fs = prepared.features
+    X = fs.frame.loc[known].reset_index(drop=True)
+    return train_model(
+        kind, X, labels[known].astype("int64"), fs.keys["as_of"].to_numpy()[known],
+        numeric=fs.numeric, categorical=fs.categorical, horizon_days=settings.horizon_days,
+        seed=settings.scoring.seed, min_positive_labels=settings.scoring.min_positive_labels,
+        threshold=settings.upsell_index.threshold if kind == "upsell" else None,
+    )
+
+
+def _predict(pipeline: Any, features: list[str], X: pd.DataFrame) -> np.ndarray:
+    out = np.empty(len(X))
+    for start in range(0, len(X), PREDICT_CHUNK):
+        part = X.iloc[start:start + PREDICT_CHUNK][features]
+        out[start:start + PREDICT_CHUNK] = pipeline.predict_proba(part)[:, 1]
+    return out
+
+
+def score_book(store: Store, settings: Settings, *, progress: ProgressFn | None = None,
+               clock: Callable[[], datetime] | None = None) -> ScoreReport:
+    """Train when the data changed, then score every unscored snapshot row (see module doc).
+
+    Raises ScoringError when the store has no snapshots or no churn outcome is known.
+    """
+    started = time.perf_counter()
+    now = (clock or (lambda: datetime.now(UTC)))().isoformat(timespec="seconds")
+    step = _stepper(progress)
+    report = ScoreReport()
+    step(0)
+    if not store.scalar("SELECT count(*) FROM snapshots"):
+        raise ScoringError("no snapshots stored yet: run `outcomes ingest FILE` first")
+    fp = fingerprint(store, settings)
+    active = persist.active_models(store)
+    churn_row, upsell_row = active.get("churn"), active.get("upsell")
+    reuse = churn_row is not None and churn_row["data_fingerprint"] == fp and (
+        upsell_row is None or upsell_row["data_fingerprint"] == fp)
+    if reuse and persist.pending_count(store) == 0:
+        report.up_to_date = True
+        report.churn_model = churn_row["version"]
+        report.upsell_model = upsell_row["version"] if upsell_row else None
+        report.provisional = {k: bool(r["provisional"]) for k, r in active.items()}
+        report.seconds = time.perf_counter() - started
+        return report
+
+    step(1)
+    prepared = _prepare(store, settings)
+    fs = prepared.features
+    step(2)
+    models: dict[str, dict[str, Any]] = {}
+    if reuse:
+        for kind, row in active.items():
+            models[kind] = {"version": row["version"], "pipeline": persist.load_pipeline(
+                store, row["version"]), "features": row["features"], "metrics": row["metrics"],
+                "provisional": bool(row["provisional"])}
+    else:
+        report.trained = True
+        for i, kind in enumerate(("churn", "upsell")):
+            step(3 + i)
+            try:
+                model = _train(kind, prepared, settings)
+            except ModelError as exc:
+                if kind == "churn":
+                    raise ScoringError(
+                        f"cannot score yet: {exc}. Add more snapshot history (outcomes are known "
+                        f"{settings.horizon_days} days after a snapshot) or a 'churned' column "
+                        "with explicit outcomes.") from None
+                report.warnings.append(f"no Upsell Index: {exc}")
+                continue
+            report.warnings.extend(model.warnings)
+            models[kind] = {"version": _version(kind, model, fp), "pipeline": model.pipeline,
+                            "features": model.features, "metrics": model.metrics,
+                            "provisional": model.provisional, "trained": model}
+        step(5)
+        for kind, m in models.items():
+            trained: TrainedModel = m["trained"]
+            labels = prepared.churn if kind == "churn" else prepared.upsold
+            known = ~np.isnan(labels)
+            rows, context = explain.leading_indicators(
+                trained, fs.base_of, settings.component_of, settings.scoring.seed,
+                fallback_X=fs.frame.loc[known], fallback_y=labels[known].astype("int64"))
+            m["indicators"] = rows
+            m["metrics"]["context_importance"] = context
+            m["metrics"]["indicator_rows"] = ("validation" if trained.validation_X is not None
+                                              else "training (no held-out rows)")
+
+    churn = models["churn"]
+    upsell = models.get("upsell")
+    report.churn_model = churn["version"]
+    report.upsell_model = upsell["version"] if upsell else None
+    report.provisional = {k: m["provisional"] for k, m in models.items()}
+    report.model_metrics = {k: m["metrics"] for k, m in models.items()}
+    report.indicators = {k: m.get("indicators", []) for k, m in models.items()}
+
+    # Which rows still need a score.
+    step(6)
+    keys = fs.keys
+    pending = np.ones(len(keys), dtype=bool)
+    scored = persist.scored_keys(store)
+    if len(scored):
+        done = pd.MultiIndex.from_frame(scored)
+        pending = ~pd.MultiIndex.from_frame(keys).isin(done)
+    # Each account's latest row (rows are sorted by account, date), and which of those
+    # are current customers (segments, coverage).
+    acc = keys["account_id"].to_numpy()
+    latest = np.r_[acc[1:] != acc[:-1], True] if len(acc) else np.zeros(0, dtype=bool)
+    current_rows = latest & _current(store, keys, settings)
+
+    X_pending = fs.frame.loc[pending]
+    churn_p = np.round(_predict(churn["pipeline"], churn["features"], X_pending), 6)
+    if upsell:
+        upsell_p = np.round(_predict(upsell["pipeline"], upsell["features"], X_pending), 6)
+        threshold = settings.upsell_index.threshold or upsell["metrics"].get("threshold", 0.5)
+        upsell_idx = upsell_indexes(upsell_p, threshold, settings)
+    else:
+        upsell_p = np.full(len(X_pending), np.nan)
+        upsell_idx = np.full(len(X_pending), None, dtype=object)
+    health = health_scores(churn_p)
+
+    # Segments of this run (always recomputed: same data, same segments).
+    step(7)
+    segmenter, seg_rows, driver_bench, typical, bench = _segments(store, prepared,
+                                                                   current_rows, settings)
+    segment_ids = segmenter.assign(_segment_input(fs.frame.loc[pending], segmenter))
+    report.segments = [{"segment_id": r["segment_id"], "name": r["name"], "size": r["size"]}
+                       for r in seg_rows]
+
+    # Drivers and levels for each account's latest row, when it is being scored now.
+    step(8)
+    explain_rows = pending & latest
+    drivers = np.full(len(X_pending), None, dtype=object)
+    levels = np.full(len(X_pending), None, dtype=object)
+    where = np.flatnonzero(explain_rows[pending])
+    if len(where):
+        Xe = X_pending.iloc[where][churn["features"]]
+        seg_e = segment_ids[where]
+        found = explain.account_drivers(
+            lambda f: churn["pipeline"].predict_proba(f)[:, 1], Xe, seg_e, typical,
+            fs.base_of, driver_bench, settings.component_of)
+        drivers[where] = [persist.dumps(d) for d in found]
+        levels[where] = _levels(X_pending.iloc[where], seg_e, bench, prepared.plan.numeric)
+
+    # Components (Health Score Features).
+    current = fs.frame.loc[current_rows]
+    report.components = component_status(settings, current, prepared.plan.all)
+
+    step(9)
+    pending_keys = keys.loc[pending]
+    with store.transaction() as conn:
+        if report.trained:
+            for kind in ("churn", "upsell"):
+                m = models.get(kind)
+                if m is None:
+                    persist.deactivate(conn, kind)
+                    continue
+                trained = m["trained"]
+                persist.write_model(
+                    conn, kind=kind, version=m["version"], trained_at=now,
+                    train_start=trained.train_start, train_end=trained.train_end,
+                    fingerprint=fp, features=m["features"], params=trained.params,
+                    metrics=m["metrics"], lib_versions=lib_versions(),
+                    provisional=m["provisional"], blob=persist.pipeline_bytes(m["pipeline"]))
+                persist.write_indicators(conn, m["version"], m["indicators"])
+        persist.write_segments(conn, churn["version"], seg_rows)
+        report.rows_scored = persist.write_scores(conn, {
+            "account_id": pending_keys["account_id"].to_numpy(),
+            "as_of": pending_keys["as_of"].to_numpy(),
+            "health_score": health, "churn_probability": churn_p,
+            "renewal_index": renewal_indexes(health, settings),
+            "upsell_probability": upsell_p, "upsell_index": upsell_idx,
+            "segment_id": segment_ids, "drivers": drivers, "levels": levels,
+            "churn_model": churn["version"],
+            "upsell_model": upsell["version"] if upsell else None,
+            "scored_at": now,
+        })
+        persist.write_components(conn, report.components, now)
+    report.dates_scored = sorted(pending_keys["as_of"].unique().tolist())
+    report.accounts_scored = int(pending_keys["account_id"].nunique())
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _current(store: Store, keys: pd.DataFrame, settings: Settings) -> np.ndarray:
+    """Rows of accounts that are still customers: not marked churned, and seen within
+    one horizon of the book's latest snapshot date (gone longer than that = left)."""
+    rows = store.query(
+        "SELECT account_id FROM accounts WHERE (status IS NULL OR status != 'churned')"
+        " AND last_as_of >= date((SELECT max(as_of) FROM snapshots), ?)",
+        (f"-{int(settings.horizon_days)} days",))
+    current = {r["account_id"] for r in rows}
+    return keys["account_id"].isin(current).to_numpy()
+
+
+def _stepper(progress: ProgressFn | None) -> Callable[[int], None]:
+    def step(i: int) -> None:
+        if progress is not None:
+            progress(STAGES[i], i, len(STAGES))
+    return step
+
+
+def _segment_input(frame: pd.DataFrame, segmenter: Any) -> pd.DataFrame:
+    return frame[[c for c in segmenter.columns]]
+
+
+def _segments(store: Store, prepared: _Prepared, latest: np.ndarray, settings: Settings
+              ) -> tuple[Any, list[dict[str, Any]], np.ndarray, dict[int, dict[str, Any]],
+                         dict[int, dict[str, dict[str, float]]]]:
+    """Fit segments on each account's latest row; profile, name and benchmark them."""
+    fs = prepared.features
+    plan = prepared.plan
+    seed = settings.scoring.seed
+    current = fs.frame.loc[latest].reset_index(drop=True)
+    arr = current[f"{CONTEXT}arr"].to_numpy(dtype="float64")
+    candidates = [*plan.numeric, f"{CONTEXT}arr"]
+    segmenter = order_by_arr(fit_segmenter(current, candidates, seed), current, arr)
+    ids = segmenter.assign(current)
+
+    # Realised 90-day rates of rows that look like each segment (a seeded sample).
+    rng = np.random.default_rng(seed)
+    known = np.flatnonzero(~np.isnan(prepared.churn))
+    if len(known) > RATE_SAMPLE:
+        known = np.sort(rng.choice(known, RATE_SAMPLE, replace=False))
+    known_ids = segmenter.assign(fs.frame.iloc[known])
+    churn_known = prepared.churn[known]
+    up_known = prepared.upsold[known]
+
+    products = _latest_products(store, fs.keys["account_id"].to_numpy()[latest])
+    k = len(segmenter.centroids)
+    rows: list[dict[str, Any]] = []
+    typical: dict[int, dict[str, Any]] = {}
+    bench: dict[int, dict[str, dict[str, float]]] = {}
+    driver_bench: dict[int, dict[str, dict[str, float]]] = {}
+    context_cols = [c for c in fs.numeric if c.startswith(CONTEXT) and fs.base_of[c] == c]
+    profiles = []
+    metrics = plan.numeric
+    for seg in range(1, k + 1):
+        members = current[ids == seg]
+        in_seg = known_ids == seg
+        churn_rate = _mean(churn_known[in_seg])
+        upsell_rate = _mean(up_known[in_seg])
+        bench[seg] = benchmarks(members, metrics)
+        driver_bench[seg] = {**benchmarks(members, context_cols), **bench[seg]}
+        typical[seg] = _typical(members, fs)
+        prof = {
+            "avg_arr": _round(np.nanmean(members[f"{CONTEXT}arr"]) if len(members) and
+                              members[f"{CONTEXT}arr"].notna().any() else None, 2),
+            "distinctive": distinctive(members, current, metrics),
+        }
+        profiles.append(prof)
+        rows.append({
+            "segment_id": seg, "size": int(len(members)), "avg_arr": prof["avg_arr"],
+            "top_products": top_products(pd.Series(products[ids == seg])),
+            "churn_rate": churn_rate, "upsell_rate": upsell_rate, "benchmarks": bench[seg],
+            "profile": {
+                "distinctive": [{"metric": m, "z": z} for m, z in prof["distinctive"]],
+                "modes": {c: typical[seg].get(c) for c in plan.categorical},
+                "medians": {m: bench[seg][m]["median"] for m in bench[seg]},
+                "segmenter": segmenter.to_json(),
+            },
+        })
+    names = name_segments(profiles, arr)
+    for row, name in zip(rows, names, strict=True):
+        row["name"] = name
+    return segmenter, rows, driver_bench, typical, bench
+
+
+def _latest_products(store: Store, account_ids: np.ndarray) -> np.ndarray:
+    """Products in use per account (latest known, from the accounts table), in the
+    order of `account_ids`; product text is not part of the feature frame."""
+    table = store.frame("SELECT account_id, products FROM accounts")
+    lookup = pd.Series(table["products"].to_numpy(dtype=object),
+                       index=table["account_id"].to_numpy(dtype=object))
+    return lookup.reindex(account_ids).to_numpy(dtype=object)
+
+
+def _typical(members: pd.DataFrame, fs: FeatureSet) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for c in fs.numeric:
+        col = members[c].to_numpy(dtype="float64")
+        out[c] = float(np.nanmedian(col)) if np.any(~np.isnan(col)) else np.nan
+    for c in fs.categorical:
+        mode = members[c].dropna().mode()
+        out[c] = str(sorted(mode)[0]) if len(mode) else np.nan
+    return out
+
+
+def _levels(X: pd.DataFrame, seg: np.ndarray, bench: dict[int, dict[str, dict[str, float]]],
+            metrics: list[str]) -> list[str]:
+    """JSON {metric: Low/Medium/High} per row against its own segment's cut-offs."""
+    n = len(X)
+    per_metric: dict[str, np.ndarray] = {}
+    top = int(seg.max()) + 1 if len(seg) else 1
+    for metric in metrics:
+        low = np.array([bench.get(s, {}).get(metric, {}).get("low", np.nan) for s in range(top)])
+        high = np.array([bench.get(s, {}).get(metric, {}).get("high", np.nan) for s in range(top)])
+        per_metric[metric] = rate_many(X[metric].to_numpy(dtype="float64"), low[seg], high[seg])
+    out = []
+    for i in range(n):
+        out.append(persist.dumps({m: v[i] for m, v in per_metric.items() if v[i] is not None}))
+    return out
+
+
+def _mean(values: np.ndarray) -> float | None:
+    values = values[~np.isnan(values)]
+    return round(float(values.mean()), 4) if values.size else None
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return round(float(value), digits)

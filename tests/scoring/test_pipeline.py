@@ -1,0 +1,176 @@
+"""score_book end to end on a small demo book: the table contract, reruns, reproducibility."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from scoring import persist
+from scoring.indexes import movements, score_history
+from scoring.persist import pipeline_from_bytes
+from scoring.pipeline import score_book
+from storage.store import Store
+from tests.scoring.conftest import settings_for
+
+DRIVER_TEXT = re.compile(
+    r"^[^:]+: ((Low|Medium|High) for its segment - \S+ vs \S+ typical(, (up|down) \d+% in 3 months)?"
+    r"|no data \(\S+ typical for its segment\)|.+ \(.+ is typical for its segment\))$"
+)
+
+
+def test_every_current_row_is_scored_with_a_series(scored_db):
+    db, report = scored_db
+    with Store(db) as store:
+        wanted = store.scalar(
+            "SELECT count(*) FROM snapshots WHERE status IS NULL OR status != 'churned'")
+        assert store.scalar("SELECT count(*) FROM scores") == wanted == report.rows_scored
+        assert store.scalar("SELECT count(*) FROM scores s JOIN snapshots p USING (account_id,"
+                            " as_of) WHERE p.status = 'churned'") == 0
+        dates = store.scalar("SELECT count(DISTINCT as_of) FROM scores")
+        assert dates == store.scalar("SELECT count(DISTINCT as_of) FROM snapshots")
+        row = store.query("SELECT * FROM scores LIMIT 1")[0]
+        assert 0 <= row["health_score"] <= 100
+        assert row["health_score"] == pytest.approx(100 * (1 - row["churn_probability"]), abs=0.01)
+        settings = settings_for(db)
+        assert row["renewal_index"] == settings.renewal_category(row["health_score"])
+        assert row["upsell_index"] in settings.upsell_categories
+        history = score_history(store)
+        assert history["previous_renewal_index"].notna().mean() > 0.8
+
+
+def test_rerun_with_no_new_data_does_not_retrain(scored_db):
+    db, _ = scored_db
+    with Store(db) as store:
+        before = store.query("SELECT version, trained_at FROM models ORDER BY version")
+        scored_at = store.scalar("SELECT max(scored_at) FROM scores")
+        again = score_book(store, settings_for(db))
+        assert again.up_to_date and not again.trained and again.rows_scored == 0
+        assert store.query("SELECT version, trained_at FROM models ORDER BY version") == before
+        assert store.scalar("SELECT max(scored_at) FROM scores") == scored_at
+        assert "up to date" in again.summary()
+
+
+def test_two_runs_on_the_same_data_give_identical_output(scored_db, fresh_db):
+    db, _ = scored_db
+    other = fresh_db()
+    with Store(other) as store:
+        score_book(store, settings_for(other))
+    cols = ("account_id, as_of, health_score, churn_probability, renewal_index,"
+            " upsell_probability, upsell_index, segment_id, drivers, levels, churn_model,"
+            " upsell_model")
+    queries = [f"SELECT {cols} FROM scores ORDER BY account_id, as_of",
+               "SELECT * FROM indicators ORDER BY model_version, component",
+               "SELECT * FROM segments ORDER BY run, segment_id",
+               "SELECT kind, version, features, metrics, provisional FROM models ORDER BY kind"]
+    with Store(db) as a, Store(other) as b:
+        for sql in queries:
+            assert a.query(sql) == b.query(sql), sql
+
+
+def test_models_are_stored_whole_with_their_metadata(scored_db):
+    db, report = scored_db
+    with Store(db) as store:
+        rows = store.query("SELECT * FROM models WHERE active = 1 ORDER BY kind")
+        assert [r["kind"] for r in rows] == ["churn", "upsell"]
+        for row in rows:
+            metrics = json.loads(row["metrics"])
+            for key in ("roc_auc", "pr_auc", "brier", "n_train", "n_positive", "family",
+                        "validation"):
+                assert key in metrics
+            assert metrics["validation"] == "time"
+            assert metrics["validation_from"] > metrics["train_until"]
+            assert row["version"].startswith(f"{row['kind']}-{row['train_end']}-")
+            assert json.loads(row["lib_versions"])["scikit-learn"]
+            pipe = pipeline_from_bytes(row["blob"])
+            assert hasattr(pipe, "named_steps") and "prep" in pipe.named_steps
+            assert len(json.loads(row["features"])) > 10
+        upsell = json.loads(rows[1]["metrics"])
+        assert 0 < upsell["threshold"] < 1
+        assert upsell["threshold_precision"] is not None and upsell["threshold_recall"] is not None
+        assert report.model_metrics["churn"]["roc_auc"] > 0.75
+
+
+def test_leading_indicators_sum_to_one_and_find_product_usage(scored_db):
+    db, _ = scored_db
+    with Store(db) as store:
+        for kind in ("churn", "upsell"):
+            version = store.scalar("SELECT version FROM models WHERE kind = ? AND active = 1",
+                                   (kind,))
+            rows = store.query("SELECT * FROM indicators WHERE model_version = ?"
+                               " ORDER BY weight DESC", (version,))
+            assert sum(r["weight"] for r in rows) == pytest.approx(1.0, abs=1e-6)
+            assert all(r["direction"] for r in rows)
+            detail = json.loads(rows[0]["detail"])
+            assert sum(detail.values()) == pytest.approx(rows[0]["weight"], abs=0.01)
+            if kind == "churn":
+                assert rows[0]["component"] == "Product usage"
+                assert "churn risk" in rows[0]["direction"]
+
+
+def test_drivers_follow_the_contract(scored_db):
+    db, _ = scored_db
+    with Store(db) as store:
+        latest = store.query(
+            "SELECT s.drivers, s.levels FROM scores s JOIN (SELECT account_id, max(as_of) m"
+            " FROM scores GROUP BY account_id) l ON l.account_id = s.account_id AND l.m = s.as_of")
+        assert latest and all(r["drivers"] is not None and r["levels"] for r in latest)
+        seen = 0
+        for row in latest:
+            drivers = json.loads(row["drivers"])
+            directions = [d["direction"] for d in drivers]
+            assert directions == sorted(directions, key=lambda d: d != "down")
+            assert directions.count("down") <= 3 and directions.count("up") <= 3
+            for d in drivers:
+                assert set(d) == {"direction", "component", "metric", "label", "value",
+                                  "typical", "level", "text"}
+                assert DRIVER_TEXT.match(d["text"]), d["text"]
+                assert d["text"].startswith(d["label"] + ":")
+                seen += 1
+            assert set(json.loads(row["levels"]).values()) <= {"Low", "Medium", "High"}
+        assert seen > len(latest)
+
+
+def test_segments_have_profiles_and_benchmarks(scored_db):
+    db, report = scored_db
+    with Store(db) as store:
+        run = store.scalar("SELECT version FROM models WHERE kind = 'churn' AND active = 1")
+        rows = persist.segments_frame(store, run).to_dict("records")
+        assert 2 <= len(rows) <= 6
+        assert len({r["name"] for r in rows}) == len(rows)
+        for r in rows:
+            bench = json.loads(r["benchmarks"])
+            assert "logins_30d" in bench
+            for b in bench.values():
+                assert b["low"] <= b["median"] <= b["high"]
+            assert 0 <= r["churn_rate"] <= 1 and 0 <= r["upsell_rate"] <= 1
+            assert json.loads(r["top_products"])
+        arr = [r["avg_arr"] for r in rows]
+        assert arr == sorted(arr, reverse=True)
+
+
+def test_components_show_what_is_connected(scored_db):
+    db, _ = scored_db
+    with Store(db) as store:
+        rows = {r["component"]: r for r in store.query("SELECT * FROM components")}
+        assert rows["Product usage"]["connected"] == 1
+        assert rows["Product usage"]["coverage"] == 1.0
+        assert rows["Marketing engagement"]["connected"] == 0
+        assert json.loads(rows["Marketing engagement"]["present"]) == []
+        assert 0 < rows["Sentiment"]["coverage"] < 1
+
+
+def test_movements_are_queryable(scored_db):
+    db, _ = scored_db
+    with Store(db) as store:
+        moved = movements(store, settings_for(db))
+        assert len(moved)
+        assert set(moved["renewal_move"].dropna()) <= {"better", "worse"}
+        worse = moved[moved["renewal_move"] == "worse"].iloc[0]
+        settings = settings_for(db)
+        order = settings.renewal_categories
+        assert order.index(worse["renewal_index"]) > order.index(worse["previous_renewal_index"])
+        dated = movements(store, settings, as_of=moved["as_of"].iloc[0])
+        assert (dated["as_of"] == moved["as_of"].iloc[0]).all()
