@@ -62,8 +62,9 @@ class IngestError(Exception):
         for column, message, rows in self.problems:
             where = f"column {column!r}: " if column else ""
             if rows:
+                total = getattr(rows, "total", len(rows))
                 shown = ", ".join(str(r) for r in rows[:MAX_ROWS_NAMED])
-                more = f" (and {len(rows) - MAX_ROWS_NAMED} more)" if len(rows) > MAX_ROWS_NAMED else ""
+                more = f" (and {total - MAX_ROWS_NAMED} more)" if total > MAX_ROWS_NAMED else ""
                 lines.append(f"  - {where}{message} at row{'s' if len(rows) > 1 else ''} {shown}{more}")
             else:
                 lines.append(f"  - {where}{message}")
@@ -247,8 +248,17 @@ def _as_text(col: pd.Series) -> pd.Series:
     return col.mask(col == "")
 
 
-def _bad_rows(mask: pd.Series | np.ndarray, row_numbers: np.ndarray) -> list[int]:
-    return [int(r) for r in row_numbers[np.asarray(mask, dtype=bool)][: MAX_ROWS_NAMED + 1]]
+class RowNumbers(list):
+    """The first row numbers of a problem, and how many rows have it in all."""
+
+    def __init__(self, rows: Iterable[int], total: int) -> None:
+        super().__init__(rows)
+        self.total = total
+
+
+def _bad_rows(mask: pd.Series | np.ndarray, row_numbers: np.ndarray) -> RowNumbers:
+    hits = row_numbers[np.asarray(mask, dtype=bool)]
+    return RowNumbers((int(r) for r in hits[:MAX_ROWS_NAMED]), len(hits))
 
 
 def _count(mask: pd.Series | np.ndarray) -> int:
@@ -380,8 +390,9 @@ def validate(
                 values = values.fillna(as_of)
             if bad.any():
                 problems.append((src(col), "is not a date in YYYY-MM-DD form", _bad_rows(bad, rows)))
-            if col == "as_of" and values.isna().any():
-                problems.append((src(col), "is blank", _bad_rows(values.isna() & ~bad, rows)))
+            blank = values.isna() & ~bad
+            if col == "as_of" and blank.any():
+                problems.append((src(col), "is blank", _bad_rows(blank, rows)))
             out[col] = values
         else:
             out[col] = pd.Series(pd.NA, index=df.index, dtype="string")
@@ -524,7 +535,7 @@ def _refresh_accounts(conn: sqlite3.Connection, frame: pd.DataFrame) -> None:
     named = frame.loc[frame["name"].notna(), ["account_id", "as_of", "name"]]
     names = named.loc[named.groupby("account_id", sort=False)["as_of"].idxmax()].set_index("account_id")["name"]
     ids = latest.index.to_series()
-    latest_name = ids.map(names).fillna(ids).astype("string")
+    latest_name = ids.map(names).astype("string").fillna(ids.astype("string"))
     table = pd.DataFrame({
         "account_id": latest.index,
         "name": latest_name.to_numpy(),

@@ -106,7 +106,8 @@ def console(state: CliContext, user: str | None) -> None:
 
 
 @click.command()
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True,
+              help="Output format (to standard output).")
 @click.pass_obj
 def feedback(state: CliContext, fmt: str) -> None:
     """List prediction flags (who flagged which account, predicted vs expected outcome)."""
