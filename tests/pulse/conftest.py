@@ -142,3 +142,22 @@ def dms(fake: FakeSlack) -> dict[str, list[dict[str, Any]]]:
         if m["channel"].startswith("D"):
             out.setdefault(m["channel"], []).append(m)
     return out
+
+
+def owners_book(store: Store, settings: Settings, owners: int, per_owner: int = 3,
+                dates: Sequence[str] = (P1, P2)) -> dict[str, str]:
+    """`owners` owners (csm<i>@example.com, Slack id UCSM<i>), each with `per_owner` accounts
+    and one movement per account between the two periods. Returns email -> Slack id."""
+    cats = settings.renewal_categories
+    rows, first, second = [], {}, {}
+    for i in range(owners):
+        for j in range(per_owner):
+            acc = f"O{i:03d}-{j}"
+            rows.append({"account_id": acc, "name": f"Owner{i} Account{j}",
+                         "owner_email": f"csm{i}@example.com", "arr": 1000.0 * (j + 1)})
+            first[acc] = (cats[(i + j) % len(cats)], False)
+            second[acc] = (cats[(i + j + 1) % len(cats)], j == 0)
+    insert_accounts(store, rows)
+    insert_scores(store, settings, dates[0], first)
+    insert_scores(store, settings, dates[1], second)
+    return {f"csm{i}@example.com": f"UCSM{i}" for i in range(owners)}
