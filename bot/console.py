@@ -101,7 +101,13 @@ def interactive(store: Store, settings: Settings, lines: Iterable[str] | Callabl
     cmd = settings.slack.command
     out(f"Outcomes console: type what you would after {cmd} (e.g. `acme`, `list at risk`, "
         "`summary`, `help`); `quit` to leave.")
-    read = lines if callable(lines) else iter(lines).__next__
+    if callable(lines):
+        read = lines
+    else:
+        feed = iter(lines)
+
+        def read(prompt: str) -> str:
+            return next(feed)
     while True:
         try:
             text = read("outcome> ")

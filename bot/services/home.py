@@ -55,8 +55,9 @@ def requester(store: Store, settings: Settings, *, user_id: str | None, team_id:
     email = None
     if user_id and "@" in user_id:
         email, user_id = user_id.lower(), None
-    elif resolve_email:
-        email = owner_email(store, user_id, client)
+    elif user_id:
+        # From the book (cheap); users.info only when the answer needs it.
+        email = owner_email(store, user_id, client if resolve_email else None)
     return Requester(user_id=user_id, team_id=team_id, channel_id=channel_id, owner_email=email,
                      is_admin=bool(user_id and user_id in settings.slack.admins))
 
@@ -79,6 +80,8 @@ def home(store: Store, settings: Settings, me: Requester, per_category: int = 5)
     if queries.latest_as_of(store) is None or not (me.user_id or me.owner_email):
         return HomeData(me, None, {}, flags, names)
     data = summary(store, settings, owner_email=me.owner_email, owner_slack_id=me.user_id)
+    if data.total_accounts == 0:
+        return HomeData(me, None, {}, flags, names)
     p = period(store)
     top = {}
     for cat in settings.renewal_categories:

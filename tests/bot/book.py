@@ -69,7 +69,7 @@ def drivers_for(a: Acct) -> list[dict[str, Any]]:
 
 
 def seed_book(store: Store, book: list[Acct] = BOOK, dates: list[str] = DATES,
-              provisional: bool = False) -> None:
+              provisional: bool = False, extras: bool = True) -> None:
     now = "2026-11-02T06:00:00+00:00"
     with store.transaction() as conn:
         for a in book:
@@ -94,6 +94,8 @@ def seed_book(store: Store, book: list[Acct] = BOOK, dates: list[str] = DATES,
                      json.dumps({"logins_30d": "Low", "meetings_90d": "Medium"}),
                      CHURN_MODEL, UPSELL_MODEL, now),
                 )
+        if not extras:
+            return
         for kind, version, auc in (("churn", CHURN_MODEL, 0.81), ("upsell", UPSELL_MODEL, 0.74)):
             conn.execute(
                 "INSERT INTO models (kind, version, trained_at, train_start, train_end, data_fingerprint,"

@@ -119,7 +119,7 @@ def e2e_settings(db: Path, api_url: str, **slack: Any) -> Settings:
 @contextmanager
 def running_app(tmp_path: Path, *, seed: Callable[[Store], None] = seed_book,
                 **slack: Any) -> Iterator[Running]:
-    with FakeSlack(users={"maria.lopez@example.com": "UMARIA"}) as fake:
+    with FakeSlack(users={"maria.lopez@example.com": "UMARIA", "james.chen@example.com": "UJAMES"}) as fake:
         settings = e2e_settings(tmp_path / "e2e.db", fake.api_url, **slack)
         store = Store(settings.db_path)
         seed(store)
