@@ -77,7 +77,7 @@ def sample_commands(store: Store, settings: Settings) -> list[str]:
     samples = []
     as_of = queries.latest_as_of(store)
     if as_of:
-        for category in reversed(settings.renewal_categories[1:]):
+        for category in reversed(settings.renewal_categories):  # the worst category with accounts
             rows, _ = queries.list_accounts(store, as_of, renewal_index=category, limit=1)
             if rows:
                 samples.append(f"{cmd} {rows[0]['name']}")

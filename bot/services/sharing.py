@@ -67,4 +67,6 @@ def rescore(store: Store, settings: Settings) -> str:
     from bot.services.accounts import forget_names
 
     forget_names(store)
-    return str(getattr(result, "summary", None) or "Rescoring finished.")
+    summary = getattr(result, "summary", None)
+    text = summary() if callable(summary) else summary
+    return str(text or "Rescoring finished.")
