@@ -41,8 +41,13 @@ def test_killed_midway_then_rerun_sends_each_owner_exactly_one(tmp_path, fake):
 
     first = outcomes(tmp_path, fake, "pulse", "--now")
     deadline = time.monotonic() + 60
-    while len(fake.posted) < OWNERS // 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    failed_calls = 3                                  # the 429 and the two 500s
+
+    def in_flight() -> int:   # chat.postMessage calls Slack received but has not answered yet
+        return len(fake.calls_to("chat.postMessage")) - failed_calls - len(fake.posted)
+
+    while not (len(fake.posted) >= OWNERS // 3 and in_flight() > 0) and time.monotonic() < deadline:
+        time.sleep(0.005)
     first.send_signal(signal.SIGKILL)
     _, err = first.communicate(timeout=10)
     assert first.returncode == -signal.SIGKILL, err
