@@ -140,3 +140,15 @@ def start_scheduler(settings: Settings, store: Store, client: WebClient | None,
     for job in scheduler.get_jobs():
         log.info("job %s: next run %s", job.id, job.next_run_time)
     return scheduler
+
+
+def start_for_app(settings: Settings, store: Store,
+                  on_close: list[Callable[[], Any]] | None = None) -> BackgroundScheduler:
+    """For `outcomes serve` / `outcomes run`: start the jobs with their own WebClient
+    (`make_client`: retries 429 / 5xx), and stop them when the command closes."""
+    from bot.slack_client import make_client
+
+    scheduler = start_scheduler(settings, store, make_client(settings))
+    if on_close is not None:
+        on_close.append(lambda: scheduler.shutdown(wait=False))
+    return scheduler

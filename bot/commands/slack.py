@@ -34,6 +34,8 @@ def serve(state: CliContext, port: int, host: str) -> None:
     install_log_redaction()
     app = create_app(settings, state.store)
     _warm(state)
+    from bot.scheduler import start_for_app  # the proactive jobs (pulse, summary, inbox)
+    start_for_app(settings, state.store, state.closers)
     click.echo(f"Outcomes on http://{host}:{port}/slack/events (Web API: {settings.slack_api_url})",
                err=True)
     uvicorn.run(asgi_app(app, state.store), host=host, port=port, log_level="warning",
@@ -53,6 +55,8 @@ def run(state: CliContext) -> None:
     install_log_redaction()
     app = create_app(settings, state.store, socket_mode=True)
     _warm(state)
+    from bot.scheduler import start_for_app  # the proactive jobs (pulse, summary, inbox)
+    start_for_app(settings, state.store, state.closers)
     click.echo("Outcomes connected in Socket Mode; Ctrl-C to stop.", err=True)
     assert settings.secrets.slack_app_token is not None
     SocketModeHandler(app, settings.secrets.slack_app_token.get_secret_value()).start()
