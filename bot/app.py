@@ -25,9 +25,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
 from bot.listeners import Deps, Registry, register
-from bot.services.errors import Rescoring, UserError
+from bot.listeners.common import report_error
 from bot.slack_client import MissingSecret, make_client
-from messages.errors import bug_message, error_message
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -142,41 +141,16 @@ def _team_check(app: App, settings: Settings) -> None:
         return BoltResponse(status=200, body=text if body.get("command") else "")
 
 
-def _is_locked(error: BaseException) -> bool:
-    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error).lower()
-
-
 def _error_handler(app: App) -> None:
+    """Errors raised outside the lazy work (middleware, ack functions) end up here; the lazy
+    work reports its own (Bolt would only log a line). Both use `report_error`."""
+
     @app.error
-    def on_error(error: Exception, body: dict[str, Any], logger: logging.Logger,
-                 context: Any) -> BoltResponse | None:
+    def on_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse | None:
         if isinstance(error, BoltUnhandledRequestError):
             return BoltResponse(status=404, body="")
-        if _is_locked(error):
-            error = Rescoring()
-        if isinstance(error, UserError):
-            logger.info("user error: %s", error.message)
-            message = error_message(error)
-        else:
-            logger.exception("bug while answering %s", _describe(body), exc_info=error)
-            message = bug_message()
-        respond = context.get("respond") if context else None
-        if respond is not None and (body.get("response_url") or body.get("type") == "block_actions"):
-            try:
-                respond(text=message.text, blocks=message.blocks, response_type="ephemeral",
-                        replace_original=False)
-            except Exception:  # the reply itself failed: nothing more we can tell the user
-                logger.exception("could not send the error reply")
+        report_error(error, body, respond if body.get("response_url") else None)
         return None
-
-
-def _describe(body: dict[str, Any]) -> str:
-    if body.get("command"):
-        return f"command {body.get('command')} {body.get('text', '')!r}"
-    if body.get("type") == "block_actions":
-        return "action " + ",".join(a.get("action_id", "") for a in body.get("actions", []))
-    event = body.get("event") or {}
-    return f"event {event.get('type')}" if event else "request"
 
 
 # -- HTTP -------------------------------------------------------------------------------------

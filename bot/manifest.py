@@ -28,6 +28,20 @@ def build_registry(settings: Settings) -> Any:
         return registry_of(app)
 
 
+# The scheduled jobs (weekly pulse DMs, channel summary) post outside any listener:
+# opening DMs, resolving owners by email, reading back a DM after an ambiguous send.
+JOB_SCOPES = {"chat:write", "im:write", "im:history", "users:read", "users:read.email"}
+
+
+def job_scopes() -> set[str]:
+    """What the scheduled jobs declare (bot.pulse.SLACK_SCOPES when it has one), else JOB_SCOPES."""
+    try:
+        from bot import pulse
+    except ImportError:
+        return set()
+    return set(getattr(pulse, "SLACK_SCOPES", JOB_SCOPES))
+
+
 def manifest(settings: Settings, *, request_url: str | None = None,
              socket_mode: bool = False) -> dict[str, Any]:
     reg = build_registry(settings)
@@ -58,7 +72,7 @@ def manifest(settings: Settings, *, request_url: str | None = None,
             "bot_user": {"display_name": app_name, "always_online": True},
             "slash_commands": commands,
         },
-        "oauth_config": {"scopes": {"bot": sorted(reg.scopes)}},
+        "oauth_config": {"scopes": {"bot": sorted(reg.scopes | job_scopes())}},
         "settings": {
             "event_subscriptions": event_settings,
             "interactivity": interactivity,

@@ -51,7 +51,11 @@ def record_post(
     store: Store, channel: str, ts: str, kind: str, account_ids: Sequence[str],
     posted_by: str | None = None, at: str | None = None,
 ) -> None:
-    """Remember that the bot posted message (channel, ts) about these accounts."""
+    """Remember that the bot posted message (channel, ts) about these accounts.
+
+    Anything that posts about accounts with chat.postMessage (shares, the weekly pulse)
+    calls this, so a reaction on the message can be traced to its accounts.
+    """
     with store.transaction() as conn:
         conn.execute(
             "INSERT INTO posted_messages (channel, ts, kind, account_ids, posted_by, posted_at)"
@@ -68,6 +72,16 @@ def posted_message(store: Store, channel: str, ts: str) -> dict[str, Any] | None
     row = rows[0]
     row["account_ids"] = json.loads(row["account_ids"])
     return row
+
+
+def delivery_at(store: Store, channel: str, ts: str) -> dict[str, Any] | None:
+    """A scheduled message (pulse, channel summary) sent as (channel, ts), from the delivery
+    ledger of the scheduled jobs: kind, recipient, period."""
+    rows = store.query(
+        "SELECT kind, recipient, period FROM deliveries WHERE channel = ? AND ts = ? AND status = 'sent'",
+        (channel, ts),
+    )
+    return rows[0] if rows else None
 
 
 # -- events ------------------------------------------------------------------------------------

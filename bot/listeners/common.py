@@ -38,13 +38,18 @@ def ack_now(ack: Ack) -> None:
 
 
 def work(fn: Work) -> Callable[..., None]:
-    """Wrap a listener's work as a Bolt lazy function taking (body, respond, client)."""
+    """Wrap a listener's work as a Bolt lazy function taking (body, respond, client).
 
-    def lazy(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+    `respond` is always callable: through response_url when the payload has one,
+    otherwise with chat.postEphemeral / chat.update (see `Replier`).
+    """
+
+    def lazy(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
+        replier = respond if body.get("response_url") and respond is not None else Replier(body, client)
         try:
-            fn(body, respond, client)
+            fn(body, replier, client)
         except Exception as exc:  # noqa: BLE001 - every failure gets an answer or a log line
-            report_error(exc, body, respond)
+            report_error(exc, body, replier)
 
     lazy.__name__ = lazy.__qualname__ = f"work_{fn.__name__}"
     return lazy
@@ -59,12 +64,31 @@ def report_error(error: BaseException, body: dict[str, Any], respond: Respond | 
     else:
         log.error("bug while answering %s", describe(body), exc_info=error)
         message = bug_message()
-    if respond is not None and body.get("response_url") or (body.get("type") == "block_actions"
-                                                             and respond is not None):
+    if respond is not None and (body.get("command") or body.get("type") == "block_actions"):
         try:
             send(respond, message)
         except Exception:
             log.exception("could not send the error reply")
+
+
+class Replier:
+    """Stands in for Bolt's `respond` when a payload has no response_url: an ephemeral
+    message to the user in the channel (or, to replace a posted message, chat.update)."""
+
+    def __init__(self, body: dict[str, Any], client: WebClient) -> None:
+        self.body, self.client = body, client
+
+    def __call__(self, text: str = "", blocks: list[dict[str, Any]] | None = None,
+                 response_type: str | None = None, replace_original: bool | None = None,
+                 **_: Any) -> None:
+        channel, user = channel_of(self.body) or self.body.get("channel_id"), user_of(self.body)
+        ts = message_ts_of(self.body)
+        if replace_original and ts and channel and not container_is_ephemeral(self.body):
+            self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks or [])
+        elif channel and user:
+            self.client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks or [])
+        else:
+            log.warning("nowhere to reply to %s", describe(self.body))
 
 
 def describe(body: dict[str, Any]) -> str:

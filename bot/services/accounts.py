@@ -107,7 +107,13 @@ def _fuzzy(store: Store, key: str, limit: int) -> list[tuple[str, float, int]]:
 
 
 def warm_names(store: Store) -> None:
-    """Load the name index now (e.g. at server start) so no user waits for it."""
+    """Load the name index and compile the templates now (at server start), so the first
+    users do not wait for either."""
+    from messages.render import environment
+
+    env = environment()
+    for name in env.list_templates(extensions=["j2"]):
+        env.get_template(name)
     _name_index(store)
 
 

@@ -67,10 +67,28 @@ def flag_reaction(store: Store, settings: Settings, *, channel: str, ts: str, us
     if not is_feedback_reaction(settings, reaction):
         return None
     posted = fb.posted_message(store, channel, ts)
-    if posted is None or not posted["account_ids"]:
+    account_ids = posted["account_ids"] if posted else scheduled_message_accounts(store, channel, ts)
+    if not account_ids:
         return None
     return _flag(store, channel=channel, ts=ts, user_id=user_id,
-                 reaction=reaction.split("::", 1)[0], account_ids=posted["account_ids"])
+                 reaction=reaction.split("::", 1)[0], account_ids=account_ids)
+
+
+SCHEDULED_ACCOUNTS_MAX = 100
+
+
+def scheduled_message_accounts(store: Store, channel: str, ts: str) -> list[str]:
+    """Accounts of a pulse / channel summary that was not recorded in posted_messages:
+    rebuilt from the delivery ledger (kind, owner, period) as the movements it reported."""
+    sent = fb.delivery_at(store, channel, ts)
+    if sent is None or sent["kind"] not in ("pulse", "summary"):
+        return []
+    before = queries.previous_as_of(store, sent["period"])
+    if before is None:
+        return []
+    owner = sent["recipient"] if sent["kind"] == "pulse" and "@" in str(sent["recipient"]) else None
+    rows = queries.movements(store, before, sent["period"], owner_email=owner)
+    return [r["account_id"] for r in rows[:SCHEDULED_ACCOUNTS_MAX]]
 
 
 @guarded

@@ -47,6 +47,8 @@ def post_about_accounts(
         raise
     channel_id, ts = resp.get("channel") or channel, resp["ts"]
     fb.record_post(store, channel_id, ts, kind, list(account_ids), posted_by)
+    if channel_id != channel:  # e.g. posted to "#team" or a user id: reactions name the id
+        fb.record_post(store, channel, ts, kind, list(account_ids), posted_by)
     return ts
 
 

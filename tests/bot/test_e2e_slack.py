@@ -211,3 +211,35 @@ def test_concurrent_commands_all_answered(live) -> None:
     assert codes == [200] * 16
     for i in range(16):
         assert "Initech Labs" in live.wait_response(f"c{i}")["text"]
+
+
+def test_click_without_response_url_still_answers(live) -> None:
+    """Some payloads carry no response_url: the answer goes through the Web API instead."""
+    import json as _json
+    from urllib.parse import urlencode
+
+    payload = {"type": "block_actions", "team": {"id": "T0FAKE"}, "user": {"id": "UMARIA"},
+               "container": {"type": "message", "message_ts": "1.2", "channel_id": "C0X",
+                             "is_ephemeral": True},
+               "channel": {"id": "C0X"},
+               "actions": [{"action_id": OPEN_ACCOUNT, "value": "ACC-000004", "type": "button"}]}
+    assert live.post(urlencode({"payload": _json.dumps(payload)}),
+                     "application/x-www-form-urlencoded").status_code == 200
+    call = live.wait_for(lambda: live.fake.calls_to("chat.postEphemeral"))[0]
+    assert call.params["user"] == "UMARIA" and "Initech Labs" in call.params["text"]
+
+
+def test_reaction_on_a_pulse_from_the_delivery_ledger(live) -> None:
+    """A pulse DM that was not recorded in posted_messages is traced through deliveries."""
+    with live.store.transaction() as conn:
+        conn.execute(
+            "INSERT INTO deliveries (key, kind, recipient, period, status, attempts, channel, ts,"
+            " created_at, updated_at) VALUES ('pulse:m:2026-11-01', 'pulse', 'maria.lopez@example.com',"
+            " '2026-11-01', 'sent', 1, 'DMARIA', '1700000555.000100', 'now', 'now')")
+    live.event({"type": "reaction_added", "user": "UMARIA", "reaction": "x",
+                "item": {"type": "message", "channel": "DMARIA", "ts": "1700000555.000100"}},
+               event_id="EvP")
+    prompt = live.wait_for(lambda: live.fake.calls_to("chat.postMessage"))[0]
+    assert prompt.params["thread_ts"] == "1700000555.000100" and "Which account" in prompt.params["text"]
+    names = texts(prompt.params["blocks"])
+    assert "Acme Analytics" in names and "Globex Health" in names and "Northwind" not in names

@@ -27,7 +27,7 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.action(FLAG_ACCOUNT)
 
-    def flag_account(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
+    def flag_account(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         account_id = action_value(body)
         result = fbs.flag_account(store, channel=channel_of(body) or "", ts=message_ts_of(body) or "",
                                   user_id=user_of(body) or "", account_id=account_id)

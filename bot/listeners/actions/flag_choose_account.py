@@ -19,7 +19,7 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.action(FLAG_CHOOSE_ACCOUNT)
 
-    def flag_choose_account(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
+    def flag_choose_account(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         flag_id, _, account_id = action_value(body).partition(":")
         if not flag_id.isdigit() or not account_id:
             raise BadArguments("That button is out of date.")

@@ -33,10 +33,10 @@ def register(app: App, deps: Deps) -> None:
         name = account["name"] if account else "the account"
         send(respond, feedback_msg.flag_thanks(flag, name, settings), replace=True)
 
-    def flag_expect_renewal(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
+    def flag_expect_renewal(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         answer(body, respond, "renewal")
 
-    def flag_expect_upsell(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
+    def flag_expect_upsell(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         answer(body, respond, "upsell")
 
     app.action(action_pattern(FLAG_EXPECT_RENEWAL))(ack=ack_now, lazy=[work(flag_expect_renewal)])

@@ -21,7 +21,7 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.action(HEALTH_GRAPH, {"files:write"})
 
-    def health_graph(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
+    def health_graph(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         card = acc.card(store, settings, action_value(body))
         png = account_msg.health_chart_png(card, settings)
         try:

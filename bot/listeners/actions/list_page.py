@@ -21,7 +21,7 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.action(LIST_PAGE)
 
-    def list_page(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
+    def list_page(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         try:
             state = json.loads(action_value(body))
             query = acc.ListQuery(category=state["c"], kind=state["k"], mine=bool(state["m"]),

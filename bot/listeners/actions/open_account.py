@@ -25,7 +25,7 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.action(OPEN_ACCOUNT)
 
-    def open_account(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
+    def open_account(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         card = acc.card(store, settings, action_value(body))
         # A choice list shown only to the user is replaced; a shared message is left alone.
         send(respond, account_msg.card_message(card, settings), replace=container_is_ephemeral(body))

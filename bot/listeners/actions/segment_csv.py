@@ -20,7 +20,7 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.action(SEGMENT_CSV, {"files:write"})
 
-    def segment_csv(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
+    def segment_csv(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         value = action_value(body)
         if not value.isdigit():
             raise BadArguments("That button is out of date.")

@@ -15,7 +15,7 @@ from messages.actions import SHARE_ACCOUNT
 def register(app: App, deps: Deps) -> None:
     deps.registry.action(SHARE_ACCOUNT, {"chat:write"})
 
-    def share_account(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
+    def share_account(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         deps.extra["share"](action_value(body), channel_of(body), user_of(body), client, respond)
 
     app.action(action_pattern(SHARE_ACCOUNT))(ack=ack_now, lazy=[work(share_account)])

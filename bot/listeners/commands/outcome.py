@@ -26,7 +26,7 @@ def register(app: App, deps: Deps) -> None:
                           "[account] | list at risk [mine] | summary | help",
                           {"chat:write", "users:read", "users:read.email"})
 
-    def outcome(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
+    def outcome(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         user_id, channel_id = body.get("user_id"), body.get("channel_id")
         command = router.parse(settings, body.get("text", ""))
         me = home.requester(store, settings, user_id=user_id, team_id=body.get("team_id"),

@@ -17,7 +17,7 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.event("app_home_opened", {"users:read", "users:read.email"})
 
-    def app_home_opened(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
+    def app_home_opened(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         event = body.get("event") or {}
         if event.get("tab", "home") != "home":
             return

@@ -26,7 +26,7 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.event("reaction_added", {"reactions:read", "chat:write"})
 
-    def reaction_added(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
+    def reaction_added(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         event = body.get("event") or {}
         item = event.get("item") or {}
         if item.get("type") != "message" or not fbs.is_feedback_reaction(settings, event.get("reaction", "")):
