@@ -161,7 +161,7 @@ def find(store: Store, settings: Settings, command: Command) -> acc.Match:
     try:
         return acc.find_account(store, command.args["query"])
     except AccountNotFound as exc:
-        if command.maybe and not exc.suggestions:
+        if command.maybe:  # "sumary": a command typo, not an account
             raise UnknownCommand(command.text.split()[0], command.maybe,
                                  settings.slack.command) from exc
         raise

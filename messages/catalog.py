@@ -67,4 +67,5 @@ def features_message(data: FeaturesData, settings: Settings) -> Message:
               b.context(f"{connected} of {len(data.components)} data components connected. "
                         "Missing ones can be added to your export (see app.yaml `components`)."),
               b.section(b.lines_within(lines, max_lines=30))]
-    return checked(f"{connected} of {len(data.components)} data components connected", blocks)
+    marks = ", ".join(f"{'✅' if c['connected'] else '❌'} {c['component']}" for c in data.components)
+    return checked(f"{connected} of {len(data.components)} data components connected: {marks}", blocks)

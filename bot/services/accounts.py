@@ -106,6 +106,12 @@ def _fuzzy(store: Store, key: str, limit: int) -> list[tuple[str, float, int]]:
     return better if better and (not hits or better[0][1] >= hits[0][1]) else hits
 
 
+def _nearest(store: Store, key: str, limit: int) -> list[tuple[str, float, int]]:
+    index = _name_index(store)
+    hits = process.extract(key, index.keys, scorer=fuzz.WRatio, limit=limit) if index.keys else []
+    return [(index.ids[i], score, i) for _, score, i in hits if score > 0]
+
+
 def warm_names(store: Store) -> None:
     """Load the name index and compile the templates now (at server start), so the first
     users do not wait for either."""
@@ -141,6 +147,8 @@ def find_account(store: Store, query: str) -> Match:
     hits = _fuzzy(store, key, limit=CHOICES_SHOWN)
     if _confident(hits):
         return Match(query, account=queries.account(store, hits[0][0]), how="fuzzy")
+    if not hits:  # nothing close: still offer the nearest names rather than a dead end
+        hits = _nearest(store, key, 3)
     suggestions = queries.accounts_by_ids(store, [h[0] for h in hits[:3]])
     raise AccountNotFound(query, suggestions)
 

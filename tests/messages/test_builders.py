@@ -124,7 +124,7 @@ def test_catalog_views(store, settings) -> None:
         (catalog_msg.segments_message(catalog.segments(store, settings), settings), "Enterprise steady"),
         (catalog_msg.segment_message(catalog.segment(store, settings, 1), settings), "Members as CSV"),
         (catalog_msg.indicators_message(catalog.indicators(store, settings), settings), "45%"),
-        (catalog_msg.features_message(catalog.features(store, settings), settings), ":x: *Sentiment*"),
+        (catalog_msg.features_message(catalog.features(store, settings), settings), "❌ *Sentiment*"),
     ):
         check_blocks(msg.blocks)
         assert words in dump(msg)
