@@ -48,9 +48,11 @@ def card_blocks(card: Card, settings: Settings, *, shared_by: str | None = None,
     drivers = (card.score or {}).get("drivers") or []
     down = [d for d in drivers if d.get("direction") == "down"][:3]
     up = [d for d in drivers if d.get("direction") != "down"][:3]
-    if down or up:
-        blocks.append(b.section(b.text_of(t.drivers_title()) + "\n" + "\n".join(
-            b.text_of(t.driver(d)) for d in down + up)))
+    lines = [b.text_of(t.drivers_title("down")), *(b.text_of(t.driver(d)) for d in down)] if down else []
+    if up:
+        lines += [b.text_of(t.drivers_title("up")), *(b.text_of(t.driver(d)) for d in up)]
+    if lines:
+        blocks.append(b.section("\n".join(lines)))
     notes = [b.text_of(t.history(card, sparkline([h["health_score"] for h in card.history])))]
     if card.provisional:
         notes.append(b.text_of(t.provisional()))

@@ -18,6 +18,8 @@ _EMOJI = {
 _EMOJI_RE = re.compile(r":([a-z0-9_+\-]+):")
 _LINK_RE = re.compile(r"<([^|>]+)\|([^>]+)>")
 _MENTION_RE = re.compile(r"<@([A-Z0-9]+)>")
+_BOLD_RE = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
+_ITALIC_RE = re.compile(r"(?<![\w_])_([^_\n]+)_(?![\w_])")
 
 
 def plain(text: str) -> str:
@@ -25,6 +27,7 @@ def plain(text: str) -> str:
     text = _EMOJI_RE.sub(lambda m: _EMOJI.get(m.group(1), m.group(0)), text)
     text = _LINK_RE.sub(r"\2 (\1)", text)
     text = _MENTION_RE.sub(r"@\1", text)
+    text = _ITALIC_RE.sub(r"\1", _BOLD_RE.sub(r"\1", text))
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
