@@ -3,7 +3,7 @@
 Grammar (the command name comes from settings.slack.command):
   /outcome <account>                      the account card
   /outcome list <category> [mine] [segment <n>] [owner @user|email] [page <n>]
-  /outcome summary | segments | segment <n> | indicators (ingredients) | features
+  /outcome summary [mine] | segments | segment <n> | indicators (ingredients) | features
   /outcome share <account> | accuracy | help | rescore (admins)
 """
 
@@ -139,6 +139,8 @@ def parse(settings: Settings, text: str) -> Command:
         return Command("help", text)
     if word in ("summary", "segments", "indicators", "features", "accuracy", "rescore") and not rest:
         return Command(word, text)
+    if word == "summary" and rest.casefold() in ("mine", "my", "my accounts"):
+        return Command("summary", text, {"mine": True})
     if word == "segment" and rest:
         return Command("segment", text, {"segment_id": _int(rest.split()[0], "segment")})
     if word == "segments" and rest:  # "segments 2" = "segment 2"
@@ -186,6 +188,12 @@ def reply(store: Store, settings: Settings, command: Command, me: Requester) -> 
         return list_msg.list_message(acc.list_accounts(store, settings, command.args["query"], me),
                                      settings)
     if name == "summary":
+        if command.args.get("mine"):
+            if not (me.user_id or me.owner_email):
+                raise BadArguments("I don't know which accounts are yours: `mine` needs a Slack user.")
+            data = services.summary(store, settings, owner_email=me.owner_email,
+                                    owner_slack_id=me.user_id)
+            return summary_message(data, settings)
         return summary_message(services.summary(store, settings), settings)
     if name == "segments":
         return catalog_msg.segments_message(catalog.segments(store, settings), settings)
@@ -206,6 +214,8 @@ def reply(store: Store, settings: Settings, command: Command, me: Requester) -> 
 
 def needs_owner(command: Command) -> bool:
     """Whether answering needs the user's owner email (a users.info call in Slack)."""
+    if command.name == "summary":
+        return bool(command.args.get("mine"))
     return command.name == "list" and command.args["query"].mine
 
 

@@ -65,3 +65,21 @@ def test_tokens_never_reach_the_log() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "token %s", ("xoxb-123-456-abc",), None)
     RedactTokens().filter(record)
     assert "xoxb-123" not in record.getMessage()
+
+
+def test_ack_is_immediate_even_when_the_answer_is_slow(tmp_path, monkeypatch) -> None:
+    import time
+
+    real = acc.card
+
+    def slow(*args, **kwargs):
+        time.sleep(3.5)  # slower than Slack waits for an ack
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(acc, "card", slow)
+    with running_app(tmp_path) as live:
+        started = time.monotonic()
+        assert live.command("initech", response="slow").status_code == 200
+        assert time.monotonic() - started < 0.5
+        reply = live.wait_response("slow", timeout=10)
+        assert "Initech Labs" in reply["text"] and time.monotonic() - started >= 3.5

@@ -59,3 +59,12 @@ def test_share_needs_an_account(settings) -> None:
     with pytest.raises(BadArguments):
         router.parse(settings, "share")
     assert router.parse(settings, "share acme").args == {"query": "acme"}
+
+
+def test_summary_mine(settings, store) -> None:
+    from bot.services.core import Requester
+
+    cmd = router.parse(settings, "summary mine")
+    assert cmd.name == "summary" and cmd.args == {"mine": True} and router.needs_owner(cmd)
+    msg = router.reply(store, settings, cmd, Requester(user_id="UMARIA"))
+    assert "Your accounts" in msg.text and "Northwind" not in str(msg.blocks)
