@@ -45,30 +45,37 @@ def require_secrets(settings: Settings, *names: str) -> None:
 
 
 class _Authorizer:
-    """Single-workspace authorization without a Web API call on every request.
+    """Single-workspace authorization that never makes a request wait on the Web API.
 
-    auth.test runs once (for the bot's user id, so Bolt can ignore the bot's own
-    events); when it fails, requests are still served and it is retried later.
+    auth.test (for the bot's user id, so Bolt can ignore the bot's own events) runs
+    in the background on first use and again later if it failed; requests are
+    served meanwhile with the token alone.
     """
 
     def __init__(self, client: WebClient) -> None:
         self._client = client
         self._lock = threading.Lock()
-        self._result: dict[str, Any] | None = None
-        self._tried = 0.0
+        self._known: dict[str, Any] = {}
+        self._tried = -AUTH_RETRY_SECONDS
+
+    def _auth_test(self) -> None:
+        try:
+            quick = WebClient(token=self._client.token, base_url=self._client.base_url, timeout=5,
+                              retry_handlers=[])
+            resp = quick.auth_test()
+            with self._lock:
+                self._known = {"bot_user_id": resp.get("user_id"), "bot_id": resp.get("bot_id")}
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("auth.test failed (%s); serving without the bot user id for now", exc)
 
     def result(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
         with self._lock:
-            if self._result is None and time.monotonic() - self._tried > AUTH_RETRY_SECONDS:
+            known = dict(self._known)
+            start = not known and time.monotonic() - self._tried >= AUTH_RETRY_SECONDS
+            if start:
                 self._tried = time.monotonic()
-                try:
-                    quick = WebClient(token=self._client.token, base_url=self._client.base_url,
-                                      timeout=3, retry_handlers=[])
-                    resp = quick.auth_test()
-                    self._result = {"bot_user_id": resp.get("user_id"), "bot_id": resp.get("bot_id")}
-                except (SlackApiError, SlackClientError, OSError) as exc:
-                    log.warning("auth.test failed (%s); serving without the bot user id", exc)
-            known = self._result or {}
+        if start:
+            threading.Thread(target=self._auth_test, name="outcomes-auth-test", daemon=True).start()
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id,
                                bot_token=self._client.token, bot_user_id=known.get("bot_user_id"),
                                bot_id=known.get("bot_id"))

@@ -243,3 +243,23 @@ def test_reaction_on_a_pulse_from_the_delivery_ledger(live) -> None:
     assert prompt.params["thread_ts"] == "1700000555.000100" and "Which account" in prompt.params["text"]
     names = texts(prompt.params["blocks"])
     assert "Acme Analytics" in names and "Globex Health" in names and "Northwind" not in names
+
+
+def test_url_verification_and_auth_test_in_the_background(live) -> None:
+    resp = live.post(json.dumps({"type": "url_verification", "challenge": "c-123", "token": "x"}),
+                     "application/json")
+    assert resp.status_code == 200 and "c-123" in resp.text
+    live.command("initech", response="auth")
+    live.wait_response("auth")
+    assert live.wait_for(lambda: live.fake.calls_to("auth.test"))
+
+
+def test_requests_do_not_wait_for_a_slow_auth_test(tmp_path) -> None:
+    from tests.bot.slack_harness import running_app as fresh
+
+    with fresh(tmp_path) as app:
+        app.fake.fail("auth.test", status=200, delay=4)
+        started = time.monotonic()
+        assert app.command("initech", response="slow-auth").status_code == 200
+        assert time.monotonic() - started < 1
+        assert "Initech Labs" in app.wait_response("slow-auth")["text"]
