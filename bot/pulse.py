@@ -206,6 +206,10 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
         " FROM scores s JOIN accounts a ON a.account_id = s.account_id WHERE s.as_of = ?",
         (period,),
     )
+    # An account with only a Slack id belongs to the email owner seen with that id elsewhere.
+    both = cur.dropna(subset=["owner_email", "owner_slack_id"]).drop_duplicates("owner_slack_id")
+    cur["owner_email"] = cur["owner_email"].fillna(
+        cur["owner_slack_id"].map(both.set_index("owner_slack_id")["owner_email"]))
     cur["owner"] = cur["owner_email"].fillna(cur["owner_slack_id"])
     cur = cur[cur["owner"].notna()]
     if cur.empty:
@@ -215,7 +219,7 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
     last_sent = ledger.last_sent_periods(store, KIND)
     unsent_since = ledger.first_unsent_periods(store, KIND)
     owner_baseline: dict[str, str | None] = {}
-    for owner in cur["owner"].unique():
+    for owner in cur["owner"].unique().tolist():
         sent = last_sent.get(owner)
         if sent is not None and sent >= period:
             if not include_sent:
@@ -242,12 +246,10 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
         if not rows:
             continue
         changed = pd.DataFrame(rows, columns=list(rows[0]))
-        renewal = [movement_direction(settings, b, a)
-                   for b, a in zip(changed["from_renewal_index"], changed["to_renewal_index"],
-                                   strict=True)]
-        upsell = [movement_direction(settings, b, a, "upsell")
-                  for b, a in zip(changed["from_upsell_index"], changed["to_upsell_index"],
-                                  strict=True)]
+        renewal = [movement_direction(settings, b, a) for b, a in zip(
+            *_lists(changed, "from_renewal_index", "to_renewal_index"), strict=True)]
+        upsell = [movement_direction(settings, b, a, "upsell") for b, a in zip(
+            *_lists(changed, "from_upsell_index", "to_upsell_index"), strict=True)]
         changed = changed.assign(
             base=base, dir_renewal=renewal, dir_upsell=upsell
         ).set_index("account_id")
@@ -272,27 +274,27 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
         slack_id=("owner_slack_id", "first"), baseline=("baseline", "first"))
     by_cat = frame.groupby(["owner", "ri"]).agg(n=("account_id", "size"), arr=("arr", "sum"))
     cat_counts: dict[str, dict[str, tuple[int, float]]] = {}
-    for (owner, ri), n, arr in zip(by_cat.index, by_cat["n"], by_cat["arr"], strict=True):
+    by_cat = by_cat.reset_index()
+    for owner, ri, n, arr in zip(*_lists(by_cat, "owner", "ri", "n", "arr"), strict=True):
         cat_counts.setdefault(owner, {})[ri] = (int(n), float(arr))
 
     moved = frame[frame["moved"]].sort_values(
         ["owner", "worsened", "arr", "name"], ascending=[True, False, False, True])
     movements: dict[str, list[Movement]] = {}
-    for owner, acc, name, arr, pri, ri, worse in zip(
-            moved["owner"], moved["account_id"], moved["name"], moved["arr"], moved["prev_ri"],
-            moved["ri"], moved["worsened"], strict=True):
+    for owner, acc, name, arr, pri, ri, worse in zip(*_lists(
+            moved, "owner", "account_id", "name", "arr", "prev_ri", "ri", "worsened"), strict=True):
         movements.setdefault(owner, []).append(Movement(
             acc, name, float(arr), pri, ri, emoji[pri], emoji[ri], bool(worse)))
 
     ups = frame[frame["likely"]].sort_values(["owner", "arr", "name"], ascending=[True, False, True])
     ups = ups.groupby("owner", sort=False).head(TOP_UPSELLS)
     top_ups: dict[str, list[Upsell]] = {}
-    for owner, acc, name, arr, new in zip(ups["owner"], ups["account_id"], ups["name"],
-                                          ups["arr"], ups["new_upsell"], strict=True):
+    for owner, acc, name, arr, new in zip(*_lists(
+            ups, "owner", "account_id", "name", "arr", "new_upsell"), strict=True):
         top_ups.setdefault(owner, []).append(Upsell(acc, name, float(arr), bool(new)))
 
     out = []
-    for owner, t in zip(totals.index, totals.itertuples(index=False), strict=True):
+    for owner, t in zip(totals.index.tolist(), totals.itertuples(index=False), strict=True):
         counts = cat_counts.get(owner, {})
         out.append(Pulse(
             owner=owner,
@@ -309,6 +311,11 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
             movements=movements.get(owner, []),
         ))
     return out
+
+
+def _lists(frame: pd.DataFrame, *columns: str) -> list[list[Any]]:
+    """Columns as Python lists (iterating Arrow-backed pandas columns item by item is slow)."""
+    return [frame[c].tolist() for c in columns]
 
 
 def _first_slack_id(value: Any) -> str | None:

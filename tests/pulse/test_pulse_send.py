@@ -182,3 +182,15 @@ def test_build_pulses_only_counts_each_owners_accounts(store, settings):
         ("Likely to Renew", 1), ("Watch", 1), ("At Risk", 0), ("Likely to Churn", 1)]
     assert [(m.account_id, m.worsened) for m in ana.movements] == [("A1", True), ("A3", False)]
     assert pulses["cy@example.com"].owner_slack_id == "UCY"
+
+
+def test_an_account_with_only_the_slack_id_joins_its_email_owner(store, settings):
+    from tests.pulse.conftest import insert_accounts
+    scored_book(store, settings)
+    insert_accounts(store, [{"account_id": "C2", "name": "Cobalt", "owner_slack_id": "UCY",
+                             "arr": 1000}])
+    insert_scores(store, settings, "2026-10-01", {"C2": ("Watch", False)})
+    insert_scores(store, settings, P2, {"C2": ("At Risk", False)})
+    pulses = {p.owner: p for p in build_pulses(store, settings)}
+    assert "UCY" not in pulses
+    assert [m.account_id for m in pulses["cy@example.com"].movements] == ["C1", "C2"]
