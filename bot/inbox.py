@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ JOB = "inbox"
 LOCK = "job:inbox"
 SUFFIXES = frozenset({".csv", ".parquet", ".pq"})
 SETTLE_SECONDS = 60
+LOCK_TTL = timedelta(hours=2)
 PROCESSED, REJECTED = "processed", "rejected"
 
 Scorer = Callable[[Store, Settings], Any]
@@ -110,7 +111,8 @@ def process_inbox(store: Store, settings: Settings, client: WebClient | None = N
                   clock: Clock = system_clock, scorer: Scorer | None = None) -> InboxRun:
     """Ingest, move and (when something new arrived) rescore; tell the admins."""
     folder = inbox_folder(settings)
-    with JobLock(store, LOCK, clock=clock):
+    # Rescoring a large book can take a while: a long lock (a dead holder's is taken over).
+    with JobLock(store, LOCK, clock=clock, ttl=LOCK_TTL):
         run_id = ledger.start_run(store, JOB, now=clock())
         run = InboxRun(folder=str(folder))
         try:
@@ -134,6 +136,8 @@ def _process(store: Store, settings: Settings, folder: Path, run: InboxRun, cloc
     run.waiting = [p.name for p in fresh]
     stored_new = False
     for path in ready:
+        if not path.exists():   # taken by someone else meanwhile
+            continue
         try:
             report = ingest_file(store, path, column_map=settings.columns,
                                  max_categories=settings.scoring.max_text_categories)

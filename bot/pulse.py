@@ -92,6 +92,11 @@ LOCK_RENEW_EVERY = 20  # deliveries
 
 Sleep = Callable[[float], None]
 
+# Bot scopes the jobs need (bot.manifest reads this): post, open DMs, find owners by
+# email, and read back a DM / the summary channel after an ambiguous or interrupted send.
+SLACK_SCOPES = frozenset({"chat:write", "im:write", "im:history", "channels:history",
+                          "users:read", "users:read.email"})
+
 
 class NoScores(Exception):
     """Nothing has been scored yet, so there is nothing to tell owners."""
