@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
 from bot.listeners import Deps, Registry, register
-from bot.listeners.common import report_error
+from bot.listeners.common import describe, report_error
 from bot.slack_client import MissingSecret, make_client
 from storage.store import Store
 
@@ -118,7 +118,9 @@ def create_app(settings: Settings, store: Store, client: WebClient | None = None
         process_before_response=True,
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS,
                                              thread_name_prefix="outcomes-listener"),
-        raise_error_for_unhandled_request=False,
+        # Unhandled requests (events we don't subscribe to, buttons of old messages) reach the
+        # error handler, which answers 200: Slack would retry a 404 event delivery.
+        raise_error_for_unhandled_request=True,
         logger=logging.getLogger("outcomes.bolt"),
     )
     deps = Deps(settings=settings, store=store)
@@ -155,7 +157,8 @@ def _error_handler(app: App) -> None:
     @app.error
     def on_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse | None:
         if isinstance(error, BoltUnhandledRequestError):
-            return BoltResponse(status=404, body="")
+            log.debug("unhandled request: %s", describe(body))
+            return BoltResponse(status=200, body="")
         report_error(error, body, respond if body.get("response_url") else None)
         return None
 

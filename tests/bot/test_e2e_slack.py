@@ -263,3 +263,10 @@ def test_requests_do_not_wait_for_a_slow_auth_test(tmp_path) -> None:
         assert app.command("initech", response="slow-auth").status_code == 200
         assert time.monotonic() - started < 1
         assert "Initech Labs" in app.wait_response("slow-auth")["text"]
+
+
+def test_unhandled_events_and_old_buttons_get_200(live) -> None:
+    assert live.event({"type": "reaction_removed", "user": "U1", "reaction": "x",
+                       "item": {"type": "message", "channel": "C1", "ts": "1.1"}},
+                      event_id="EvGone").status_code == 200
+    assert live.action("some_retired_button", "v", response="old").status_code == 200
