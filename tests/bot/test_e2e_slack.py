@@ -270,3 +270,14 @@ def test_unhandled_events_and_old_buttons_get_200(live) -> None:
                        "item": {"type": "message", "channel": "C1", "ts": "1.1"}},
                       event_id="EvGone").status_code == 200
     assert live.action("some_retired_button", "v", response="old").status_code == 200
+
+
+def test_reaction_racing_the_record_of_the_post_still_flags(live) -> None:
+    live.event({"type": "reaction_added", "user": "UJAMES", "reaction": "x",
+                "item": {"type": "message", "channel": "C0RACE", "ts": "1700000777.000100"}},
+               event_id="EvRace")
+    time.sleep(0.3)  # the poster records its message a moment after Slack delivered the reaction
+    fb.record_post(live.store, "C0RACE", "1700000777.000100", "card", ["ACC-000004"])
+    flag = live.wait_for(lambda: fb.flags(live.store))[0]
+    assert flag.account_id == "ACC-000004"
+    assert live.wait_for(lambda: live.fake.calls_to("chat.postMessage"))

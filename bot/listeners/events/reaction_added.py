@@ -8,6 +8,7 @@ running: the event id is recorded once, and the flag is unique per
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from slack_bolt import App, Respond
@@ -20,6 +21,7 @@ from messages import feedback as feedback_msg
 from storage import feedback as fb
 
 log = logging.getLogger(__name__)
+RECORD_RACE_SECONDS = 2.0
 
 
 def register(app: App, deps: Deps) -> None:
@@ -35,8 +37,17 @@ def register(app: App, deps: Deps) -> None:
         if event_id and not fb.first_time_seen(store, event_id):
             log.info("event %s already handled (Slack retry)", event_id)
             return
-        result = fbs.flag_reaction(store, settings, channel=item["channel"], ts=item["ts"],
-                                   user_id=event.get("user", ""), reaction=event["reaction"])
+        def flag() -> fbs.FlagResult | None:
+            return fbs.flag_reaction(store, settings, channel=item["channel"], ts=item["ts"],
+                                     user_id=event.get("user", ""), reaction=event["reaction"])
+
+        result = flag()
+        # A reaction can arrive before the poster has recorded the message it just posted
+        # (chat.postMessage answered, record_post not yet committed): look again briefly.
+        deadline = time.monotonic() + RECORD_RACE_SECONDS
+        while result is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            result = flag()
         if result is None or not result.created:
             return
         if result.flag.account_id and result.accounts:
