@@ -23,10 +23,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import load_settings  # noqa: E402
-from bot.pulse import build_pulses, to_send  # noqa: E402
-from messages.pulse import pulse_message  # noqa: E402
-from storage.store import Store  # noqa: E402
+from bot.config import load_settings
+from bot.pulse import build_pulses, to_send
+from messages.pulse import pulse_message
+from storage.store import Store
 
 PERIODS = ("2026-10-01", "2026-11-01")
 

@@ -144,7 +144,7 @@ def _process(store: Store, settings: Settings, folder: Path, run: InboxRun, cloc
         except IngestError as exc:
             run.results.append(_reject(path, folder, str(exc), now))
             continue
-        except Exception as exc:  # noqa: BLE001 - a file that breaks ingest must not block the rest
+        except Exception as exc:
             log.exception("unexpected error ingesting %s", path)
             run.results.append(_reject(path, folder, f"unexpected error: {type(exc).__name__}: "
                                                      f"{exc} (details in the app log)", now))
@@ -171,7 +171,7 @@ def _score(store: Store, settings: Settings, scorer: Scorer | None) -> str:
         return "Not rescored: scoring is not available in this build (scoring.pipeline)."
     try:
         scorer(store, settings)
-    except Exception as exc:  # noqa: BLE001 - reported to the admins, traceback in the log
+    except Exception as exc:
         log.exception("rescoring after the inbox failed")
         return f"Rescoring failed: {type(exc).__name__}: {exc} (details in the app log)."
     return "Rescored the book with the new snapshots."

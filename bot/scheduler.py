@@ -106,7 +106,7 @@ def run_job(name: str, settings: Settings, store: Store, client: WebClient | Non
     except (NoScores, NotScoredYet, InboxNotConfigured) as exc:
         log.info("job %s: nothing to do: %s", name, exc)
         return None
-    except Exception:  # noqa: BLE001 - a job must not take the scheduler down; recorded in job_runs
+    except Exception:
         log.exception("job %s failed", name)
         return None
     log.info("job %s done: %s", name, getattr(result, "detail", lambda: result)())

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from storage.store import Store
 
@@ -301,7 +301,7 @@ class JobLock:
         self.store, self.name, self.clock, self.ttl = store, name, clock, ttl
         self.holder = holder or new_holder()
 
-    def __enter__(self) -> JobLock:
+    def __enter__(self) -> Self:
         now = self.clock()
         if acquire_lock(self.store, self.name, self.holder, ttl=self.ttl, now=now):
             return self

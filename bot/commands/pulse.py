@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+
 import click
 
 from bot.cli import CliContext
+
 
 def _one_mode(dry_run: bool, now: bool, release: str | None) -> None:
     if sum((dry_run, now, release is not None)) != 1:

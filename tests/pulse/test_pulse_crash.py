@@ -9,7 +9,7 @@ from bot.pulse import send_pulses
 from storage import deliveries as ledger
 from tests.pulse.conftest import ADMIN_CHANNEL, P2, dms, scored_book
 
-NO_SLEEP = lambda seconds: None  # noqa: E731
+NO_SLEEP = lambda seconds: None
 
 
 class Killed(BaseException):
@@ -23,7 +23,7 @@ class DyingClient(WebClient):
         super().__init__(*args, **kwargs)
         self.after, self.when, self.posted = after, when, 0
 
-    def chat_postMessage(self, **kwargs):  # noqa: N802 (slack_sdk's name)
+    def chat_postMessage(self, **kwargs):
         if not str(kwargs.get("channel", "")).startswith("D"):
             return super().chat_postMessage(**kwargs)
         if self.posted == self.after and self.when == "before":

@@ -20,7 +20,7 @@ from storage import deliveries as ledger
 from storage.deliveries import JobLock, LockHeld
 from tests.pulse.conftest import ADMIN_CHANNEL, P2, P3, PERIOD2, dms, insert_scores, scored_book
 
-NO_SLEEP = lambda seconds: None  # noqa: E731
+NO_SLEEP = lambda seconds: None
 
 
 def fast_client(fake, timeout: int = 10) -> WebClient:
@@ -140,7 +140,7 @@ def test_dm_that_keeps_failing_is_recorded_and_retried_next_run(store, settings,
     assert run.count("failed") == 4 and dms(fake) == {}
     row = ledger.get(store, f"pulse:ana@example.com:{P2}")
     assert row.status == "failed" and row.attempts == 3 and "500" in row.last_error
-    (admin,) = fake.posted_to(ADMIN_CHANNEL) or [None]
+    assert fake.posted_to(ADMIN_CHANNEL) == []   # Slack is down for the admins too: logged
     fake.reset()
     clock.advance(days=2)
     run = send_pulses(store, settings, client, clock=clock, sleep=NO_SLEEP)
@@ -150,9 +150,8 @@ def test_dm_that_keeps_failing_is_recorded_and_retried_next_run(store, settings,
 
 def test_a_second_instance_does_not_send(store, settings, client, fake, clock):
     scored_book(store, settings)
-    with JobLock(store, "job:pulse", clock=clock, holder="other-process"):
-        with pytest.raises(LockHeld):
-            send_pulses(store, settings, client, clock=clock, sleep=NO_SLEEP)
+    with JobLock(store, "job:pulse", clock=clock, holder="other-process"), pytest.raises(LockHeld):
+        send_pulses(store, settings, client, clock=clock, sleep=NO_SLEEP)
     assert fake.posted == []
     # A holder that died leaves the lock to expire.
     ledger.acquire_lock(store, "job:pulse", "dead-process", ttl=timedelta(minutes=10), now=clock())
@@ -162,9 +161,9 @@ def test_a_second_instance_does_not_send(store, settings, client, fake, clock):
 
 
 def test_owners_steady_get_nothing_when_configured(tmp_path, fake, clock):
-    from tests.pulse.conftest import make_settings
-    from storage.store import Store
     from bot.slack_client import make_client
+    from storage.store import Store
+    from tests.pulse.conftest import make_settings
 
     settings = make_settings(tmp_path, fake.api_url, pulse={"send_when_steady": False})
     with Store(settings.db_path) as store:

@@ -19,7 +19,7 @@ from storage import deliveries as ledger
 from storage.store import Store
 from tests.pulse.conftest import P2, SUMMARY_CHANNEL, make_settings, scored_book
 
-NO_SLEEP = lambda seconds: None  # noqa: E731
+NO_SLEEP = lambda seconds: None
 
 
 class Inbox:
@@ -27,7 +27,7 @@ class Inbox:
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes: list = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server, session, envelope):
         self.envelopes.append(envelope)
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         return "250 OK"
