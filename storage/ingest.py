@@ -1,19 +1,19 @@
-"""Read, validate and store account snapshot files (CSV or Parquet).
+"""Validate and store account snapshot files (CSV or Parquet).
 
-A file is validated as a whole before anything is written and then stored in
-one transaction, so a rejected file leaves the database exactly as it was. The
-rules are those of the shared data contract; every rejection names the file,
-the column and the first row numbers (spreadsheet numbering: the header is row
-1 of a CSV, the first data row is row 2; Parquet rows count from 1).
+Two streaming passes over the file: the first checks every row against the data
+contract and decides what each metric column is, writing nothing; the second
+stores the rows in one transaction. So a rejected file leaves the database
+exactly as it was, a failure while writing rolls back, and a file of millions of
+rows never sits in memory whole. Every rejection names the file, the column and
+the first row numbers (spreadsheet numbering: a CSV header is row 1, its first
+data row is row 2; Parquet rows count from 1).
 """
 
 from __future__ import annotations
 
-import codecs
-import hashlib
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,32 +21,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from bot.config import normalize_column
+from storage.contract import (
+    CANONICAL,
+    MAX_ROWS_NAMED,
+    REQUIRED,
+    BatchParser,
+    MetricStats,
+    Problems,
+    RowNumbers,
+    metric_values,
+    settle_kind,
+)
+from storage.snapshot_file import FileProblem, SnapshotFile, open_snapshot_file
 from storage.store import METRIC_PREFIX, Store
 
-MAX_ROWS_NAMED = 20
-CHUNK_ROWS = 50_000
-
-REQUIRED = ("account_id", "as_of")
-TEXT_COLUMNS = ("account_id", "name", "owner_email", "owner_slack_id", "products", "status")
-DATE_COLUMNS = ("as_of", "renewal_date")
-BOOL_COLUMNS = ("churned", "upsold")
-CANONICAL = (*TEXT_COLUMNS, *DATE_COLUMNS, *BOOL_COLUMNS, "arr")
-
-TRUE_WORDS = frozenset({"true", "yes", "1", "y", "1.0"})
-FALSE_WORDS = frozenset({"false", "no", "0", "n", "0.0"})
-STATUSES = frozenset({"active", "churned"})
-SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# Below this share of text among a column's non-blank values, the text is a stray
-# value in a numeric column (an error), not a category.
-STRAY_TEXT_SHARE = 0.05
-PARQUET_MAGIC = b"PAR1"
-
-ProgressFn = Callable[[int, int], None]  # (rows just stored, rows in the file)
+SNAPSHOT_FIXED = ("account_id", "as_of", "name", "owner_email", "owner_slack_id", "arr",
+                  "renewal_date", "products", "status", "churned", "upsold")
+ProgressFn = Callable[[int, int], None]  # (rows just handled, rows in the file)
+_HASH_KEYS = ("0123456789abcdef", "fedcba9876543210")
 
 
 class IngestError(Exception):
@@ -65,7 +60,7 @@ class IngestError(Exception):
                 total = getattr(rows, "total", len(rows))
                 shown = ", ".join(str(r) for r in rows[:MAX_ROWS_NAMED])
                 more = f" (and {total - MAX_ROWS_NAMED} more)" if total > MAX_ROWS_NAMED else ""
-                lines.append(f"  - {where}{message} at row{'s' if len(rows) > 1 else ''} {shown}{more}")
+                lines.append(f"  - {where}{message} at row{'s' if total > 1 else ''} {shown}{more}")
             else:
                 lines.append(f"  - {where}{message}")
         return "\n".join(lines)
@@ -95,413 +90,156 @@ class IngestReport:
     unchanged: bool = False
 
 
-@dataclass
-class _Parsed:
-    frame: pd.DataFrame
-    row_numbers: np.ndarray
-    source_names: dict[str, str]
+# -- columns ---------------------------------------------------------------------------
 
 
-# -- reading ------------------------------------------------------------------------
-
-
-def _check_utf8(path: Path) -> None:
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    line = 1
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 22):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                line += chunk.count(b"\n", 0, exc.start)
-                raise IngestError(
-                    str(path),
-                    [(None, f"is not UTF-8 text (bad byte at line {line}); "
-                      "save it as 'CSV UTF-8' and ingest it again", [])],
-                ) from None
-            line += chunk.count(b"\n")
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise IngestError(str(path), [(None, "ends in the middle of a UTF-8 character", [])]) from None
-
-
-def _read_csv(path: Path, canonical_name: Callable[[str], str]) -> pa.Table:
-    _check_utf8(path)
-    _release_memory_promptly()
-    with path.open("rb") as fh:
-        first = fh.readline().decode("utf-8-sig")
-    names = next(iter(_csv_header(first)), None)
-    if not names or not any(n.strip() for n in names):
-        raise IngestError(str(path), [(None, "has no header row", [])])
-    # The contract's own columns are read as text and parsed by its rules (an id like
-    # 00123 keeps its zeros; dates must be YYYY-MM-DD). Metric columns let Arrow's
-    # fast parser infer numbers and booleans; whatever it leaves as text is examined
-    # in `_classify`. Blank cells, and only those, are missing.
-    forced = {n: pa.string() for n in names if canonical_name(n) in CANONICAL and canonical_name(n) != "arr"}
-    try:
-        return pacsv.read_csv(
-            path,
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types=forced,
-                null_values=[""],
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-                true_values=["true", "True", "TRUE"],
-                false_values=["false", "False", "FALSE"],
-                timestamp_parsers=[],
-            ),
-        )
-    except pa.ArrowInvalid as exc:
-        raise IngestError(str(path), [(None, f"is not a well-formed CSV file: {exc}", [])]) from None
-
-
-def _release_memory_promptly() -> None:
-    """Let Arrow's allocator hand freed memory back to the OS at once (peak RSS)."""
-    try:
-        pa.jemalloc_set_decay_ms(0)
-    except (NotImplementedError, pa.ArrowNotImplementedError):
-        pass
-
-
-def _csv_header(first_line: str) -> Iterable[list[str]]:
-    import csv
-
-    return csv.reader([first_line])
-
-
-def _read_parquet(path: Path) -> pa.Table:
-    try:
-        return pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise IngestError(str(path), [(None, f"is not a readable Parquet file: {exc}", [])]) from None
-
-
-def check_path(path: str | Path) -> Path:
-    """The path if it names a non-empty file; an IngestError saying what it is otherwise."""
-    p = Path(path)
-    if not p.exists():
-        raise IngestError(str(p), [(None, "no such file", [])])
-    if p.is_dir():
-        raise IngestError(str(p), [(None, "is a folder, not a file; name the CSV or Parquet files in it", [])])
-    if p.stat().st_size == 0:
-        raise IngestError(str(p), [(None, "is empty", [])])
-    return p
-
-
-def read_file(
-    path: str | Path, canonical_name: Callable[[str], str] = normalize_column
-) -> tuple[pd.DataFrame, int]:
-    """The file as a DataFrame of its own columns, and the row number of its first row."""
-    p = check_path(path)
-    with p.open("rb") as fh:
-        magic = fh.read(4)
-    if magic == PARQUET_MAGIC or p.suffix.lower() in (".parquet", ".pq"):
-        table, first_row = _read_parquet(p), 1
-    else:
-        table, first_row = _read_csv(p, canonical_name), 2
-    if table.num_rows == 0:
-        raise IngestError(str(p), [(None, "has a header but no rows", [])])
-    # self_destruct frees each Arrow column as it is converted: one copy in memory, not two.
-    frame = table.to_pandas(
-        types_mapper={pa.string(): pd.StringDtype()}.get, self_destruct=True, split_blocks=True
-    )
-    del table
-    return frame, first_row
-
-
-# -- canonical names ---------------------------------------------------------------
-
-
-def canonicalize(
-    frame: pd.DataFrame, column_map: Mapping[str, str], file: str
-) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Rename columns to canonical names; return the frame and name -> source header."""
-    renamed: dict[str, str] = {}
+def plan_columns(
+    headers: Sequence[str], column_map: Mapping[str, str], file: str, as_of: str | None
+) -> dict[str, str]:
+    """Canonical (or metric) name -> header in the file; clashes and gaps are errors."""
     sources: dict[str, str] = {}
-    clashes = []
-    for header in frame.columns:
+    problems = []
+    for header in headers:
         key = normalize_column(header)
         name = column_map.get(key, key)
         if not name:
-            clashes.append((str(header), "has no usable name (blank header)"))
-            continue
-        if name in sources:
-            clashes.append((str(header), f"means the same column as {sources[name]!r}"))
-            continue
-        renamed[header] = name
-        sources[name] = str(header)
-    if clashes:
-        raise IngestError(file, [(c, msg, []) for c, msg in clashes])
-    return frame.rename(columns=renamed), sources
-
-
-# -- cell parsing -----------------------------------------------------------------
-
-
-def _as_text(col: pd.Series) -> pd.Series:
-    """Trimmed text with blanks (and whitespace-only cells) as NA."""
-    if not isinstance(col.dtype, pd.StringDtype):
-        col = col.astype("string")
-    col = col.str.strip()
-    return col.mask(col == "")
-
-
-class RowNumbers(list):
-    """The first row numbers of a problem, and how many rows have it in all."""
-
-    def __init__(self, rows: Iterable[int], total: int) -> None:
-        super().__init__(rows)
-        self.total = total
-
-
-def _bad_rows(mask: pd.Series | np.ndarray, row_numbers: np.ndarray) -> RowNumbers:
-    hits = row_numbers[np.asarray(mask, dtype=bool)]
-    return RowNumbers((int(r) for r in hits[:MAX_ROWS_NAMED]), len(hits))
-
-
-def _count(mask: pd.Series | np.ndarray) -> int:
-    return int(np.asarray(mask, dtype=bool).sum())
-
-
-def _parse_dates(col: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """ISO dates as 'YYYY-MM-DD' strings, and a mask of cells that are not dates."""
-    if pd.api.types.is_datetime64_any_dtype(col.dtype):
-        parsed = col.dt.strftime("%Y-%m-%d").astype("string")
-        return parsed, pd.Series(False, index=col.index)
-    if col.dtype == object and col.map(lambda v: isinstance(v, date), na_action="ignore").any():
-        col = col.map(lambda v: v.isoformat()[:10] if isinstance(v, date) else v, na_action="ignore")
-    text = _as_text(col)
-    stamp = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
-    bad = text.notna() & (stamp.isna() | ~text.str.fullmatch(ISO_DATE.pattern).fillna(False))
-    return stamp.dt.strftime("%Y-%m-%d").astype("string"), bad
-
-
-def _parse_bool(col: pd.Series) -> tuple[pd.Series, pd.Series]:
-    if pd.api.types.is_bool_dtype(col.dtype):
-        return col.astype("Float64"), pd.Series(False, index=col.index)
-    text = _as_text(col).str.lower()
-    out = pd.Series(pd.NA, index=col.index, dtype="Float64")
-    out[text.isin(TRUE_WORDS).fillna(False).to_numpy()] = 1.0
-    out[text.isin(FALSE_WORDS).fillna(False).to_numpy()] = 0.0
-    bad = text.notna() & out.isna()
-    return out, bad
-
-
-def _parse_number(col: pd.Series) -> tuple[pd.Series, pd.Series]:
-    if pd.api.types.is_bool_dtype(col.dtype):
-        return col.astype("float64"), pd.Series(False, index=col.index)
-    if pd.api.types.is_numeric_dtype(col.dtype):
-        return col.astype("float64"), pd.Series(False, index=col.index)
-    text = _as_text(col)
-    num = pd.to_numeric(text, errors="coerce").astype("float64")
-    bad = text.notna() & pd.Series(np.isnan(num.to_numpy()), index=col.index)
-    inf = pd.Series(np.isinf(num.to_numpy()), index=col.index)
-    return num.where(~inf), bad | inf
-
-
-# -- validation ---------------------------------------------------------------------
-
-
-def _infer_kind(col: pd.Series, max_categories: int) -> str:
-    """numeric, boolean, category or text, from the values alone."""
-    if pd.api.types.is_bool_dtype(col.dtype):
-        return "boolean"
-    if pd.api.types.is_numeric_dtype(col.dtype):
-        return "numeric"
-    text = _as_text(col)
-    filled = text.dropna()
-    if filled.empty:
-        return "numeric"
-    lowered = filled.str.lower()
-    if lowered.isin(TRUE_WORDS | FALSE_WORDS).all() and not lowered.isin({"0", "1", "0.0", "1.0"}).all():
-        return "boolean"
-    # A sample settles plain text columns cheaply; numbers with stray text need the full count.
-    sample = filled.iloc[:: max(1, len(filled) // 2000)]
-    if _count(_parse_number(sample)[1]) > 0.5 * len(sample):
-        return "category" if filled.nunique() <= max_categories else "text"
-    not_numbers = _count(_parse_number(filled)[1])
-    if not_numbers <= STRAY_TEXT_SHARE * len(filled):
-        return "numeric"  # any text left in it is a stray value, reported by the caller
-    return "category" if filled.nunique() <= max_categories else "text"
-
-
-def _classify(
-    name: str, source: str, col: pd.Series, stored_kind: str | None, max_categories: int,
-    row_numbers: np.ndarray, problems: list,
-) -> tuple[ColumnPlan, pd.Series]:
-    """Decide what a non-canonical column is; the stored kind wins over this file's."""
-    kind = _infer_kind(col, max_categories)
-    numeric_before = stored_kind in ("numeric", "boolean")
-    if stored_kind is not None and numeric_before != (kind in ("numeric", "boolean")):
-        kind = stored_kind  # a text column stays text; a numeric one must get numbers
-    if kind == "boolean" and stored_kind == "numeric":
-        kind = "numeric"
-    if kind == "boolean":
-        values, _ = _parse_bool(col)
-    elif kind == "numeric":
-        values, bad = _parse_number(col)
-        if bad.any():
-            sample = _as_text(col)[bad].iloc[0]
-            where = "in the stored data" if stored_kind else "in this file"
-            problems.append((source, f"is numeric {where} but has text such as {sample!r} "
-                             "(leave a missing value blank)", _bad_rows(bad, row_numbers)))
-    else:
-        values = _as_text(col)
-    note = None
-    if kind == "text":
-        note = ("free text or ids (too many distinct values for a category): "
-                "kept for display, left out of the models")
-    return ColumnPlan(name, source, kind, kind != "text", note), values
-
-
-def validate(
-    parsed: _Parsed, file: str, *, as_of: str | None, stored_kinds: Mapping[str, str],
-    max_categories: int,
-) -> tuple[pd.DataFrame, list[ColumnPlan], list[str]]:
-    """The canonical, typed frame ready to store, its metric plans and warnings."""
-    # Columns are popped from `parsed.frame` as they are converted, so the file is
-    # never held twice in memory.
-    df, rows, sources = parsed.frame, parsed.row_numbers, parsed.source_names
-    problems: list[tuple[str | None, str, Sequence[int]]] = []
-    warnings: list[str] = []
-    src = lambda c: sources.get(c, c)  # noqa: E731
-
-    if as_of is not None and ("as_of" not in df or df["as_of"].isna().all()):
-        df["as_of"] = as_of
-    missing = [c for c in REQUIRED if c not in df]
-    for col in missing:
-        hint = " (or give --as-of DATE)" if col == "as_of" else ""
-        problems.append((col, f"is required but missing{hint}; map your column to it in app.yaml 'columns'", []))
-    if missing:
-        raise IngestError(file, problems)
-
-    out = pd.DataFrame(index=df.index)
-    ids = _as_text(df.pop("account_id"))
-    if ids.isna().any():
-        problems.append((src("account_id"), "is blank", _bad_rows(ids.isna(), rows)))
-    out["account_id"] = ids
-
-    for col in DATE_COLUMNS:
-        if col in df:
-            values, bad = _parse_dates(df.pop(col))
-            if col == "as_of" and as_of is not None:
-                values = values.fillna(as_of)
-            if bad.any():
-                problems.append((src(col), "is not a date in YYYY-MM-DD form", _bad_rows(bad, rows)))
-            blank = values.isna() & ~bad
-            if col == "as_of" and blank.any():
-                problems.append((src(col), "is blank", _bad_rows(blank, rows)))
-            out[col] = values
+            problems.append((str(header), "has no usable name (blank header)", []))
+        elif name in sources:
+            problems.append((str(header), f"means the same column as {sources[name]!r}", []))
         else:
-            out[col] = pd.Series(pd.NA, index=df.index, dtype="string")
-
-    for col in ("name", "owner_email", "owner_slack_id", "products"):
-        out[col] = _as_text(df.pop(col)) if col in df else pd.Series(pd.NA, index=df.index, dtype="string")
-    bad_ids = out["owner_slack_id"].notna() & ~out["owner_slack_id"].str.fullmatch(SLACK_USER_ID.pattern).fillna(False)
-    if bad_ids.any():
-        problems.append((src("owner_slack_id"), "is not a Slack user id (U… or W…)", _bad_rows(bad_ids, rows)))
-    bad_mail = out["owner_email"].notna() & ~out["owner_email"].str.contains("@", regex=False).fillna(False)
-    if bad_mail.any():
-        warnings.append(f"{_count(bad_mail)} owner_email values have no '@' (rows {', '.join(map(str, _bad_rows(bad_mail, rows)[:5]))}); those owners cannot be found in Slack")
-    if out["products"].str.contains(r"\s;|;\s", regex=True).any():
-        out["products"] = out["products"].str.replace(r"\s*;\s*", ";", regex=True)
-
-    if "status" in df:
-        status = _as_text(df.pop("status")).str.lower()
-        bad = status.notna() & ~status.isin(STATUSES).fillna(False)
-        if bad.any():
-            problems.append((src("status"), "must be 'active' or 'churned'", _bad_rows(bad, rows)))
-        out["status"] = status
-    else:
-        out["status"] = pd.Series(pd.NA, index=df.index, dtype="string")
-
-    if "arr" in df:
-        arr, bad = _parse_number(df.pop("arr"))
-        if bad.any():
-            problems.append((src("arr"), "is not a number", _bad_rows(bad, rows)))
-        neg = arr < 0
-        if neg.any():
-            problems.append((src("arr"), "is negative (ARR must be 0 or more)", _bad_rows(neg, rows)))
-        out["arr"] = arr
-    else:
-        out["arr"] = np.nan
-
-    for col in BOOL_COLUMNS:
-        if col in df:
-            values, bad = _parse_bool(df.pop(col))
-            if bad.any():
-                problems.append((src(col), "is not a yes/no value (true/false, yes/no, 1/0, y/n)", _bad_rows(bad, rows)))
-            out[col] = values
-        else:
-            out[col] = pd.Series(pd.NA, index=df.index, dtype="Float64")
-
-    valid_keys = out["account_id"].notna() & out["as_of"].notna()
-    dup = out.duplicated(["account_id", "as_of"], keep=False) & valid_keys
-    if dup.any():
-        problems.append(("account_id, as_of", "repeats the same account and date", _bad_rows(dup, rows)))
-
-    plans = []
-    for col in [c for c in df.columns if c not in CANONICAL]:
-        plan, values = _classify(col, src(col), df.pop(col), stored_kinds.get(col), max_categories, rows, problems)
-        plans.append(plan)
-        out[METRIC_PREFIX + col] = values
-
+            sources[name] = str(header)
+    for required in REQUIRED:
+        if required not in sources and not (required == "as_of" and as_of is not None):
+            hint = " (or give --as-of DATE)" if required == "as_of" else ""
+            problems.append((required, f"is required but missing{hint}; map your column to it "
+                             "in app.yaml 'columns'", []))
     if problems:
         raise IngestError(file, problems)
-    return out, plans, warnings
+    return sources
 
 
-# -- storing ------------------------------------------------------------------------
-
-_SNAPSHOT_FIXED = (
-    "account_id", "as_of", "name", "owner_email", "owner_slack_id", "arr",
-    "renewal_date", "products", "status", "churned", "upsold",
-)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _numbered(snap: SnapshotFile, sources: Mapping[str, str]) -> Iterator[tuple[dict[str, pa.Array], np.ndarray]]:
+    """Batches as {name: column} with the row number of each row."""
+    start = snap.first_row
+    for batch in snap.batches():
+        index = {name: i for i, name in enumerate(batch.schema.names)}
+        columns = {name: batch.column(index[header]) for name, header in sources.items()}
+        yield columns, np.arange(start, start + batch.num_rows)
+        start += batch.num_rows
 
 
-def _records(frame: pd.DataFrame) -> list[tuple]:
-    """Rows as tuples for executemany. Missing text becomes None; missing numbers stay
-    NaN, which SQLite stores as NULL."""
-    columns = []
-    for name in frame.columns:
-        col = frame[name]
-        if col.dtype == "float64":
-            columns.append(col.to_numpy().tolist())
-        else:
-            columns.append(col.to_numpy(dtype=object, na_value=None).tolist())
-    return list(zip(*columns, strict=True))
+def _key_hashes(account_ids: pa.Array, dates: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent 64-bit hashes of (account_id, as_of): 128 bits, no collisions in practice."""
+    keys = pa.compute.binary_join_element_wise(account_ids, dates, "\x1f").to_numpy(zero_copy_only=False)
+    keys = np.where(pd.isna(keys), "", keys).astype(object)
+    return tuple(pd.util.hash_array(keys, hash_key=k, categorize=False) for k in _HASH_KEYS)
 
 
-def _write(
-    store: Store, frame: pd.DataFrame, plans: list[ColumnPlan], report: IngestReport,
-    sha: str, progress: ProgressFn | None,
+def _duplicate_rows(h1: np.ndarray, h2: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    order = np.lexsort((h2, h1))
+    a, b = h1[order], h2[order]
+    same = (a[1:] == a[:-1]) & (b[1:] == b[:-1])
+    dup = np.zeros(len(order), dtype=bool)
+    dup[1:] |= same
+    dup[:-1] |= same
+    return np.sort(rows[order][dup])
+
+
+# -- pass 1: validate ------------------------------------------------------------------
+
+
+@dataclass
+class _Checked:
+    plans: list[ColumnPlan]
+    rows: int
+    accounts: set[str]
+    dates: set[str]
+    warnings: list[str]
+
+
+def _validate(
+    snap: SnapshotFile, sources: Mapping[str, str], file: str, *, as_of: str | None,
+    stored_kinds: Mapping[str, str], max_categories: int, progress: ProgressFn | None,
+) -> _Checked:
+    problems = Problems()
+    parser = BatchParser(sources, problems, as_of)
+    metrics = [name for name in sources if name not in CANONICAL]
+    stats = {name: MetricStats(sources[name]) for name in metrics}
+    hashes: list[tuple[np.ndarray, np.ndarray]] = []
+    numbers: list[np.ndarray] = []
+    accounts: set[str] = set()
+    dates: set[str] = set()
+    rows_seen = 0
+    no_at = 0
+    for columns, rows in _numbered(snap, sources):
+        canon = parser.canonical(columns, rows)
+        ids, days = canon["account_id"], canon["as_of"]
+        hashes.append(_key_hashes(ids, days))
+        numbers.append(rows)
+        accounts.update(pa.compute.unique(ids.drop_null()).to_pylist())
+        dates.update(pa.compute.unique(days.drop_null()).to_pylist())
+        mails = canon["owner_email"]
+        no_at += int(pa.compute.sum(pa.compute.invert(
+            pa.compute.match_substring(mails.drop_null(), "@"))).as_py() or 0)
+        for name in metrics:
+            stats[name].observe(columns[name], rows, max_categories)
+        rows_seen += len(rows)
+        if progress:
+            progress(len(rows), 0)
+    if hashes:
+        dup = _duplicate_rows(np.concatenate([h[0] for h in hashes]),
+                              np.concatenate([h[1] for h in hashes]), np.concatenate(numbers))
+        if len(dup):
+            problems.add_rows("account_id, as_of", "repeats the same account and date",
+                              RowNumbers(dup[:MAX_ROWS_NAMED].tolist(), len(dup)))
+    plans = []
+    for name in metrics:
+        kind = settle_kind(stats[name], stored_kinds.get(name), problems)
+        note = None
+        if kind == "text":
+            note = ("free text or ids (too many distinct values for a category): "
+                    "kept for display, left out of the models")
+        plans.append(ColumnPlan(name, sources[name], kind, kind != "text", note))
+    if problems:
+        raise IngestError(file, problems.as_list())
+    if rows_seen == 0:
+        raise IngestError(file, [(None, "has no rows", [])])
+    warnings = []
+    if no_at:
+        warnings.append(f"{no_at} owner_email values have no '@'; those owners cannot be found in Slack")
+    return _Checked(plans, rows_seen, accounts, dates, warnings)
+
+
+# -- pass 2: store ----------------------------------------------------------------------
+
+
+def _python_values(values: object) -> list:
+    """Column values for sqlite3: text as str/None; NaN floats are stored as NULL by SQLite."""
+    if isinstance(values, np.ndarray):
+        return values.tolist()
+    return values.to_pylist()  # type: ignore[union-attr]
+
+
+def _store_rows(
+    store: Store, snap: SnapshotFile, sources: Mapping[str, str], checked: _Checked,
+    as_of: str | None, sha: str, file: str, progress: ProgressFn | None,
 ) -> None:
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    existing_cols = set(store.snapshot_columns())
+    existing = set(store.snapshot_columns())
     known = set(store.frame("SELECT name FROM metrics")["name"])
-    # Insert in key order (a B-tree append, not a scatter); positions, not a sorted copy.
-    order = np.lexsort((frame["as_of"].to_numpy(), frame["account_id"].to_numpy()))
-    columns = list(frame.columns)
+    kinds = {p.name: p.kind for p in checked.plans}
+    fixed = [c for c in SNAPSHOT_FIXED if c in sources or c in ("account_id", "as_of")]
+    columns = fixed + [METRIC_PREFIX + p.name for p in checked.plans]
     quoted = ", ".join(f'"{c}"' for c in columns)
     updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in ("account_id", "as_of"))
     sql = (f"INSERT INTO snapshots ({quoted}) VALUES ({', '.join('?' * len(columns))}) "
-           f"ON CONFLICT (account_id, as_of) DO UPDATE SET {updates}")
-    before = set(r[0] for r in store.conn.execute("SELECT account_id FROM accounts"))
+           f"ON CONFLICT (account_id, as_of) DO {'UPDATE SET ' + updates if updates else 'NOTHING'}")
+    throwaway = Problems()  # pass 1 already found every problem
     with store.transaction() as conn:
         conn.execute("PRAGMA cache_size = -262144")  # 256 MiB while bulk-writing
-        for plan in plans:
+        for plan in checked.plans:
             column = METRIC_PREFIX + plan.name
-            if column not in existing_cols:
+            if column not in existing:
                 sql_type = "REAL" if plan.kind in ("numeric", "boolean") else "TEXT"
                 conn.execute(f'ALTER TABLE snapshots ADD COLUMN "{column}" {sql_type}')
             if plan.name not in known:
@@ -511,54 +249,59 @@ def _write(
                     (plan.name, plan.source_name, plan.kind, int(plan.in_model), plan.note, now),
                 )
             elif plan.kind == "numeric":
-                conn.execute("UPDATE metrics SET kind = 'numeric' WHERE name = ? AND kind = 'boolean'", (plan.name,))
-        for start in range(0, len(frame), CHUNK_ROWS):
-            chunk = frame.iloc[order[start : start + CHUNK_ROWS]]
-            conn.executemany(sql, _records(chunk))
+                conn.execute("UPDATE metrics SET kind = 'numeric' WHERE name = ? AND kind = 'boolean'",
+                             (plan.name,))
+        parser = BatchParser(sources, throwaway, as_of)
+        for batch, rows in _numbered(snap, sources):
+            canon = parser.canonical(batch, rows)
+            values = [_python_values(canon[c]) for c in fixed]
+            values += [_python_values(metric_values(batch[name], kinds[name])) for name in kinds]
+            conn.executemany(sql, zip(*values, strict=True))
             if progress:
-                progress(len(chunk), len(frame))
-        _refresh_accounts(conn, frame)
+                progress(len(rows), checked.rows)
+        _refresh_accounts(conn, checked.accounts)
         conn.execute(
             "INSERT INTO ingests (file, sha256, rows, accounts, first_as_of, last_as_of, ingested_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (report.file, sha, report.rows, report.accounts, report.dates[0], report.dates[-1], now),
+            (file, sha, checked.rows, len(checked.accounts), min(checked.dates), max(checked.dates), now),
         )
-    report.new_accounts = len(set(frame["account_id"].unique()) - before)
 
 
-def _refresh_accounts(conn: sqlite3.Connection, frame: pd.DataFrame) -> None:
-    """Upsert the latest attributes of each account seen in `frame`."""
-    keys = frame[["account_id", "as_of"]]
-    latest = frame.loc[keys.groupby("account_id", sort=False)["as_of"].idxmax()].set_index("account_id")
-    first = keys.groupby("account_id", sort=False)["as_of"].min()
-    # A blank display name falls back to the latest name given, then to the id.
-    named = frame.loc[frame["name"].notna(), ["account_id", "as_of", "name"]]
-    names = named.loc[named.groupby("account_id", sort=False)["as_of"].idxmax()].set_index("account_id")["name"]
-    ids = latest.index.to_series()
-    latest_name = ids.map(names).astype("string").fillna(ids.astype("string"))
-    table = pd.DataFrame({
-        "account_id": latest.index,
-        "name": latest_name.to_numpy(),
-        "name_key": latest_name.str.casefold().to_numpy(),
-        "owner_email": latest["owner_email"].str.lower().to_numpy(),
-        "owner_slack_id": latest["owner_slack_id"].to_numpy(),
-        "arr": latest["arr"].to_numpy(),
-        "renewal_date": latest["renewal_date"].to_numpy(),
-        "products": latest["products"].to_numpy(),
-        "status": latest["status"].to_numpy(),
-        "first_as_of": first.reindex(latest.index).to_numpy(),
-        "last_as_of": latest["as_of"].to_numpy(),
-    })
-    newer = "excluded.last_as_of >= accounts.last_as_of"
-    latest_fields = ("name", "name_key", "owner_email", "owner_slack_id", "arr", "renewal_date",
-                     "products", "status", "last_as_of")
-    sets = ", ".join(f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE accounts.{c} END" for c in latest_fields)
+# Correlated look-ups on the (account_id, as_of) index: a few index seeks per account,
+# much cheaper than window functions, which would sort the whole table.
+_LATEST_SQL = """
+SELECT s.account_id, s.as_of, s.owner_email, s.owner_slack_id, s.arr, s.renewal_date,
+       s.products, s.status,
+       (SELECT min(f.as_of) FROM snapshots f WHERE f.account_id = s.account_id) AS first_as_of,
+       coalesce((SELECT n.name FROM snapshots n WHERE n.account_id = s.account_id
+                 AND n.name IS NOT NULL ORDER BY n.as_of DESC LIMIT 1), s.account_id) AS name
+FROM _touched t
+JOIN snapshots s ON s.account_id = t.account_id
+ AND s.as_of = (SELECT max(m.as_of) FROM snapshots m WHERE m.account_id = t.account_id)
+"""
+
+
+def _refresh_accounts(conn: sqlite3.Connection, account_ids: Iterable[str]) -> None:
+    """Rebuild `accounts` rows of these accounts from their whole stored history.
+
+    The latest snapshot gives the attributes (an older file ingested later changes
+    nothing); the latest non-blank name is the display name, else the id.
+    """
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _touched (account_id TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM _touched")
+    conn.executemany("INSERT INTO _touched VALUES (?)", ((a,) for a in account_ids))
+    rows = []
+    for r in conn.execute(_LATEST_SQL):
+        (account_id, as_of, email, slack_id, arr, renewal, products, status, first, name) = r
+        rows.append((account_id, name, name.casefold(), email, slack_id, arr, renewal, products,
+                     status, first, as_of))
     conn.executemany(
-        f"INSERT INTO accounts ({', '.join(table.columns)}) VALUES ({', '.join('?' * len(table.columns))})"
-        f" ON CONFLICT (account_id) DO UPDATE SET {sets},"
-        " first_as_of = min(accounts.first_as_of, excluded.first_as_of)",
-        _records(table),
+        "INSERT OR REPLACE INTO accounts (account_id, name, name_key, owner_email, owner_slack_id,"
+        " arr, renewal_date, products, status, first_as_of, last_as_of)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
     )
+    conn.execute("DELETE FROM _touched")
 
 
 def ingest_file(
@@ -574,35 +317,35 @@ def ingest_file(
 
     Raises IngestError (nothing stored) when the file breaks the data contract.
     A file already ingested byte for byte is reported unchanged and not re-read.
+    `progress(rows, total)` follows the storing pass (total is 0 while validating).
     """
-    p = Path(path)
-    file = str(p)
+    file = str(path)
     if isinstance(as_of, date):
         as_of = as_of.isoformat()
     if as_of is not None and (not ISO_DATE.match(as_of) or pd.isna(pd.to_datetime(as_of, errors="coerce"))):
         raise IngestError(file, [("--as-of", f"{as_of!r} is not a date in YYYY-MM-DD form", [])])
-    column_map = column_map or {}
-    sha = _sha256(check_path(p))
-    report = IngestReport(file=file)
-    seen = store.scalar("SELECT rows FROM ingests WHERE sha256 = ?", (sha,))
-    if seen is not None:
-        report.unchanged, report.rows = True, int(seen)
-        return report
-    raw, first_row = read_file(p, lambda header: column_map.get(normalize_column(header), normalize_column(header)))
-    frame, sources = canonicalize(raw, column_map, file)
-    del raw
-    parsed = _Parsed(frame, np.arange(first_row, first_row + len(frame)), sources)
-    del frame
-    stored = store.metrics()
-    stored_kinds = dict(zip(stored["name"], stored["kind"], strict=True))
-    clean, plans, warnings = validate(
-        parsed, file, as_of=as_of, stored_kinds=stored_kinds, max_categories=max_categories
-    )
-    report.rows = len(clean)
-    report.accounts = int(clean["account_id"].nunique())
-    report.dates = sorted(clean["as_of"].unique())
-    report.metrics = [p for p in plans if p.in_model]
-    report.left_out = [p for p in plans if not p.in_model]
-    report.warnings = warnings
-    _write(store, clean, plans, report, sha, progress)
+    try:
+        snap = open_snapshot_file(path)
+        report = IngestReport(file=file)
+        seen = store.scalar("SELECT rows FROM ingests WHERE sha256 = ?", (snap.sha256,))
+        if seen is not None:
+            report.unchanged, report.rows = True, int(seen)
+            return report
+        sources = plan_columns(snap.headers, column_map or {}, file, as_of)
+        stored = store.metrics()
+        checked = _validate(
+            snap, sources, file, as_of=as_of, max_categories=max_categories, progress=None,
+            stored_kinds=dict(zip(stored["name"], stored["kind"], strict=True)),
+        )
+        before = store.scalar("SELECT count(*) FROM accounts")
+        _store_rows(store, snap, sources, checked, as_of, snap.sha256, file, progress)
+    except FileProblem as exc:
+        raise IngestError(file, [(None, str(exc), [])]) from None
+    report.rows = checked.rows
+    report.accounts = len(checked.accounts)
+    report.new_accounts = store.scalar("SELECT count(*) FROM accounts") - before
+    report.dates = sorted(checked.dates)
+    report.metrics = [p for p in checked.plans if p.in_model]
+    report.left_out = [p for p in checked.plans if not p.in_model]
+    report.warnings = checked.warnings
     return report

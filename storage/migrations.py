@@ -27,8 +27,8 @@ _INITIAL = """
             status TEXT,                         -- active / churned
             churned INTEGER,                     -- explicit label, NULL = not given
             upsold INTEGER,                      -- explicit label, NULL = not given
-            PRIMARY KEY (account_id, as_of)
-        ) WITHOUT ROWID;
+            UNIQUE (account_id, as_of)           -- a rowid table: wide rows append cheaply
+        );
         CREATE INDEX snapshots_as_of ON snapshots (as_of);
 
         -- Latest known attributes of each account: what lookups and lists read.
