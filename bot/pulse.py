@@ -493,7 +493,8 @@ def resolve_owner(store: Store, client: WebClient, pulse: Pulse, *,
     if hit is not None and hit.user_id:
         return hit.user_id
     if hit is not None and ledger.parse_stamp(hit.looked_up_at) > now - LOOKUP_RETRY_AFTER:
-        raise OwnerNotFound(f"{email} not found in Slack ({hit.error}); asked again a day later")
+        raise OwnerNotFound(f"no Slack user with this email ({hit.error}); "
+                            f"asked again {LOOKUP_RETRY_AFTER.days} day(s) after the last lookup")
     try:
         resp = client.users_lookupByEmail(email=email)
     except SlackApiError as exc:
@@ -501,7 +502,8 @@ def resolve_owner(store: Store, client: WebClient, pulse: Pulse, *,
         if getattr(exc.response, "status_code", 200) == 200:   # Slack's answer, not an outage
             ledger.remember_user(store, email, user_id=None, error=err, now=now)
             cache[email] = ledger.CachedUser(email, None, err, ledger.stamp(now))
-            raise OwnerNotFound(f"{email} not found in Slack ({err})") from None
+            raise OwnerNotFound(f"no Slack user with this email ({err}): not found in Slack; "
+                                "set owner_slack_id in the data or invite them") from None
         raise
     user_id = str(resp["user"]["id"])
     ledger.remember_user(store, email, user_id=user_id, error=None, now=now)

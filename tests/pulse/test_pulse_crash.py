@@ -87,3 +87,29 @@ def test_a_dead_holders_lock_is_taken_over(store, settings, client, fake, clock)
     scored_book(store, settings)
     send_pulses(store, settings, client, clock=clock, sleep=NO_SLEEP)
     assert len(dms(fake)) == 3
+
+
+def test_two_app_processes_firing_together_send_each_pulse_once(store, settings, fake, clock):
+    """Two schedulers (own Store connections, own clients) fire the pulse at the same moment."""
+    import threading
+
+    from bot.scheduler import run_job
+    from bot.slack_client import make_client
+    from storage.store import Store
+
+    scored_book(store, settings)
+    fake.fail("chat.postMessage", status=200, delay=0.2, times=100)   # a slow Slack
+    start = threading.Barrier(2)
+
+    def app_process() -> None:
+        with Store(settings.db_path) as own:
+            start.wait()
+            run_job("pulse", settings, own, make_client(settings), clock)
+
+    threads = [threading.Thread(target=app_process) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert {c: len(m) for c, m in dms(fake).items()} == {"DANA": 1, "DBEN": 1, "DCY": 1}
+    assert len(fake.posted_to(ADMIN_CHANNEL)) == 1     # Dee reported once, not twice
