@@ -47,7 +47,12 @@ class Store:
         self._lock = threading.Lock()
         # Keeps an in-memory database alive for the store's lifetime.
         self._anchor = self._connect()
-        apply_migrations(self._anchor)
+        try:
+            apply_migrations(self._anchor)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StoreError(f"{self.path} is not an Outcomes database ({exc}); "
+                             "point --db at another file") from exc
 
     # -- connections and transactions --------------------------------------------
 
