@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ from apscheduler.triggers.cron import CronTrigger
 from slack_sdk import WebClient
 
 from bot.config import CronSettings, Settings
+from storage import deliveries as ledger
 from storage.deliveries import Clock, LockHeld, system_clock
 from storage.store import Store
 
@@ -113,10 +114,30 @@ def run_job(name: str, settings: Settings, store: Store, client: WebClient | Non
     return result
 
 
+def missed_run(spec: JobSpec, store: Store, now: datetime) -> datetime | None:
+    """The planned time within the last MISFIRE_GRACE_SECONDS that no run followed, if any.
+
+    The scheduler keeps its jobs in memory: an app (re)started at 09:05 would
+    otherwise skip Monday's 09:00 pulse until next week.
+    """
+    planned = spec.trigger.get_next_fire_time(None, now - timedelta(seconds=MISFIRE_GRACE_SECONDS))
+    if planned is None or planned > now:
+        return None
+    last = ledger.last_runs(store).get(spec.name)
+    if last is not None and ledger.parse_stamp(last["started_at"]) >= planned:
+        return None
+    return planned
+
+
 def build_scheduler(settings: Settings, store: Store, client: WebClient | None,
                     clock: Clock | None = None) -> BackgroundScheduler:
-    """The scheduler with its jobs, not started (tests inspect it)."""
+    """The scheduler with its jobs, not started (tests inspect it).
+
+    A job whose planned time passed in the last few hours without a run (the app was
+    down) runs at once; the ledger makes that safe.
+    """
     clock = clock or system_clock
+    now = clock()
     scheduler = BackgroundScheduler(
         timezone=ZoneInfo(settings.schedule.timezone),
         job_defaults={"coalesce": True, "max_instances": 1,
@@ -126,9 +147,13 @@ def build_scheduler(settings: Settings, store: Store, client: WebClient | None,
         if not spec.enabled:
             log.info("job %s not scheduled: %s", spec.name, spec.why_not)
             continue
+        catch_up = missed_run(spec, store, now)
+        extra = {"next_run_time": now} if catch_up else {}
+        if catch_up:
+            log.info("job %s missed its %s run: running it now", spec.name, catch_up)
         scheduler.add_job(run_job, spec.trigger, id=spec.name, name=spec.description,
                           args=(spec.name, settings, store, client, clock),
-                          replace_existing=True)
+                          replace_existing=True, **extra)
     return scheduler
 
 

@@ -223,11 +223,11 @@ def release_unsent(store: Store, key: str, error: str, *, now: datetime) -> None
 
 
 def last_channel(store: Store, kind: str, recipient: str) -> str | None:
-    """The channel of the last delivery of `kind` to `recipient` (a DM id, reused)."""
+    """The channel of the last delivery of `kind` that reached `recipient` (a DM id, reused)."""
     return store.scalar(
-        "SELECT channel FROM deliveries WHERE kind = ? AND recipient = ? AND channel IS NOT NULL"
-        " ORDER BY updated_at DESC LIMIT 1",
-        (kind, recipient),
+        "SELECT channel FROM deliveries WHERE kind = ? AND recipient = ? AND status = ?"
+        " AND channel IS NOT NULL ORDER BY updated_at DESC LIMIT 1",
+        (kind, recipient, SENT),
     )
 
 

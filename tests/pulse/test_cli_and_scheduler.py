@@ -96,3 +96,18 @@ def test_scheduler_runs_the_pulse_and_a_locked_job_is_skipped(store, settings, c
 
 def test_write_config_helper_keeps_slack_channels(tmp_path):
     assert "CSUMMARY" in write_config(tmp_path).read_text()
+
+
+def test_a_run_missed_while_the_app_was_down_happens_at_start(store, settings):
+    from tests.pulse.conftest import Clock
+
+    monday_0905 = Clock(datetime(2026, 11, 23, 9, 5, tzinfo=UTC))
+    scheduler = build_scheduler(settings, store, None, clock=monday_0905)
+    jobs = {j.id: j for j in scheduler.get_jobs()}
+    # Not started: APScheduler keeps the asked next_run_time as is.
+    assert jobs["pulse"].next_run_time == monday_0905()
+    assert getattr(jobs["summary"], "next_run_time", None) is None   # 09:30 is still to come
+    run_id = ledger.start_run(store, "pulse", now=monday_0905())
+    ledger.finish_run(store, run_id, "ok", None, now=monday_0905())
+    again = build_scheduler(settings, store, None, clock=monday_0905)
+    assert getattr(again.get_job("pulse"), "next_run_time", None) is None   # it did run
