@@ -48,7 +48,7 @@ def answer(store: Store, settings: Settings, text: str, user: str | None = None)
     """Run one `/outcome` text as `user` (a Slack user id or an owner email)."""
     body = strip_command(settings, text)
     try:
-        command = router.parse(settings, body)
+        command = router.with_owner_emails(store, router.parse(settings, body))
         me = home.requester(store, settings, user_id=user, resolve_email=True)
         if command.name == "share":
             match = router.find(store, settings, router.Command("account", command.text,

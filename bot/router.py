@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot import services
@@ -210,6 +210,21 @@ def reply(store: Store, settings: Settings, command: Command, me: Requester) -> 
         match = find(store, settings, Command("account", command.text, {"query": command.args["query"]}))
         return account_reply(store, settings, match)
     raise BadArguments(f"`{name}` can't be answered here.")
+
+
+def with_owner_emails(store: Store, command: Command, client: Any = None) -> Command:
+    """`list ... owner @maria`: the email Maria's accounts are filed under (from the book, the
+    resolved-users table, or users.info with a client), so accounts known only by email match."""
+    if command.name != "list":
+        return command
+    q = command.args["query"]
+    if not q.owner_slack_id or q.owner_email:
+        return command
+    email = home.owner_email(store, q.owner_slack_id, client)
+    if not email:
+        return command
+    return Command(command.name, command.text, {**command.args, "query": replace(q, owner_email=email)},
+                   command.maybe)
 
 
 def needs_owner(command: Command) -> bool:

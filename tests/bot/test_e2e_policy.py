@@ -83,3 +83,10 @@ def test_ack_is_immediate_even_when_the_answer_is_slow(tmp_path, monkeypatch) ->
         assert time.monotonic() - started < 0.5
         reply = live.wait_response("slow", timeout=10)
         assert "Initech Labs" in reply["text"] and time.monotonic() - started >= 3.5
+
+
+def test_list_owner_mention_matches_accounts_filed_by_email(tmp_path) -> None:
+    with running_app(tmp_path) as live:
+        live.command("list renew owner <@UJAMES|james>", user="UMARIA", response="owner")
+        body = str(live.wait_response("owner")["blocks"])
+        assert "Initech Labs" in body and "Acme Logistics" in body

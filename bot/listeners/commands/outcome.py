@@ -28,7 +28,7 @@ def register(app: App, deps: Deps) -> None:
 
     def outcome(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         user_id, channel_id = body.get("user_id"), body.get("channel_id")
-        command = router.parse(settings, body.get("text", ""))
+        command = router.with_owner_emails(store, router.parse(settings, body.get("text", "")), client)
         me = home.requester(store, settings, user_id=user_id, team_id=body.get("team_id"),
                             channel_id=channel_id, client=client,
                             resolve_email=router.needs_owner(command))
