@@ -31,10 +31,12 @@ Each (owner, period) has one ledger row, key `pulse:<owner>:<period>`.
 2. 429: slack_sdk's handler waits Retry-After and retries; 5xx and dropped
    connections: its handlers retry. Slack's answer means the message was not
    posted, so these retries cannot duplicate.
-3. A timeout (or a 5xx once the client's retries are spent) is ambiguous: the
-   message may have been posted. Before posting again, we read the DM's recent
-   history (`conversations.history`, `include_all_metadata`) and look for our
-   key: found -> recorded 'sent'; not found -> retry with backoff.
+3. A timeout or dropped connection is ambiguous: the message may have been
+   posted. Before posting again, we read the DM's recent history
+   (`conversations.history`, `include_all_metadata`) and look for our key:
+   found -> recorded 'sent'; not found -> retry with backoff (2 s, 4 s). A 5xx
+   once the client's own retries are spent gets the same check when the
+   history is readable, and is otherwise taken at its word (not posted).
 4. A row found 'sending' at the start of a run was left by a process that died
    mid-send (the job lock guarantees no live process is sending it). Once it is
    `STUCK_GRACE` (15 s) after its claim, the same history check decides:
@@ -382,8 +384,9 @@ def deliver(store: Store, client: WebClient, message: Message, *, key: str, kind
                     channel=channel, now=clock()) is None:
         return Outcome(key, recipient, "skipped")
     error = "not attempted"
+    command = "pulse" if kind == KIND else "summary"
     for attempt in range(1, MAX_SEND_ATTEMPTS + 1):
-        ambiguous = False
+        ambiguous = server_error = False
         try:
             resp = client.chat_postMessage(channel=channel, text=message.text,
                                            blocks=message.blocks, metadata=_metadata(key),
@@ -394,7 +397,7 @@ def deliver(store: Store, client: WebClient, message: Message, *, key: str, kind
             if status != 429 and status < 500:   # Slack refused it: retrying will not help
                 ledger.mark_failed(store, key, error, now=clock())
                 return Outcome(key, recipient, "failed", error, channel)
-            ambiguous = status >= 500
+            server_error = status >= 500
         except _AMBIGUOUS as exc:
             error, ambiguous = _describe(exc), True
         else:
@@ -402,14 +405,17 @@ def deliver(store: Store, client: WebClient, message: Message, *, key: str, kind
             got = resp.get("channel") or channel
             ledger.mark_sent(store, key, channel=got, ts=ts, now=clock())
             return Outcome(key, recipient, "sent", channel=got, ts=ts)
-        if ambiguous:
+        if ambiguous or server_error:
             try:
                 ts = find_in_history(client, channel, key)
             except (SlackApiError, *_AMBIGUOUS) as exc:
-                note = (f"unknown whether delivered ({error}); history unreadable "
-                        f"({_describe(exc)}): not re-sent")
-                ledger.note_error(store, key, note, now=clock())
-                return Outcome(key, recipient, "unknown", note, channel)
+                if ambiguous:   # a timeout: it may well have been posted; never guess
+                    note = (f"unknown whether delivered ({error}); history unreadable "
+                            f"({_describe(exc)}): not re-sent; if it did not arrive: "
+                            f"outcomes {command} --release {key}")
+                    ledger.note_error(store, key, note, now=clock())
+                    return Outcome(key, recipient, "unknown", note, channel)
+                ts = None       # a 5xx means Slack did not post it (its SDK retries those too)
             if ts is not None:
                 ledger.mark_sent(store, key, channel=channel, ts=ts, now=clock())
                 return Outcome(key, recipient, "sent", channel=channel, ts=ts)

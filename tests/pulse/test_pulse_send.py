@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -193,3 +194,24 @@ def test_an_account_with_only_the_slack_id_joins_its_email_owner(store, settings
     pulses = {p.owner: p for p in build_pulses(store, settings)}
     assert "UCY" not in pulses
     assert [m.account_id for m in pulses["cy@example.com"].movements] == ["C1", "C2"]
+
+
+def test_timeout_with_unreadable_history_is_left_in_doubt_not_resent(store, settings, fake, clock):
+    scored_book(store, settings)
+    fake.history_scope = False
+    fake.fail("chat.postMessage", status=200, delay=1.5)   # posted, but we time out
+    run = send_pulses(store, settings, fast_client(fake, timeout=1), clock=clock, sleep=NO_SLEEP)
+    time.sleep(0.6)                                          # the slow post lands at Slack
+    assert sum(len(m) for m in dms(fake).values()) == 3       # nothing posted twice
+    (doubt,) = [o for o in run.outcomes if o.status == "unknown"]
+    assert ledger.get(store, doubt.key).status == "sending"
+    assert "--release" in doubt.error
+
+
+def test_server_errors_with_unreadable_history_are_retried(store, settings, fake, clock):
+    scored_book(store, settings)
+    fake.history_scope = False
+    fake.fail("chat.postMessage", status=500, times=5)
+    run = send_pulses(store, settings, fast_client(fake), clock=clock, sleep=NO_SLEEP)
+    assert {c: len(m) for c, m in dms(fake).items()} == {"DANA": 1, "DBEN": 1, "DCY": 1}
+    assert run.count("sent") == 3
