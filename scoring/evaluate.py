@@ -22,7 +22,7 @@ from bot.config import Settings
 from scoring.indexes import health_scores, renewal_indexes, upsell_indexes
 from scoring.errors import ModelError, ScoringError
 from scoring.models import choose_split, train_model
-from scoring.pipeline import _prepare, _Prepared
+from scoring.pipeline import _prepare, _Prepared, single_thread
 from storage.store import Store
 
 MIN_CATEGORY_ROWS = 20   # categories smaller than this do not count for monotonicity
@@ -174,6 +174,11 @@ def _evaluate_kind(kind: str, prepared: _Prepared, settings: Settings) -> Outcom
 
 def backtest(store: Store, settings: Settings) -> EvaluationReport:
     """Run the time-based backtest for churn and upsell (see module docstring)."""
+    with single_thread():
+        return _backtest(store, settings)
+
+
+def _backtest(store: Store, settings: Settings) -> EvaluationReport:
     if not store.scalar("SELECT count(*) FROM snapshots"):
         raise ScoringError("no snapshots stored yet: run `outcomes ingest FILE` first")
     prepared = _prepare(store, settings)

@@ -27,8 +27,8 @@ from scoring.features import TREND_SEP, human_label, is_context
 
 OTHER_COMPONENT = "Other metrics"
 CONTEXT_GROUP = "Account & contract"
-IMPORTANCE_ROWS = 15_000
-REPEATS = 4
+IMPORTANCE_ROWS = 10_000
+REPEATS = 3
 MIN_PULL = 0.05         # in log-odds of churn: about a 5% change in the odds
 MAX_DRIVERS = 3
 
@@ -97,7 +97,7 @@ def leading_indicators(model: Any, base_of: dict[str, str],
         comp = component_for(metric, component_of) or CONTEXT_GROUP
         comp_groups.setdefault(comp, []).extend(cols)
     comp_imp = grouped_importance(predict, X, y, comp_groups, seed)
-    metric_imp = grouped_importance(predict, X, y, metric_groups, seed + 1)
+    metric_imp = grouped_importance(predict, X, y, metric_groups, seed + 1, repeats=2)
     context = {m: round(v, 6) for m, v in metric_imp.items() if is_context(m)}
     context[CONTEXT_GROUP] = round(comp_imp.pop(CONTEXT_GROUP, 0.0), 6)
     if not comp_imp:

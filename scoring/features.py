@@ -212,6 +212,16 @@ def build_features(book: pd.DataFrame, plan: MetricPlan) -> FeatureSet:
 
     for metric in plan.numeric:
         add_with_trends(metric, book[metric].to_numpy(dtype="float64"), metric)
+    # Utilisation: 'seats_used' next to 'seats' means seats_used / seats (one of the
+    # strongest health signals; it belongs to the '_used' metric's component).
+    for metric in plan.numeric:
+        whole = metric.removesuffix("_used")
+        if metric.endswith("_used") and whole in plan.numeric:
+            used = book[metric].to_numpy(dtype="float64")
+            total = book[whole].to_numpy(dtype="float64")
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = np.where(total > 0, used / total, np.nan)
+            add(f"{metric}{TREND_SEP}ratio", ratio, metric)
     # Context from the canonical columns.
     add(f"{CONTEXT}days_to_renewal", book["days_to_renewal"].to_numpy(dtype="float64"),
         f"{CONTEXT}days_to_renewal")

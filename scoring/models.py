@@ -39,6 +39,9 @@ MAX_REFIT_ROWS = 150_000
 VALIDATION_SHARE = 0.25
 MIN_VALIDATION_POSITIVES = 5
 EPS = 1e-6
+# Moderate trees: prediction cost (trees x depth) matters as much as accuracy, since
+# every snapshot row is scored and drivers re-predict the latest rows per metric.
+HGB = {"learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 15, "min_samples_leaf": 40}
 
 
 # -- the calibrated final estimator ------------------------------------------------------
@@ -107,9 +110,10 @@ def build_pipeline(family: str, numeric: list[str], categorical: list[str], seed
             remainder="drop", verbose_feature_names_out=False,
         )
         clf = HistGradientBoostingClassifier(
-            learning_rate=params.get("learning_rate", 0.08),
-            max_iter=params.get("max_iter", 300),
-            max_leaf_nodes=31, min_samples_leaf=40, l2_regularization=1.0,
+            learning_rate=params.get("learning_rate", HGB["learning_rate"]),
+            max_iter=params.get("max_iter", HGB["max_iter"]),
+            max_leaf_nodes=HGB["max_leaf_nodes"], min_samples_leaf=HGB["min_samples_leaf"],
+            l2_regularization=1.0,
             early_stopping=params.get("early_stopping", True),
             validation_fraction=0.15, n_iter_no_change=20,
             categorical_features=[True] * len(categorical) + [False] * len(numeric),

@@ -64,6 +64,7 @@ class ScoreReport:
     components: list[ComponentStatus] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)   # stage -> seconds
 
     @property
     def is_provisional(self) -> bool:
@@ -184,11 +185,27 @@ def score_book(store: Store, settings: Settings, *, progress: ProgressFn | None 
     """Train when the data changed, then score every unscored snapshot row (see module doc).
 
     Raises ScoringError when the store has no snapshots or no churn outcome is known.
+    Runs single-threaded: OpenMP threads in gradient boosting slow down many times over
+    when another process (the Slack app, a second job) holds a core, and the run must
+    stay predictable on a small shared machine.
     """
+    with single_thread():
+        return _score_book(store, settings, progress=progress, clock=clock)
+
+
+def single_thread() -> Any:
+    """Limit OpenMP / BLAS thread pools to one thread for the duration of a block."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+def _score_book(store: Store, settings: Settings, *, progress: ProgressFn | None,
+                clock: Callable[[], datetime] | None) -> ScoreReport:
     started = time.perf_counter()
     now = (clock or (lambda: datetime.now(UTC)))().isoformat(timespec="seconds")
-    step = _stepper(progress)
     report = ScoreReport()
+    step = _stepper(progress, report.timings)
     step(0)
     if not store.scalar("SELECT count(*) FROM snapshots"):
         raise ScoringError("no snapshots stored yet: run `outcomes ingest FILE` first")
@@ -268,7 +285,7 @@ def score_book(store: Store, settings: Settings, *, progress: ProgressFn | None 
     latest = np.r_[acc[1:] != acc[:-1], True] if len(acc) else np.zeros(0, dtype=bool)
     current_rows = latest & _current(store, keys, settings)
 
-    X_pending = fs.frame.loc[pending]
+    X_pending = fs.frame if pending.all() else fs.frame.loc[pending]
     churn_p = np.round(_predict(churn["pipeline"], churn["features"], X_pending), 6)
     if upsell:
         upsell_p = np.round(_predict(upsell["pipeline"], upsell["features"], X_pending), 6)
@@ -308,6 +325,27 @@ def score_book(store: Store, settings: Settings, *, progress: ProgressFn | None 
 
     step(9)
     pending_keys = keys.loc[pending]
+    cache = store.scalar("PRAGMA cache_size")
+    store.conn.execute("PRAGMA cache_size = -262144")   # 256 MB: bulk index inserts
+    try:
+        _save(store, report, models, churn, upsell, fp, now, seg_rows, pending_keys, health,
+              churn_p, upsell_p, upsell_idx, segment_ids, drivers, levels, settings)
+    finally:
+        store.conn.execute(f"PRAGMA cache_size = {int(cache)}")
+    step(len(STAGES))
+    report.dates_scored = sorted(pending_keys["as_of"].unique().tolist())
+    report.accounts_scored = int(pending_keys["account_id"].nunique())
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _save(store: Store, report: ScoreReport, models: dict[str, dict[str, Any]],
+          churn: dict[str, Any], upsell: dict[str, Any] | None, fp: str, now: str,
+          seg_rows: list[dict[str, Any]], pending_keys: pd.DataFrame, health: np.ndarray,
+          churn_p: np.ndarray, upsell_p: np.ndarray, upsell_idx: np.ndarray,
+          segment_ids: np.ndarray, drivers: np.ndarray, levels: np.ndarray,
+          settings: Settings) -> None:
+    """Every write of the run, in one transaction."""
     with store.transaction() as conn:
         if report.trained:
             for kind in ("churn", "upsell"):
@@ -336,10 +374,6 @@ def score_book(store: Store, settings: Settings, *, progress: ProgressFn | None 
             "scored_at": now,
         })
         persist.write_components(conn, report.components, now)
-    report.dates_scored = sorted(pending_keys["as_of"].unique().tolist())
-    report.accounts_scored = int(pending_keys["account_id"].nunique())
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def _current(store: Store, keys: pd.DataFrame, settings: Settings) -> np.ndarray:
@@ -353,9 +387,18 @@ def _current(store: Store, keys: pd.DataFrame, settings: Settings) -> np.ndarray
     return keys["account_id"].isin(current).to_numpy()
 
 
-def _stepper(progress: ProgressFn | None) -> Callable[[int], None]:
+def _stepper(progress: ProgressFn | None, timings: dict[str, float]
+             ) -> Callable[[int], None]:
+    """Report stage i to the progress callback and time the stage that just ended."""
+    state = {"stage": None, "since": time.perf_counter()}
+
     def step(i: int) -> None:
-        if progress is not None:
+        now = time.perf_counter()
+        if state["stage"] is not None:
+            timings[state["stage"]] = round(timings.get(state["stage"], 0.0)
+                                            + now - state["since"], 2)
+        state["stage"], state["since"] = (STAGES[i] if i < len(STAGES) else None), now
+        if progress is not None and i < len(STAGES):
             progress(STAGES[i], i, len(STAGES))
     return step
 
