@@ -629,5 +629,7 @@ def dry_run_lines(planned: Iterable[Planned]) -> Iterable[str]:
     for item in planned:
         p = item.pulse
         who = " / ".join(x for x in (p.owner_email, p.owner_slack_id) if x)
-        yield f"--- To {who} ({len(p.movements)} movements, {p.accounts} accounts, {p.period})"
+        n = len(p.movements)
+        yield (f"--- To {who} ({n} movement{'' if n == 1 else 's'}, {p.accounts} accounts, "
+               f"{p.period})")
         yield pulse_text(p)
