@@ -26,7 +26,7 @@ from messages import catalog as catalog_msg
 from messages import feedback as feedback_msg
 from messages import help as help_msg
 from messages import lists as list_msg
-from messages.render import Message
+from messages.render import Message, escape_mrkdwn
 from messages.summary import summary_message
 from storage.store import Store
 
@@ -81,7 +81,7 @@ def parse_category(settings: Settings, words: str) -> tuple[str, str]:
     if close:
         return table[close[0]]
     names = ", ".join(f"`{c}`" for c in [*settings.renewal_categories, *settings.upsell_categories])
-    what = f"“{words}” is not a category. " if key else "Which category? "
+    what = f"“{escape_mrkdwn(words)}” is not a category. " if key else "Which category? "
     raise BadArguments(f"{what}Use one of: {names}.")
 
 

@@ -9,9 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from messages.render import escape_mrkdwn as _esc
+
 
 class UserError(Exception):
-    """An expected problem with a message for the user (mrkdwn-safe plain words)."""
+    """An expected problem with a message for the user.
+
+    The message is mrkdwn: anything in it that came from the user or the data is escaped
+    where it is built (see AccountNotFound).
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -22,9 +28,9 @@ class AccountNotFound(UserError):
     def __init__(self, query: str, suggestions: Sequence[dict[str, Any]] = ()) -> None:
         self.query = query
         self.suggestions = list(suggestions)
-        names = ", ".join(s["name"] for s in self.suggestions)
+        names = ", ".join(_esc(s["name"]) for s in self.suggestions)
         hint = f" Did you mean: {names}?" if names else ""
-        super().__init__(f"No account matches “{query}”.{hint}")
+        super().__init__(f"No account matches “{_esc(query)}”.{hint}")
 
 
 class UnknownCommand(UserError):
@@ -32,7 +38,7 @@ class UnknownCommand(UserError):
         self.word = word
         self.suggestion = suggestion
         hint = f" Did you mean `{command} {suggestion}`?" if suggestion else ""
-        super().__init__(f"I don't know “{word}”.{hint} Try `{command} help`.")
+        super().__init__(f"I don't know “{_esc(word)}”.{hint} Try `{command} help`.")
 
 
 class BadArguments(UserError):

@@ -187,3 +187,11 @@ def test_every_reply_renders_as_text(store, settings, text) -> None:
     msg = router.reply(store, settings, router.parse(settings, text), Requester(user_id="UMARIA"))
     check_blocks(msg.blocks)
     assert message_to_text(msg).strip()
+
+
+def test_user_input_in_errors_is_escaped(store, settings) -> None:
+    with pytest.raises(AccountNotFound) as err:
+        acc.find_account(store, "<!channel> & co")
+    msg = error_message(err.value)
+    check_blocks(msg.blocks)
+    assert "<!channel>" not in dump(msg) and "&lt;!channel&gt; &amp; co" in dump(msg)
