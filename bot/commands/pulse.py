@@ -142,9 +142,13 @@ def jobs(state: CliContext, as_json: bool) -> None:
             "why_not": spec.why_not,
             "last_run": run,
         })
+    # Failed or in doubt, unless a later delivery of the same kind reached the recipient
+    # (a later pulse covers everything since the last one they received).
     attention = state.store.query(
-        "SELECT key, status, attempts, last_error, updated_at FROM deliveries"
-        " WHERE status IN ('failed', 'sending') ORDER BY updated_at DESC LIMIT 50")
+        "SELECT d.key, d.status, d.attempts, d.last_error, d.updated_at FROM deliveries d"
+        " WHERE d.status IN ('failed', 'sending') AND NOT EXISTS (SELECT 1 FROM deliveries l"
+        " WHERE l.kind = d.kind AND l.recipient = d.recipient AND l.status = 'sent'"
+        " AND l.period > d.period) ORDER BY d.updated_at DESC LIMIT 50")
     if as_json:
         click.echo(json.dumps({"jobs": rows, "attention": attention}, indent=2))
         return
