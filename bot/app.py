@@ -1,8 +1,9 @@
 """The Slack app: `create_app()` builds the Bolt App; `asgi_app()` serves it over HTTP.
 
-Nothing happens at import time. Every listener is an ack function plus lazy
-work (Bolt's lazy listeners, see `bot.listeners.common`): Slack gets its 200
-within milliseconds and the reply follows through `response_url` or the Web API. One error handler decides
+Nothing happens at import time. Every listener acknowledges at once and works
+afterwards on a thread pool (see `bot.listeners.common.ack_then_work`): Slack
+gets its 200 within milliseconds and the reply follows through `response_url`
+or the Web API. One error handler decides
 what the user reads: a `UserError` carries its own words; anything else is a bug,
 logged with its traceback, and the user gets a short, honest reply.
 """
@@ -106,6 +107,7 @@ def create_app(settings: Settings, store: Store, client: WebClient | None = None
         require_secrets(settings, "signing_secret")
     # The token lives in the authorizer; Bolt builds each request's client from this one
     # (same SLACK_API_URL, timeout and retry handlers) with the authorized token.
+    pool = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="outcomes-work")
     tokenless = WebClient(base_url=client.base_url, timeout=client.timeout,
                           retry_handlers=list(client.retry_handlers or []), logger=client.logger)
     app = App(
@@ -113,17 +115,16 @@ def create_app(settings: Settings, store: Store, client: WebClient | None = None
         signing_secret=secret or "socket-mode-has-no-signatures",
         request_verification_enabled=not socket_mode,
         authorize=_authorize_function(_Authorizer(client)),
-        # Each listener = an ack function (returns at once) + lazy work on the listener
-        # pool; with this flag Bolt answers as soon as the ack function returns.
+        # Listeners ack and hand their work to `pool` (bot.listeners.common.ack_then_work);
+        # with this flag Bolt answers Slack as soon as the listener returns.
         process_before_response=True,
-        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS,
-                                             thread_name_prefix="outcomes-listener"),
+        listener_executor=pool,
         # Unhandled requests (events we don't subscribe to, buttons of old messages) reach the
         # error handler, which answers 200: Slack would retry a 404 event delivery.
         raise_error_for_unhandled_request=True,
         logger=logging.getLogger("outcomes.bolt"),
     )
-    deps = Deps(settings=settings, store=store)
+    deps = Deps(settings=settings, store=store, pool=pool)
     _team_check(app, settings)
     register(app, deps)
     _error_handler(app)
@@ -151,8 +152,8 @@ def _team_check(app: App, settings: Settings) -> None:
 
 
 def _error_handler(app: App) -> None:
-    """Errors raised outside the lazy work (middleware, ack functions) end up here; the lazy
-    work reports its own (Bolt would only log a line). Both use `report_error`."""
+    """Errors raised in middleware or while acknowledging end up here; the work after the
+    ack reports its own (see `ack_then_work`). Both use `report_error`."""
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse | None:

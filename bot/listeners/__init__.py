@@ -1,12 +1,16 @@
 """Every Slack listener, split by kind, one per file; each kind has `register(app, deps)`.
 
-Listeners parse, call `bot.services` / `bot.router`, render with `messages`, send.
+Listeners parse, call `bot.services` / `bot.router`, render with `messages`, send;
+each is registered with `deps.acked(work)`: Slack gets its ack at once, the work
+runs on the app's thread pool.
 What they register is recorded in `deps.registry`, which `outcomes manifest` reads,
 so the manifest always matches the code.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +46,15 @@ class Registry:
 class Deps:
     settings: Settings
     store: Store
+    pool: Executor
     registry: Registry = field(default_factory=Registry)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def acked(self, fn: Callable[..., None]) -> Callable[..., None]:
+        """`fn(body, respond, client)` as a listener: ack at once, work on `pool` after."""
+        from bot.listeners.common import ack_then_work
+
+        return ack_then_work(fn, self.pool)
 
 
 def register(app: App, deps: Deps) -> Registry:

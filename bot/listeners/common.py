@@ -1,11 +1,10 @@
 """What every listener shares: ack-then-work registration, one error reporter, payload readers.
 
-Each listener is an ack function (answers Slack's HTTP request at once) plus one
-lazy function that does the work on Bolt's listener thread pool afterwards. A
-lazy function's exceptions never reach Bolt (it would only log one line), so
-`work()` routes them to `report_error`, which the app's global error handler
-uses too: a `UserError` is shown to the user; anything else is logged with its
-traceback and the user gets a short, honest reply.
+Each listener acknowledges Slack's request at once and does its work afterwards
+on a thread pool (`ack_then_work`). Work that fails goes to `report_error`,
+which the app's global error handler uses too: a `UserError` is shown to the
+user; anything else is logged with its traceback and the user gets a short,
+honest reply.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import logging
 import re
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import Ack, Respond
@@ -24,7 +24,7 @@ from messages.errors import bug_message, error_message
 from messages.render import Message
 
 log = logging.getLogger("outcomes.listeners")
-Work = Callable[[dict[str, Any], Respond | None, WebClient], None]
+Work = Callable[[dict[str, Any], Respond, WebClient], None]
 
 
 def action_pattern(action_id: str) -> re.Pattern[str]:
@@ -32,27 +32,29 @@ def action_pattern(action_id: str) -> re.Pattern[str]:
     return re.compile(rf"^{re.escape(action_id)}(:\d+)?$")
 
 
-def ack_now(ack: Ack) -> None:
-    """The ack function of every listener: an empty 200, within milliseconds."""
-    ack()
+def ack_then_work(fn: Work, pool: Executor) -> Callable[..., None]:
+    """A Bolt listener that acknowledges at once and hands `fn(body, respond, client)` to `pool`.
 
-
-def work(fn: Work) -> Callable[..., None]:
-    """Wrap a listener's work as a Bolt lazy function taking (body, respond, client).
-
-    `respond` is always callable: through response_url when the payload has one,
-    otherwise with chat.postEphemeral / chat.update (see `Replier`).
+    With `process_before_response=True` Bolt answers Slack as soon as this returns.
+    This is what Bolt's lazy listeners do, minus their deep copy of every request
+    (most of Bolt's own per-request cost). `respond` is always callable: through
+    response_url when the payload has one, else chat.postEphemeral / chat.update
+    (`Replier`). `fn`'s exceptions go to `report_error`.
     """
 
-    def lazy(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
+    def run(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
         replier = respond if body.get("response_url") and respond is not None else Replier(body, client)
         try:
             fn(body, replier, client)
         except Exception as exc:  # noqa: BLE001 - every failure gets an answer or a log line
             report_error(exc, body, replier)
 
-    lazy.__name__ = lazy.__qualname__ = f"work_{fn.__name__}"
-    return lazy
+    def listener(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        ack()
+        pool.submit(run, body, respond, client)
+
+    listener.__name__ = listener.__qualname__ = fn.__name__
+    return listener
 
 
 def report_error(error: BaseException, body: dict[str, Any], respond: Respond | None) -> None:

@@ -9,14 +9,12 @@ from slack_sdk import WebClient
 
 from bot.listeners import Deps
 from bot.listeners.common import (
-    ack_now,
     action_pattern,
     action_value,
     channel_of,
     message_ts_of,
     send,
     user_of,
-    work,
 )
 from bot.services import feedback as fbs
 from messages import feedback as feedback_msg
@@ -35,4 +33,4 @@ def register(app: App, deps: Deps) -> None:
                                           fbs.prediction(store, account_id), settings)
         send(respond, prompt)
 
-    app.action(action_pattern(FLAG_ACCOUNT))(ack=ack_now, lazy=[work(flag_account)])
+    app.action(action_pattern(FLAG_ACCOUNT))(deps.acked(flag_account))

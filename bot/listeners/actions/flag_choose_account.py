@@ -8,7 +8,7 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot.listeners import Deps
-from bot.listeners.common import ack_now, action_pattern, action_value, send, user_of, work
+from bot.listeners.common import action_pattern, action_value, send, user_of
 from bot.services import feedback as fbs
 from bot.services.errors import BadArguments
 from messages import feedback as feedback_msg
@@ -29,4 +29,4 @@ def register(app: App, deps: Deps) -> None:
                                           fbs.prediction(store, account_id), settings)
         send(respond, prompt, replace=True)
 
-    app.action(action_pattern(FLAG_CHOOSE_ACCOUNT))(ack=ack_now, lazy=[work(flag_choose_account)])
+    app.action(action_pattern(FLAG_CHOOSE_ACCOUNT))(deps.acked(flag_choose_account))

@@ -8,7 +8,7 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot.listeners import Deps
-from bot.listeners.common import ack_now, action_pattern, action_value, send, user_of, work
+from bot.listeners.common import action_pattern, action_value, send, user_of
 from bot.services import feedback as fbs
 from bot.services.errors import BadArguments
 from messages import feedback as feedback_msg
@@ -39,5 +39,5 @@ def register(app: App, deps: Deps) -> None:
     def flag_expect_upsell(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         answer(body, respond, "upsell")
 
-    app.action(action_pattern(FLAG_EXPECT_RENEWAL))(ack=ack_now, lazy=[work(flag_expect_renewal)])
-    app.action(action_pattern(FLAG_EXPECT_UPSELL))(ack=ack_now, lazy=[work(flag_expect_upsell)])
+    app.action(action_pattern(FLAG_EXPECT_RENEWAL))(deps.acked(flag_expect_renewal))
+    app.action(action_pattern(FLAG_EXPECT_UPSELL))(deps.acked(flag_expect_upsell))

@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.listeners import Deps
-from bot.listeners.common import ack_now, action_pattern, action_value, channel_of, send, work
+from bot.listeners.common import action_pattern, action_value, channel_of, send
 from bot.services import accounts as acc
 from bot.services.errors import UserError
 from messages import account as account_msg
@@ -37,4 +37,4 @@ def register(app: App, deps: Deps) -> None:
             raise
         send(respond, note_message(":chart_with_upwards_trend: Health graph uploaded."))
 
-    app.action(action_pattern(HEALTH_GRAPH))(ack=ack_now, lazy=[work(health_graph)])
+    app.action(action_pattern(HEALTH_GRAPH))(deps.acked(health_graph))

@@ -9,7 +9,7 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot.listeners import Deps
-from bot.listeners.common import ack_now, action_pattern, action_value, send, user_of, work
+from bot.listeners.common import action_pattern, action_value, send, user_of
 from bot.services import accounts as acc
 from bot.services import home
 from bot.services.errors import BadArguments
@@ -34,4 +34,4 @@ def register(app: App, deps: Deps) -> None:
         send(respond, list_msg.list_message(acc.list_accounts(store, settings, query, me), settings),
              replace=True)
 
-    app.action(action_pattern(LIST_PAGE))(ack=ack_now, lazy=[work(list_page)])
+    app.action(action_pattern(LIST_PAGE))(deps.acked(list_page))

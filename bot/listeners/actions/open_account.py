@@ -9,12 +9,10 @@ from slack_sdk import WebClient
 
 from bot.listeners import Deps
 from bot.listeners.common import (
-    ack_now,
     action_pattern,
     action_value,
     container_is_ephemeral,
     send,
-    work,
 )
 from bot.services import accounts as acc
 from messages import account as account_msg
@@ -30,4 +28,4 @@ def register(app: App, deps: Deps) -> None:
         # A choice list shown only to the user is replaced; a shared message is left alone.
         send(respond, account_msg.card_message(card, settings), replace=container_is_ephemeral(body))
 
-    app.action(action_pattern(OPEN_ACCOUNT))(ack=ack_now, lazy=[work(open_account)])
+    app.action(action_pattern(OPEN_ACCOUNT))(deps.acked(open_account))

@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.listeners import Deps
-from bot.listeners.common import ack_now, action_pattern, action_value, channel_of, send, work
+from bot.listeners.common import action_pattern, action_value, channel_of, send
 from bot.services import catalog
 from bot.services.errors import BadArguments, UserError
 from messages.actions import SEGMENT_CSV
@@ -36,4 +36,4 @@ def register(app: App, deps: Deps) -> None:
             raise
         send(respond, note_message(f":page_facing_up: Uploaded `{filename}`."))
 
-    app.action(action_pattern(SEGMENT_CSV))(ack=ack_now, lazy=[work(segment_csv)])
+    app.action(action_pattern(SEGMENT_CSV))(deps.acked(segment_csv))

@@ -8,7 +8,7 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot.listeners import Deps
-from bot.listeners.common import ack_now, action_pattern, action_value, channel_of, user_of, work
+from bot.listeners.common import action_pattern, action_value, channel_of, user_of
 from messages.actions import SHARE_ACCOUNT
 
 
@@ -18,4 +18,4 @@ def register(app: App, deps: Deps) -> None:
     def share_account(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         deps.extra["share"](action_value(body), channel_of(body), user_of(body), client, respond)
 
-    app.action(action_pattern(SHARE_ACCOUNT))(ack=ack_now, lazy=[work(share_account)])
+    app.action(action_pattern(SHARE_ACCOUNT))(deps.acked(share_account))

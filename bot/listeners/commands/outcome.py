@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 
 from bot import router
 from bot.listeners import Deps
-from bot.listeners.common import ack_now, send, work
+from bot.listeners.common import send
 from bot.services import accounts as acc
 from bot.services import home, sharing
 from messages import account as account_msg
@@ -58,7 +58,7 @@ def register(app: App, deps: Deps) -> None:
 
     deps.extra["share"] = share
 
-    app.command(cmd_name)(ack=ack_now, lazy=[work(outcome)])
+    app.command(cmd_name)(deps.acked(outcome))
 
 
 

@@ -8,7 +8,6 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot.listeners import Deps
-from bot.listeners.common import ack_now, work
 from bot.services import home
 from messages.home import home_view
 
@@ -25,4 +24,4 @@ def register(app: App, deps: Deps) -> None:
         me = home.requester(store, settings, user_id=user_id, client=client, resolve_email=True)
         client.views_publish(user_id=user_id, view=home_view(home.home(store, settings, me), settings))
 
-    app.event("app_home_opened")(ack=ack_now, lazy=[work(app_home_opened)])
+    app.event("app_home_opened")(deps.acked(app_home_opened))

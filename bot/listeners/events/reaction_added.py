@@ -15,7 +15,6 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot.listeners import Deps
-from bot.listeners.common import ack_now, work
 from bot.services import feedback as fbs
 from messages import feedback as feedback_msg
 from storage import feedback as fb
@@ -59,4 +58,4 @@ def register(app: App, deps: Deps) -> None:
                                        text=message.text, blocks=message.blocks)
         fb.set_thread(store, result.flag.id, resp["ts"])
 
-    app.event("reaction_added")(ack=ack_now, lazy=[work(reaction_added)])
+    app.event("reaction_added")(deps.acked(reaction_added))
