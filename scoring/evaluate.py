@@ -25,7 +25,7 @@ from scoring.models import choose_split, train_model
 from scoring.pipeline import _prepare, _Prepared, single_thread
 from storage.store import Store
 
-MIN_CATEGORY_ROWS = 20   # categories smaller than this do not count for monotonicity
+MIN_CATEGORY_ROWS = 30   # smaller categories are too noisy to count for monotonicity
 
 
 @dataclass

@@ -27,7 +27,7 @@ from scoring.features import TREND_SEP, human_label, is_context
 
 OTHER_COMPONENT = "Other metrics"
 CONTEXT_GROUP = "Account & contract"
-IMPORTANCE_ROWS = 10_000
+IMPORTANCE_ROWS = 30_000
 REPEATS = 3
 MIN_PULL = 0.05         # in log-odds of churn: about a 5% change in the odds
 MAX_DRIVERS = 3
@@ -89,15 +89,22 @@ def leading_indicators(model: Any, base_of: dict[str, str],
     def predict(frame: pd.DataFrame) -> np.ndarray:
         return pipe.predict_proba(frame)[:, 1]
 
+    # A '<x>' metric next to '<x>_used' is the denominator of a utilisation: the two are
+    # shuffled and credited together, under the '_used' metric.
+    merged = {m.removesuffix("_used"): m for m in set(base_of.values())
+              if m.endswith("_used") and m.removesuffix("_used") in set(base_of.values())}
     metric_groups: dict[str, list[str]] = {}
     for f in features:
-        metric_groups.setdefault(base_of[f], []).append(f)
+        metric_groups.setdefault(merged.get(base_of[f], base_of[f]), []).append(f)
     comp_groups: dict[str, list[str]] = {}
     for metric, cols in metric_groups.items():
         comp = component_for(metric, component_of) or CONTEXT_GROUP
         comp_groups.setdefault(comp, []).extend(cols)
-    comp_imp = grouped_importance(predict, X, y, comp_groups, seed)
-    metric_imp = grouped_importance(predict, X, y, metric_groups, seed + 1, repeats=2)
+    # Small validation sets get more shuffles, so the weights settle.
+    repeats = int(np.clip(round(30_000 / max(len(X), 1)), REPEATS, 10))
+    comp_imp = grouped_importance(predict, X, y, comp_groups, seed, repeats=repeats)
+    metric_imp = grouped_importance(predict, X, y, metric_groups, seed + 1,
+                                    repeats=max(2, repeats // 2))
     context = {m: round(v, 6) for m, v in metric_imp.items() if is_context(m)}
     context[CONTEXT_GROUP] = round(comp_imp.pop(CONTEXT_GROUP, 0.0), 6)
     if not comp_imp:
