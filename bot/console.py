@@ -17,6 +17,7 @@ from bot.services import accounts as acc
 from bot.services import home, sharing
 from bot.services.errors import UserError
 from messages import account as account_msg
+from messages import lists as list_msg
 from messages.errors import error_message, note_message
 from messages.render import Message
 from messages.text import message_to_text
@@ -50,6 +51,9 @@ def answer(store: Store, settings: Settings, text: str, user: str | None = None)
     try:
         command = router.with_owner_emails(store, router.parse(settings, body))
         me = home.requester(store, settings, user_id=user, resolve_email=True)
+        if command.name == "share" and "list" in command.args:
+            lst = acc.list_accounts(store, settings, command.args["list"], me)
+            return Exchange(text, list_msg.list_message(lst, settings, shared_by=user or "you"), True)
         if command.name == "share":
             match = router.find(store, settings, router.Command("account", command.text,
                                                                 {"query": command.args["query"]}))

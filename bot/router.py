@@ -4,7 +4,7 @@ Grammar (the command name comes from settings.slack.command):
   /outcome <account>                      the account card
   /outcome list <category> [mine] [segment <n>] [owner @user|email] [page <n>]
   /outcome summary [mine] | segments | segment <n> | indicators (ingredients) | features
-  /outcome share <account> | accuracy | help | rescore (admins)
+  /outcome share <account> | share list <category> ... | accuracy | help | rescore (admins)
 """
 
 from __future__ import annotations
@@ -150,6 +150,8 @@ def parse(settings: Settings, text: str) -> Command:
     if word == "share":
         if not rest:
             raise BadArguments(f"Which account? e.g. `{settings.slack.command} share acme`")
+        if rest.casefold().startswith("list "):  # share a list: a message about several accounts
+            return Command("share", text, {"list": parse_list(settings, rest[5:])})
         return Command("share", text, {"query": rest})
     maybe = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.75)
     return Command("account", text, {"query": text}, maybe=maybe[0] if maybe else None)
@@ -207,6 +209,9 @@ def reply(store: Store, settings: Settings, command: Command, me: Requester) -> 
     if name == "accuracy":
         return feedback_msg.accuracy_message(fbs.accuracy(store, settings), settings)
     if name == "share":
+        if "list" in command.args:
+            return list_msg.list_message(acc.list_accounts(store, settings, command.args["list"], me),
+                                         settings)
         match = find(store, settings, Command("account", command.text, {"query": command.args["query"]}))
         return account_reply(store, settings, match)
     raise BadArguments(f"`{name}` can't be answered here.")
@@ -215,15 +220,16 @@ def reply(store: Store, settings: Settings, command: Command, me: Requester) -> 
 def with_owner_emails(store: Store, command: Command, client: Any = None) -> Command:
     """`list ... owner @maria`: the email Maria's accounts are filed under (from the book, the
     resolved-users table, or users.info with a client), so accounts known only by email match."""
-    if command.name != "list":
+    key = "query" if command.name == "list" else "list" if command.name == "share" else None
+    if key is None or key not in command.args:
         return command
-    q = command.args["query"]
+    q = command.args[key]
     if not q.owner_slack_id or q.owner_email:
         return command
     email = home.owner_email(store, q.owner_slack_id, client)
     if not email:
         return command
-    return Command(command.name, command.text, {**command.args, "query": replace(q, owner_email=email)},
+    return Command(command.name, command.text, {**command.args, key: replace(q, owner_email=email)},
                    command.maybe)
 
 
@@ -231,6 +237,8 @@ def needs_owner(command: Command) -> bool:
     """Whether answering needs the user's owner email (a users.info call in Slack)."""
     if command.name == "summary":
         return bool(command.args.get("mine"))
+    if command.name == "share" and "list" in command.args:
+        return command.args["list"].mine
     return command.name == "list" and command.args["query"].mine
 
 

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from bot.services.accounts import AccountList
 
 
-def list_message(lst: AccountList, settings: Settings, command_text: str | None = None) -> Message:
+def list_message(lst: AccountList, settings: Settings, *, shared_by: str | None = None) -> Message:
+    """One page of a list; `shared_by`: posted in a channel (no paging; reactions flag)."""
     t = b.macros("lists.j2")
     e = emoji_lookup(settings)
     blocks = [b.section(b.text_of(t.title(lst, e(lst.query.category))))]
@@ -28,7 +29,9 @@ def list_message(lst: AccountList, settings: Settings, command_text: str | None 
     rest = lst.total - first - len(lst.rows)
     if rest > 0:
         blocks.append(b.context(f"…and {rest:,} more"))
-    if lst.pages > 1:
+    if shared_by:
+        blocks.append(b.context(b.text_of(t.shared_by(shared_by))))
+    elif lst.pages > 1:
         q = lst.query
         state = {"c": q.category, "k": q.kind, "m": q.mine, "s": q.segment_id,
                  "o": q.owner_slack_id, "e": q.owner_email}

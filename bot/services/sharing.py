@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
 from bot.services.errors import NotAllowed, UserError
-from messages.render import Message
+from messages.render import Message, escape_mrkdwn
 from storage import feedback as fb
 from storage.store import Store
 
@@ -65,7 +65,12 @@ def rescore(store: Store, settings: Settings) -> str:
         from scoring.pipeline import score_book  # type: ignore[import-not-found]
     except ImportError as exc:
         raise UserError("Scoring is not available in this installation.") from exc
-    result = score_book(store, settings)
+    from scoring.errors import ModelError, ScoringError
+
+    try:
+        result = score_book(store, settings)
+    except (ScoringError, ModelError) as exc:  # the data can't be scored: say why
+        raise UserError(f"Rescoring stopped: {escape_mrkdwn(str(exc))}") from exc
     from bot.services.accounts import forget_names
 
     forget_names(store)

@@ -113,3 +113,10 @@ def test_serve_and_run_need_their_secrets(db) -> None:
     assert "SLACK_BOT_TOKEN" not in result.output
     result = run("--db", db, "run", env={"SLACK_BOT_TOKEN": "xoxb-1"})
     assert result.exit_code == 1 and "SLACK_APP_TOKEN" in result.output
+
+
+@pytest.mark.parametrize("text", ["share acme analytics", "share list watch", "share acme",
+                                  "summary mine", "list at risk owner <@UMARIA>", "rescore"])
+def test_ask_every_shape_of_command(db, text) -> None:
+    result = run("--db", db, "ask", text, "--user", "UMARIA")
+    assert result.exit_code in (0, 1) and result.output.strip()

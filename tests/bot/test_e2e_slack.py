@@ -281,3 +281,17 @@ def test_reaction_racing_the_record_of_the_post_still_flags(live) -> None:
     flag = live.wait_for(lambda: fb.flags(live.store))[0]
     assert flag.account_id == "ACC-000004"
     assert live.wait_for(lambda: live.fake.calls_to("chat.postMessage"))
+
+
+def test_shared_list_then_flag_asks_which_account(live) -> None:
+    live.command("share list watch", channel="C0LIST", response="sl")
+    assert "Shared the list" in live.wait_response("sl")["text"]
+    post = live.fake.posted[-1]
+    check_blocks(post["blocks"])
+    posted = fb.posted_message(live.store, "C0LIST", post["ts"])
+    assert posted["kind"] == "list" and posted["account_ids"] == ["ACC-000006", "ACC-000005"]
+    live.event({"type": "reaction_added", "user": "UJAMES", "reaction": "x",
+                "item": {"type": "message", "channel": "C0LIST", "ts": post["ts"]}}, event_id="EvL")
+    prompt = live.wait_for(lambda: [c for c in live.fake.calls_to("chat.postMessage")
+                                    if c.params.get("thread_ts") == post["ts"]])[0]
+    assert "Which account" in prompt.params["text"]

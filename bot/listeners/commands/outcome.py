@@ -14,6 +14,7 @@ from bot.listeners.common import send
 from bot.services import accounts as acc
 from bot.services import home, sharing
 from messages import account as account_msg
+from messages import lists as list_msg
 from messages.errors import note_message
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,17 @@ def register(app: App, deps: Deps) -> None:
             sharing.require_admin(settings, user_id)
             send(respond, note_message(":hourglass_flowing_sand: Rescoring the book…"))
             send(respond, note_message(":white_check_mark: " + sharing.rescore(store, settings)))
+            return
+        if command.name == "share" and "list" in command.args:
+            lst = acc.list_accounts(store, settings, command.args["list"], me)
+            if not lst.rows:
+                send(respond, note_message("No accounts in that list: nothing to share."))
+                return
+            message = list_msg.list_message(lst, settings, shared_by=user_id)
+            sharing.post_about_accounts(store, settings, client, channel=channel_id, message=message,
+                                        kind="list", account_ids=[r["account_id"] for r in lst.rows],
+                                        posted_by=user_id)
+            send(respond, note_message(f":loudspeaker: Shared the list in <#{channel_id}>."))
             return
         if command.name == "share":
             match = router.find(store, settings, router.Command("account", command.text,
