@@ -123,6 +123,9 @@ def demo(state: CliContext, accounts: int, months: int, owners: int, seed: int,
                 click.echo(f"  {path.name}: {report.rows:,} rows, {report.new_accounts:,} new")
     settings = state.settings
     click.echo(_label_line(state.store, settings.horizon_days, settings.upsell_growth))
+    from bot.commands.scoring import run_scoring
+
+    click.echo(run_scoring(state).summary())
 
 
 COMMANDS = [ingest, demo]
