@@ -35,15 +35,15 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bot import router  # noqa: E402
-from bot.config import Settings, load_settings  # noqa: E402
-from bot.services.core import Requester  # noqa: E402
-from bot.services.errors import UserError  # noqa: E402
-from storage.demo_book import DemoSpec, generate, write_csv  # noqa: E402
-from storage.ingest import ingest_file  # noqa: E402
-from storage.store import Store  # noqa: E402
+from bot import router
+from bot.config import Settings, load_settings
+from bot.services.core import Requester
+from bot.services.errors import UserError
+from storage.demo_book import DemoSpec, generate, write_csv
+from storage.ingest import ingest_file
+from storage.store import Store
 
 SECRET = "bench-signing-secret"
 CHURN, UPSELL = "churn-bench", "upsell-bench"
@@ -106,7 +106,7 @@ def build(store: Store, settings: Settings, accounts: int, seed: int) -> None:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def report(label: str, seconds: list[float]) -> None:

@@ -138,7 +138,7 @@ def _warm(state: CliContext) -> None:
     def warm() -> None:
         try:
             warm_names(state.store)
-        except Exception:  # noqa: BLE001 - an empty or locked store: the first lookup loads it
+        except Exception:  # an empty or locked store: the first lookup loads the names
             log.warning("could not preload account names", exc_info=True)
 
     threading.Thread(target=warm, name="outcomes-warm", daemon=True).start()

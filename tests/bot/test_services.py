@@ -95,9 +95,8 @@ def test_nothing_scored_is_a_user_error(empty_store, settings) -> None:
 
 
 def test_locked_database_says_rescoring() -> None:
-    with pytest.raises(Rescoring):
-        with reading():
-            raise sqlite3.OperationalError("database is locked")
+    with pytest.raises(Rescoring), reading():
+        raise sqlite3.OperationalError("database is locked")
 
 
 def test_segments_and_csv(store, settings) -> None:
