@@ -10,7 +10,9 @@ import click
 
 from bot.cli import CliContext
 from scoring.labels import derive_labels, label_summary
-from storage.demo_book import DemoSpec, generate, write_csv
+from bot.commands.scoring import run_scoring
+from bot.console import run_console
+from storage.demo_book import DemoSpec, generate, owner_directory, write_csv
 from storage.ingest import IngestError, IngestReport, ingest_file
 from storage.store import Store
 
@@ -99,9 +101,11 @@ def ingest(state: CliContext, files: tuple[Path, ...], as_of: str | None) -> Non
 @click.option("--seed", default=DemoSpec.seed, show_default=True, help="Random seed.")
 @click.option("--write-csv", "write_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Only write the demo CSV files to this folder, to see the input format.")
+@click.option("--console/--no-console", default=True, show_default=True,
+              help="End in the console (sample exchanges when no terminal is attached).")
 @click.pass_obj
 def demo(state: CliContext, accounts: int, months: int, owners: int, seed: int,
-         write_dir: Path | None) -> None:
+         write_dir: Path | None, console: bool) -> None:
     """Generate a realistic demo book of business and run Outcomes on it.
 
     Uses its own database (demo.db unless --db is given), so your data is safe.
@@ -123,9 +127,12 @@ def demo(state: CliContext, accounts: int, months: int, owners: int, seed: int,
                 click.echo(f"  {path.name}: {report.rows:,} rows, {report.new_accounts:,} new")
     settings = state.settings
     click.echo(_label_line(state.store, settings.horizon_days, settings.upsell_growth))
-    from bot.commands.scoring import run_scoring
-
     click.echo(run_scoring(state).summary())
+    if console:
+        csm_name, csm_email = owner_directory(spec)[0].values()
+        click.echo(f"\nYou are {csm_name} ({csm_email}), one of the demo's CSMs: "
+                   "`mine` means your accounts.")
+        run_console(state.store, settings, user=csm_email)
 
 
 COMMANDS = [ingest, demo]
