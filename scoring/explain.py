@@ -27,7 +27,7 @@ from scoring.features import TREND_SEP, human_label, is_context
 
 OTHER_COMPONENT = "Other metrics"
 CONTEXT_GROUP = "Account & contract"
-IMPORTANCE_ROWS = 30_000
+IMPORTANCE_ROWS = 20_000
 REPEATS = 3
 MIN_PULL = 0.05         # in log-odds of churn: about a 5% change in the odds
 MAX_DRIVERS = 3

@@ -304,9 +304,10 @@ def _score_book(store: Store, settings: Settings, *, progress: ProgressFn | None
     report.segments = [{"segment_id": r["segment_id"], "name": r["name"], "size": r["size"]}
                        for r in seg_rows]
 
-    # Drivers and levels for each account's latest row, when it is being scored now.
+    # Drivers and levels for each current account's latest row, when it is scored now
+    # (accounts that left are not explained: nobody acts on them any more).
     step(8)
-    explain_rows = pending & latest
+    explain_rows = pending & current_rows
     drivers = np.full(len(X_pending), None, dtype=object)
     levels = np.full(len(X_pending), None, dtype=object)
     where = np.flatnonzero(explain_rows[pending])

@@ -113,10 +113,14 @@ def test_leading_indicators_sum_to_one_and_find_product_usage(scored_db):
 def test_drivers_follow_the_contract(scored_db):
     db, _ = scored_db
     with Store(db) as store:
+        current = persist.export_frame(store, 90)
         latest = store.query(
-            "SELECT s.drivers, s.levels FROM scores s JOIN (SELECT account_id, max(as_of) m"
-            " FROM scores GROUP BY account_id) l ON l.account_id = s.account_id AND l.m = s.as_of")
-        assert latest and all(r["drivers"] is not None and r["levels"] for r in latest)
+            "SELECT s.account_id, s.drivers, s.levels FROM scores s JOIN (SELECT account_id,"
+            " max(as_of) m FROM scores GROUP BY account_id) l ON l.account_id = s.account_id"
+            " AND l.m = s.as_of")
+        latest = [r for r in latest if r["account_id"] in set(current["account_id"])]
+        assert len(latest) == len(current) > 100
+        assert all(r["drivers"] is not None and r["levels"] for r in latest)
         seen = 0
         for row in latest:
             drivers = json.loads(row["drivers"])
