@@ -148,24 +148,56 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
+def _sign(x: np.ndarray, p: np.ndarray) -> int:
+    """+1 when predictions rise with the metric, -1 when they fall, 0 when flat.
+
+    Rank correlation first; for mostly-constant metrics (late days are 0 for most
+    accounts) the mean prediction above versus at-or-below the median decides."""
+    rho = _spearman(x, p)
+    if abs(rho) >= 0.05:
+        return 1 if rho > 0 else -1
+    ok = ~np.isnan(x)
+    if ok.sum() < 20:
+        return 0
+    med = np.median(x[ok])
+    hi, lo = ok & (x > med), ok & (x <= med)
+    if hi.sum() < 10 or lo.sum() < 10:
+        return 0
+    diff = float(p[hi].mean() - p[lo].mean())
+    if abs(diff) < 0.05 * max(float(p.mean()), 1e-9):
+        return 0
+    return 1 if diff > 0 else -1
+
+
+def _phrase(metric: str) -> str:
+    label = human_label(metric)
+    first = label.split(" ")[0]
+    return label if first.isupper() else label[0].lower() + label[1:]
+
+
 def direction_words(kind: str, metric: str, X: pd.DataFrame, p: np.ndarray,
                     columns: list[str]) -> str:
     """Plain words for how a metric moves the prediction, e.g. 'more logins (30d), lower
-    churn risk', from its rank correlation with the predictions on held-out rows."""
-    label = human_label(metric).lower()
+    churn risk', from how the predictions on held-out rows vary with it."""
+    label = _phrase(metric)
     outcome = "churn risk" if kind == "churn" else "upsell likelihood"
     if metric not in X or not pd.api.types.is_numeric_dtype(X[metric].dtype):
         return f"{outcome} varies with {label}"
-    level = _spearman(X[metric].to_numpy(dtype="float64"), p)
-    trend_cols = [c for c in columns if c != metric and TREND_SEP in c]
-    trend = max((_spearman(X[c].to_numpy(dtype="float64"), p) for c in trend_cols),
-                key=abs, default=0.0)
-    if abs(trend) > abs(level) and abs(trend) >= 0.05:
-        moving = "falling" if trend < 0 else "rising"
-        return f"{moving} {label}, higher {outcome}"
-    if abs(level) < 0.05:
+    level = _sign(X[metric].to_numpy(dtype="float64"), p)
+    level_rho = abs(_spearman(X[metric].to_numpy(dtype="float64"), p))
+    trend_cols = [c for c in columns if c != metric and c.endswith(("__d3", "__d6"))]
+    trends = [(abs(_spearman(X[c].to_numpy(dtype="float64"), p)), c) for c in trend_cols]
+    if trends:
+        rho, col = max(trends)
+        if rho > level_rho and rho >= 0.05:
+            moving = "falling" if _sign(X[col].to_numpy(dtype="float64"), p) < 0 else "rising"
+            return f"{moving} {label}, higher {outcome}"
+    if level == 0:
         return f"{outcome} barely moves with {label}"
-    return f"more {label}, {'higher' if level > 0 else 'lower'} {outcome}"
+    more = "more" if any(t in metric for t in ("_30d", "_90d", "users", "seats", "tickets",
+                                                   "logins", "meetings", "emails", "days")) \
+        else "higher"
+    return f"{more} {label}, {'higher' if level > 0 else 'lower'} {outcome}"
 
 
 # -- per-account drivers ---------------------------------------------------------------
