@@ -89,8 +89,12 @@ def generate(spec: DemoSpec = DemoSpec()) -> pd.DataFrame:
 
     # Hidden traits.
     joined = np.where(rng.random(n) < spec.at_start, 0, rng.integers(1, max(months - 2, 2), n))
-    health0 = rng.normal(0.3, 1.0, n)
-    trend = rng.normal(0.0, 0.08, n) - 0.06 * (rng.random(n) < 0.2)   # some accounts slide
+    health0 = rng.normal(0.6, 0.9, n)
+    trend = rng.normal(0.0, 0.03, n)
+    # A third of the accounts start sliding at some point (before, during or after the
+    # window), so the book always holds some newly declining accounts.
+    slide_start = rng.integers(-6, months + 6, n)
+    slide = (rng.random(n) < 0.35) * rng.uniform(0.12, 0.25, n)
     billing_trouble = rng.random(n) < 0.12
     support_load = rng.gamma(2.0, 0.5, n)
     engagement = 0.6 * health0 + rng.normal(0, 0.8, n)
@@ -117,7 +121,8 @@ def generate(spec: DemoSpec = DemoSpec()) -> pd.DataFrame:
     for t, when in enumerate(dates):
         present = alive & (joined <= t)
         age = t - joined
-        health = health0 + trend * age + rng.normal(0, 0.25, n)
+        sliding = slide * np.clip(t - slide_start, 0, 12)
+        health = health0 + trend * age - sliding + rng.normal(0, 0.25, n)
         employees = np.maximum(5, employees * np.exp(growth + rng.normal(0, 0.01, n)))
         utilisation = np.clip(_sigmoid(0.9 + 0.9 * health + rng.normal(0, 0.2, n)), 0.02, 1.0)
         seats_used = np.minimum(seats, np.round(seats * utilisation))
@@ -134,11 +139,13 @@ def generate(spec: DemoSpec = DemoSpec()) -> pd.DataFrame:
         late = np.where(billing_trouble & (rng.random(n) < 0.6), rng.integers(10, 75, n), 0)
         late = np.where(rng.random(n) < 0.03, rng.integers(1, 20, n), late)
 
-        # Renewal decisions at the anniversary month; a little churn in between.
-        at_renewal = (t % 12 == renewal_month) & (age > 0)
-        risk = (-2.3 - 1.3 * health - 0.8 * (trend * 12) + 0.9 * billing_trouble * (late > 0)
-                + 0.5 * sev1 - 0.25 * (nps - 7) - 0.25 * np.minimum(meetings, 4) + rng.normal(0, 0.3, n))
-        p_churn = np.where(at_renewal, _sigmoid(risk), _sigmoid(risk - 3.0))
+        # Renewal decisions in the renewal month (the month `renewal_date` names): a
+        # leaver is marked churned in, or missing from, that month's snapshot. A little
+        # churn happens in between, mostly among unhealthy accounts.
+        at_renewal = (when.month == renewal_month + 1) & (age > 0)
+        risk = (-1.2 - 1.8 * health + 0.8 * (sliding > 0) + 1.5 * (late > 0) + 0.7 * sev1
+                - 0.3 * (nps - 7) - 0.3 * np.minimum(meetings, 4) + rng.normal(0, 0.3, n))
+        p_churn = np.where(at_renewal, _sigmoid(risk), _sigmoid(risk - 2.0))
         churns = present & (rng.random(n) < p_churn) & (age > 1)
         p_up = _sigmoid(-4.4 + 4.0 * (utilisation - 0.8) + 60 * growth + 0.6 * health)
         upsells = present & ~churns & (rng.random(n) < p_up)
