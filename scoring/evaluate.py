@@ -10,6 +10,7 @@ on the raw metrics, trained on the same rows, is the baseline to beat.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,8 +20,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from bot.config import Settings
-from scoring.indexes import health_scores, renewal_indexes, upsell_indexes
 from scoring.errors import ModelError, ScoringError
+from scoring.indexes import health_scores, renewal_indexes, upsell_indexes
 from scoring.models import choose_split, train_model
 from scoring.pipeline import _prepare, _Prepared, single_thread
 from storage.store import Store
@@ -144,7 +145,7 @@ def _evaluate_kind(kind: str, prepared: _Prepared, settings: Settings) -> Outcom
         train_until=str(as_of[train].max()) if split.scheme == "time" else None,
         test_from=str(as_of[test].min()) if split.scheme == "time" else None,
         test_to=str(as_of[test].max()) if split.scheme == "time" else None,
-        n_train=int(len(train)), n_test=int(len(test)), n_test_positive=int(yt.sum()),
+        n_train=len(train), n_test=len(test), n_test_positive=int(yt.sum()),
         roc_auc=_metric(roc_auc_score, yt, p), pr_auc=_metric(average_precision_score, yt, p),
         brier=round(float(brier_score_loss(yt, p)), 5), base_rate=round(float(yt.mean()), 4),
         baseline_roc_auc=_baseline(prepared, X, y, train, test, seed),
@@ -168,7 +169,7 @@ def _evaluate_kind(kind: str, prepared: _Prepared, settings: Settings) -> Outcom
             round(float(yt[mask].mean()), 4) if mask.any() else None,
             round(float(p[mask].mean()), 4) if mask.any() else None))
     rates = [c.realised_rate for c in ev.categories if c.rows >= MIN_CATEGORY_ROWS]
-    ev.monotonic = (all(a <= b for a, b in zip(rates, rates[1:])) if len(rates) >= 2 else None)
+    ev.monotonic = (all(a <= b for a, b in itertools.pairwise(rates)) if len(rates) >= 2 else None)
     return ev
 
 

@@ -162,7 +162,7 @@ def choose_split(as_of: np.ndarray, y: np.ndarray, horizon_days: int, seed: int)
     idx = np.arange(n)
     dates = np.sort(np.unique(as_of))
     if len(dates) >= 3:
-        n_val = max(1, int(round(VALIDATION_SHARE * len(dates))))
+        n_val = max(1, round(VALIDATION_SHARE * len(dates)))
         start = dates[-n_val]
         val = as_of >= start
         gap_end = (pd.Timestamp(start) - pd.Timedelta(days=horizon_days)).strftime("%Y-%m-%d")
@@ -300,7 +300,7 @@ def train_model(
             "scores are provisional"
         )
 
-    metrics: dict[str, Any] = {"n_known": int(len(y)), "n_positive": positives,
+    metrics: dict[str, Any] = {"n_known": len(y), "n_positive": positives,
                                "base_rate": round(positives / len(y), 4),
                                "validation": split.scheme}
     candidates: dict[str, dict[str, Any]] = {}
@@ -336,7 +336,7 @@ def train_model(
         metrics.update({
             "roc_auc": _safe_auc(val_y, raw), "pr_auc": _safe_pr(val_y, raw),
             "brier": round(float(brier_score_loss(val_y, calibrated_cf)), 5),
-            "n_train": int(len(train_rows)), "n_validation": int(len(val_rows)),
+            "n_train": len(train_rows), "n_validation": len(val_rows),
             "n_validation_positive": int(val_y.sum()),
             "train_until": str(as_of[split.train].max()),
             "validation_from": str(as_of[split.validation].min()),
@@ -357,7 +357,7 @@ def train_model(
     else:
         warnings.append(f"{kind}: too few known outcomes to hold any out; "
                         "no validation metrics")
-        metrics.update({"roc_auc": None, "pr_auc": None, "brier": None, "n_train": int(len(y))})
+        metrics.update({"roc_auc": None, "pr_auc": None, "brier": None, "n_train": len(y)})
         if kind == "upsell":
             metrics.update({"threshold": threshold if threshold is not None else 0.5,
                             "threshold_source": "app.yaml" if threshold is not None else "default",
@@ -374,7 +374,7 @@ def train_model(
     if chosen == "hist_gradient_boosting":
         # As many boosting rounds as early stopping found on the training slice, scaled
         # a little for the extra data; no random inner split in the final fit.
-        iters = max(20, int(math.ceil(hgb_iters * 1.1)))
+        iters = max(20, math.ceil(hgb_iters * 1.1))
         params.update({"max_iter": iters, "early_stopping": False})
         base = build_pipeline(chosen, num_a, cat_a, seed, max_iter=iters, early_stopping=False)
     else:
@@ -384,7 +384,7 @@ def train_model(
         ("model", PlattCalibrated(base.named_steps["model"], slope=slope, intercept=intercept)),
     ])
     final.fit(Xa[[*num_a, *cat_a]], ya)
-    metrics["n_refit"] = int(len(refit_rows))
+    metrics["n_refit"] = len(refit_rows)
     return TrainedModel(
         kind=kind, pipeline=final, numeric=num_a, categorical=cat_a, metrics=metrics,
         params=params, train_start=str(as_of.min()), train_end=str(as_of.max()),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -178,10 +179,12 @@ def _py(values: Sequence[Any] | Any, n: int) -> list[Any]:
         return [values] * n
     arr = np.asarray(values)
     if arr.dtype.kind == "f":
-        return [None if v != v else v for v in arr.astype("float64").tolist()]
+        values = arr.astype("float64")
+        return np.where(np.isnan(values), None, values).tolist()
     if arr.dtype.kind in "iub":
         return arr.tolist()
-    return [None if (v is None or (isinstance(v, float) and v != v)) else v for v in arr.tolist()]
+    return [None if (v is None or (isinstance(v, float) and math.isnan(v))) else v
+            for v in arr.tolist()]
 
 
 # -- reads -------------------------------------------------------------------------------

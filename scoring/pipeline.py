@@ -21,17 +21,26 @@ import pandas as pd
 
 from bot.config import Settings
 from scoring import explain, persist
-from scoring.errors import ScoringError
 from scoring.components import ComponentStatus, component_status
+from scoring.errors import ModelError, ScoringError
 from scoring.features import (
-    CONTEXT, FeatureSet, MetricPlan, build_features, load_book, metric_plan,
+    CONTEXT,
+    FeatureSet,
+    MetricPlan,
+    build_features,
+    load_book,
+    metric_plan,
 )
 from scoring.indexes import health_scores, renewal_indexes, upsell_indexes
 from scoring.labels import derive_label_arrays
-from scoring.errors import ModelError
 from scoring.models import TrainedModel, lib_versions, train_model
 from scoring.segments import (
-    benchmarks, distinctive, fit_segmenter, name_segments, order_by_arr, rate_many,
+    benchmarks,
+    distinctive,
+    fit_segmenter,
+    name_segments,
+    order_by_arr,
+    rate_many,
     top_products,
 )
 from storage.store import Store
@@ -454,7 +463,7 @@ def _segments(store: Store, prepared: _Prepared, latest: np.ndarray, settings: S
         }
         profiles.append(prof)
         rows.append({
-            "segment_id": seg, "size": int(len(members)), "avg_arr": prof["avg_arr"],
+            "segment_id": seg, "size": len(members), "avg_arr": prof["avg_arr"],
             "top_products": top_products(pd.Series(products[ids == seg])),
             "churn_rate": churn_rate, "upsell_rate": upsell_rate, "benchmarks": bench[seg],
             "profile": {
@@ -486,7 +495,7 @@ def _typical(members: pd.DataFrame, fs: FeatureSet) -> dict[str, Any]:
         out[c] = float(np.nanmedian(col)) if np.any(~np.isnan(col)) else np.nan
     for c in fs.categorical:
         mode = members[c].dropna().mode()
-        out[c] = str(sorted(mode)[0]) if len(mode) else np.nan
+        out[c] = str(min(mode)) if len(mode) else np.nan
     return out
 
 

@@ -6,7 +6,6 @@ import json
 import re
 import sys
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import click

@@ -23,7 +23,7 @@ def _run(db, *args):
 
 
 def test_export_csv_has_the_writeback_columns(scored_db, tmp_path):
-    db, report = scored_db
+    db, _report = scored_db
     result = _run(db, "export", "--format", "csv")
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))

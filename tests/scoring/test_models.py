@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scoring.errors import ModelError
 from scoring.features import MetricPlan, build_features, human_label
 from scoring.labels import derive_labels
 from scoring.models import PlattCalibrated, choose_split, choose_threshold, train_model
-from scoring.errors import ModelError
 
 
 def _monthly_dates(n: int) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
 import pytest
 
 from scoring import persist
@@ -138,7 +137,7 @@ def test_drivers_follow_the_contract(scored_db):
 
 
 def test_segments_have_profiles_and_benchmarks(scored_db):
-    db, report = scored_db
+    db, _report = scored_db
     with Store(db) as store:
         run = store.scalar("SELECT version FROM models WHERE kind = 'churn' AND active = 1")
         rows = persist.segments_frame(store, run).to_dict("records")
