@@ -96,11 +96,12 @@ def create_app(settings: Settings, store: Store, client: WebClient | None = None
 
     HTTP mode needs SLACK_SIGNING_SECRET (requests are verified; bad ones get 401);
     Socket Mode does not. The WebClient defaults to `make_client(settings)`:
-    SLACK_API_URL with slack_sdk's retry handlers.
+    SLACK_API_URL with slack_sdk's retry handlers, timeouts included (a reply
+    that arrives twice beats one that never arrives).
     """
     if client is None:
         require_secrets(settings, "bot_token")
-        client = make_client(settings)
+        client = make_client(settings, retry_timeouts=True)
     secret = signing_secret or (settings.secrets.slack_signing_secret.get_secret_value()
                                 if settings.secrets.slack_signing_secret else None)
     if not socket_mode and not secret:

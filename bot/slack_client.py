@@ -8,6 +8,9 @@ calling thread, so use this client only after a request has been acknowledged.
 
 from __future__ import annotations
 
+from http.client import RemoteDisconnected
+from urllib.error import URLError
+
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -25,8 +28,16 @@ class MissingSecret(Exception):
     """A secret the command needs is not in the environment."""
 
 
-def make_client(settings: Settings, *, token: str | None = None) -> WebClient:
-    """A WebClient on SLACK_API_URL with retries for rate limits, 5xx and dropped connections."""
+def make_client(
+    settings: Settings, *, token: str | None = None, retry_timeouts: bool = False
+) -> WebClient:
+    """A WebClient on SLACK_API_URL with retries for rate limits, 5xx and dropped connections.
+
+    A read timeout is retried only with `retry_timeouts`: Slack may have acted on a
+    request it was slow to answer, so a blind retry can post twice. Interactive
+    replies accept that risk (an answer matters more); the exactly-once jobs do not
+    and check what was delivered instead.
+    """
     secret = settings.secrets.slack_bot_token
     token = token or (secret.get_secret_value() if secret else None)
     if not token:
@@ -36,7 +47,11 @@ def make_client(settings: Settings, *, token: str | None = None) -> WebClient:
         base_url=settings.slack_api_url,
         timeout=REQUEST_TIMEOUT_SECONDS,
         retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=MAX_RETRIES),
+            ConnectionErrorRetryHandler(
+                max_retry_count=MAX_RETRIES,
+                error_types=[URLError, ConnectionResetError, RemoteDisconnected]
+                + ([TimeoutError] if retry_timeouts else []),
+            ),
             RateLimitErrorRetryHandler(max_retry_count=MAX_RETRIES),
             ServerErrorRetryHandler(max_retry_count=MAX_RETRIES),
         ],
