@@ -112,6 +112,7 @@ def leading_indicators(model: Any, base_of: dict[str, str],
     total = sum(comp_imp.values())
     weights = ({c: v / total for c, v in comp_imp.items()} if total > 0
                else {c: 1.0 / len(comp_imp) for c in comp_imp})
+    numeric = {c for c in X.columns if pd.api.types.is_numeric_dtype(X[c].dtype)}
     p = predict(X)
     rows = []
     for comp in sorted(weights, key=lambda c: (-weights[c], c)):
@@ -124,7 +125,8 @@ def leading_indicators(model: Any, base_of: dict[str, str],
         rows.append({
             "component": comp,
             "weight": round(weights[comp], 6),
-            "direction": direction_words(model.kind, top, X, p, metric_groups[top]),
+            "direction": direction_words(model.kind, top, None if top not in numeric else
+                                         association_sign(X[top].to_numpy(dtype="float64"), p)),
             "detail": detail,
         })
     _fix_rounding(rows)
@@ -148,11 +150,15 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def _sign(x: np.ndarray, p: np.ndarray) -> int:
-    """+1 when predictions rise with the metric, -1 when they fall, 0 when flat.
+def association_sign(x: np.ndarray, p: np.ndarray) -> int:
+    """+1 when the model's predictions are higher for accounts with more of the metric,
+    -1 when lower, 0 when flat (on held-out rows).
 
-    Rank correlation first; for mostly-constant metrics (late days are 0 for most
-    accounts) the mean prediction above versus at-or-below the median decides."""
+    The association a CSM can check in the data, robust to the model splitting one
+    signal over correlated features (a level and its trend). Rank correlation first;
+    for mostly-constant metrics (late days are 0 for most accounts) the mean prediction
+    above versus at-or-below the median decides.
+    """
     rho = _spearman(x, p)
     if abs(rho) >= 0.05:
         return 1 if rho > 0 else -1
@@ -175,29 +181,18 @@ def _phrase(metric: str) -> str:
     return label if first.isupper() else label[0].lower() + label[1:]
 
 
-def direction_words(kind: str, metric: str, X: pd.DataFrame, p: np.ndarray,
-                    columns: list[str]) -> str:
-    """Plain words for how a metric moves the prediction, e.g. 'more logins (30d), lower
-    churn risk', from how the predictions on held-out rows vary with it."""
+def direction_words(kind: str, metric: str, sign: int | None) -> str:
+    """Plain words for a metric's effect, e.g. 'more logins (30d), lower churn risk'."""
     label = _phrase(metric)
     outcome = "churn risk" if kind == "churn" else "upsell likelihood"
-    if metric not in X or not pd.api.types.is_numeric_dtype(X[metric].dtype):
+    if sign is None:
         return f"{outcome} varies with {label}"
-    level = _sign(X[metric].to_numpy(dtype="float64"), p)
-    level_rho = abs(_spearman(X[metric].to_numpy(dtype="float64"), p))
-    trend_cols = [c for c in columns if c != metric and c.endswith(("__d3", "__d6"))]
-    trends = [(abs(_spearman(X[c].to_numpy(dtype="float64"), p)), c) for c in trend_cols]
-    if trends:
-        rho, col = max(trends)
-        if rho > level_rho and rho >= 0.05:
-            moving = "falling" if _sign(X[col].to_numpy(dtype="float64"), p) < 0 else "rising"
-            return f"{moving} {label}, higher {outcome}"
-    if level == 0:
+    if sign == 0:
         return f"{outcome} barely moves with {label}"
     more = "more" if any(t in metric for t in ("_30d", "_90d", "users", "seats", "tickets",
                                                    "logins", "meetings", "emails", "days")) \
         else "higher"
-    return f"{more} {label}, {'higher' if level > 0 else 'lower'} {outcome}"
+    return f"{more} {label}, {'higher' if sign > 0 else 'lower'} {outcome}"
 
 
 # -- per-account drivers ---------------------------------------------------------------
