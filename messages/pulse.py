@@ -35,12 +35,13 @@ def _mrkdwn(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text}
 
 
-def _open_button(account_id: str, name: str) -> dict[str, Any]:
+def _open_button(account_id: str, name: str, position: int) -> dict[str, Any]:
     label = f"Open {name}"
     return {
         "type": "button",
         "text": {"type": "plain_text", "text": label if len(label) <= 75 else label[:74] + "…"},
-        "action_id": OPEN_ACCOUNT_ACTION,
+        # Slack wants action ids unique within a block; the listener reads `id:<n>` too.
+        "action_id": f"{OPEN_ACCOUNT_ACTION}:{position}",
         "value": account_id,
     }
 
@@ -114,8 +115,8 @@ def pulse_message(pulse: Pulse) -> Message:
         {"type": "section", "text": _mrkdwn("\n".join(
             [parts.heading, *(line for line, _ in parts.movements)]))},
         {"type": "actions", "block_id": "pulse_open",
-         "elements": [_open_button(account_id, name) for (_, account_id), name in zip(
-             parts.movements, parts.names, strict=True)]},
+         "elements": [_open_button(account_id, name, i) for i, ((_, account_id), name) in enumerate(
+             zip(parts.movements, parts.names, strict=True))]},
     ]
     if parts.more:
         blocks.append({"type": "context", "elements": [_mrkdwn(parts.more)]})

@@ -172,6 +172,9 @@ def _check_block(block: Mapping[str, Any], where: str) -> None:
         elements = block.get("elements", [])
         if len(elements) > LIMITS["actions_elements"]:
             _fail(where, f"more than {LIMITS['actions_elements']} actions")
+        ids = [el["action_id"] for el in elements if el.get("action_id")]
+        if len(ids) != len(set(ids)):
+            _fail(where, "action_id repeated within the block (Slack wants them unique)")
         for i, el in enumerate(elements):
             _check_element(el, f"{where}.elements[{i}]")
     elif kind == "input" and block.get("element"):
@@ -182,6 +185,9 @@ def check_blocks(blocks: Sequence[Mapping[str, Any]], surface: Surface = "messag
     """Validate blocks as Slack would; return them as plain dicts."""
     if len(blocks) > MAX_BLOCKS[surface]:
         raise InvalidMessage(f"{len(blocks)} blocks (a {surface} takes at most {MAX_BLOCKS[surface]})")
+    block_ids = [b["block_id"] for b in blocks if b.get("block_id")]
+    if len(block_ids) != len(set(block_ids)):
+        raise InvalidMessage("block_id repeated in one message (Slack wants them unique)")
     out = []
     for i, raw in enumerate(blocks):
         where = f"blocks[{i}]"

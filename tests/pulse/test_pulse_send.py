@@ -56,7 +56,7 @@ def test_one_dm_per_owner_with_exactly_their_movements(store, settings, client, 
     assert not any(name in ana_text for name in ("Cedar", "Delta", "Beacon"))
     (actions,) = [b for b in ana["blocks"] if b["type"] == "actions"]
     assert [(b["text"]["text"], b["action_id"], b["value"]) for b in actions["elements"]] == [
-        ("Open Acme", OPEN_ACCOUNT, "A1"), ("Open Atlas", OPEN_ACCOUNT, "A3")]
+        ("Open Acme", f"{OPEN_ACCOUNT}:0", "A1"), ("Open Atlas", f"{OPEN_ACCOUNT}:1", "A3")]
     assert ana["metadata"]["event_payload"]["key"] == f"pulse:ana@example.com:{P2}"
     assert ben["text"].startswith("All steady") and len(ben["blocks"]) == 1
     assert "Cedar" in text_of(cy) and "Acme" not in text_of(cy)
