@@ -76,6 +76,7 @@ from messages.render import Message
 from storage import deliveries as ledger
 from storage import queries
 from storage.deliveries import Clock, JobLock, system_clock
+from storage.feedback import record_post
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -619,9 +620,14 @@ def _send_one(store: Store, settings: Settings, client: WebClient, pulse: Pulse,
                                         period=pulse.period, error=error, now=now)
         # The admins hear about an owner missing from Slack once per period, not every run.
         return Outcome(pulse.key, pulse.owner, "failed", error, report=attempts == 1)
-    return deliver(store, client, pulse_message(pulse), key=pulse.key, kind=KIND,
-                   recipient=pulse.owner, period=pulse.period, channel=channel,
-                   clock=clock, sleep=sleep)
+    outcome = deliver(store, client, pulse_message(pulse), key=pulse.key, kind=KIND,
+                      recipient=pulse.owner, period=pulse.period, channel=channel,
+                      clock=clock, sleep=sleep)
+    if outcome.status == "sent" and outcome.ts and pulse.movements:
+        # So a reaction on the pulse is traced to exactly the accounts it was about.
+        record_post(store, outcome.channel or channel, outcome.ts, KIND,
+                    [m.account_id for m in pulse.movements])
+    return outcome
 
 
 def dry_run_lines(planned: Iterable[Planned]) -> Iterable[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import time
 from datetime import timedelta
 
@@ -70,6 +72,10 @@ def test_one_dm_per_owner_with_exactly_their_movements(store, settings, client, 
     assert "dee@example.com" in admin["text"] and "not found" in admin["text"]
     assert run.count("sent") == 3 and run.count("failed") == 1
     assert ledger.get(store, f"pulse:dee@example.com:{P2}").status == "failed"
+    # Each DM with movements is recorded with its accounts, so reactions trace exactly.
+    posts = {r["channel"]: json.loads(r["account_ids"])
+             for r in store.query("SELECT channel, account_ids FROM posted_messages")}
+    assert posts["DANA"] == ["A1", "A3"] and "DBEN" not in posts
 
 
 def test_second_run_sends_nothing_new(store, settings, client, fake, clock):
