@@ -125,12 +125,21 @@ def leading_indicators(model: Any, base_of: dict[str, str],
         rows.append({
             "component": comp,
             "weight": round(weights[comp], 6),
-            "direction": direction_words(model.kind, top, None if top not in numeric else
-                                         association_sign(X[top].to_numpy(dtype="float64"), p)),
+            "direction": direction_words(model.kind, top, _sign_of(
+                predict, X, p, top, metric_groups[top], numeric, seed)),
             "detail": detail,
         })
     _fix_rounding(rows)
     return rows, context
+
+
+def _sign_of(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame, p: np.ndarray,
+             metric: str, columns: list[str], numeric: set[str], seed: int) -> int | None:
+    """Association first (what a CSM sees in the data), the model's response if flat."""
+    if metric not in numeric:
+        return None
+    sign = association_sign(X[metric].to_numpy(dtype="float64"), p)
+    return sign if sign != 0 else donor_sign(predict, X, metric, columns, seed)
 
 
 def _fix_rounding(rows: list[dict[str, Any]]) -> None:
@@ -171,6 +180,34 @@ def association_sign(x: np.ndarray, p: np.ndarray) -> int:
         return 0
     diff = float(p[hi].mean() - p[lo].mean())
     if abs(diff) < 0.05 * max(float(p.mean()), 1e-9):
+        return 0
+    return 1 if diff > 0 else -1
+
+
+def donor_sign(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame, metric: str,
+               columns: list[str], seed: int) -> int:
+    """The model's own response when the association is flat: give sampled held-out
+    rows the metric (with its trends) of real accounts above its median, then of
+    accounts at or below it, and compare the mean predictions."""
+    x = X[metric].to_numpy(dtype="float64")
+    ok = ~np.isnan(x)
+    if ok.sum() < 20:
+        return 0
+    med = np.median(x[ok])
+    hi, lo = np.flatnonzero(ok & (x > med)), np.flatnonzero(ok & (x <= med))
+    if len(hi) < 10 or len(lo) < 10:
+        return 0
+    rng = np.random.default_rng(seed)
+    rows = X.iloc[np.sort(rng.choice(len(X), min(len(X), 3000), replace=False))]
+    means = []
+    for donors in (lo, hi):
+        work = rows.copy()
+        picks = rng.choice(donors, len(work))
+        for c in columns:
+            work[c] = X[c].to_numpy()[picks]
+        means.append(float(np.mean(predict(work))))
+    diff = means[1] - means[0]
+    if abs(diff) < 0.01 * max(means[0], 1e-9):
         return 0
     return 1 if diff > 0 else -1
 

@@ -55,6 +55,13 @@ STAGES = ("Checking data", "Loading snapshots", "Features and labels", "Training
           "Saving")
 
 
+class _Text(str):
+    """A string that can also be called, returning itself."""
+
+    def __call__(self) -> str:
+        return str(self)
+
+
 @dataclass
 class ScoreReport:
     """What a scoring run did, for the CLI and the bot."""
@@ -79,8 +86,13 @@ class ScoreReport:
     def is_provisional(self) -> bool:
         return any(self.provisional.values())
 
-    def summary(self) -> str:
-        """A few lines a person can read after `outcomes score`."""
+    @property
+    def summary(self) -> _Text:
+        """A few lines a person can read after `outcomes score`: `report.summary()` (and
+        `str(report.summary)`, which some callers use, gives the same text)."""
+        return _Text(self._summary())
+
+    def _summary(self) -> str:
         if self.up_to_date:
             return (f"Scores are up to date (models {self.churn_model}"
                     f"{', ' + self.upsell_model if self.upsell_model else ''}); nothing to do.")
@@ -264,9 +276,11 @@ def _score_book(store: Store, settings: Settings, *, progress: ProgressFn | None
             trained: TrainedModel = m["trained"]
             labels = prepared.churn if kind == "churn" else prepared.upsold
             known = ~np.isnan(labels)
+            no_holdout = trained.validation_X is None
             rows, context = explain.leading_indicators(
                 trained, fs.base_of, settings.component_of, settings.scoring.seed,
-                fallback_X=fs.frame.loc[known], fallback_y=labels[known].astype("int64"))
+                fallback_X=fs.frame.loc[known] if no_holdout else None,
+                fallback_y=labels[known].astype("int64") if no_holdout else None)
             m["indicators"] = rows
             m["metrics"]["context_importance"] = context
             m["metrics"]["indicator_rows"] = ("validation" if trained.validation_X is not None
@@ -309,7 +323,7 @@ def _score_book(store: Store, settings: Settings, *, progress: ProgressFn | None
     step(7)
     segmenter, seg_rows, driver_bench, typical, bench = _segments(store, prepared,
                                                                    current_rows, settings)
-    segment_ids = segmenter.assign(_segment_input(fs.frame.loc[pending], segmenter))
+    segment_ids = segmenter.assign(X_pending[segmenter.columns])
     report.segments = [{"segment_id": r["segment_id"], "name": r["name"], "size": r["size"]}
                        for r in seg_rows]
 
@@ -411,10 +425,6 @@ def _stepper(progress: ProgressFn | None, timings: dict[str, float]
         if progress is not None and i < len(STAGES):
             progress(STAGES[i], i, len(STAGES))
     return step
-
-
-def _segment_input(frame: pd.DataFrame, segmenter: Any) -> pd.DataFrame:
-    return frame[[c for c in segmenter.columns]]
 
 
 def _segments(store: Store, prepared: _Prepared, latest: np.ndarray, settings: Settings
