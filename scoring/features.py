@@ -84,8 +84,9 @@ def load_book(store: Store, plan: MetricPlan) -> pd.DataFrame:
     Big books are read as one all-numeric query (dates, renewal timing and product
     counts computed by SQLite, categories as codes) fetched in chunks straight into a
     float array: far faster and lighter than materialising millions of Python strings.
-    Columns: account_id, as_of, day, status_churned, arr, churned, upsold,
-    days_to_renewal, n_products and one per usable metric (categories as text).
+    Columns: account_id, as_of, arr, churned, upsold, one per usable metric (categories
+    as text), and internal ones whose leading underscore no metric name can have
+    (ingest strips it): _account_code, _day, _status_churned, _days_to_renewal, _n_products.
     """
     conn = store.conn
     counts = conn.execute(
@@ -110,7 +111,8 @@ def load_book(store: Store, plan: MetricPlan) -> pd.DataFrame:
         "CASE WHEN products IS NULL OR products = '' THEN " + miss
         + " ELSE length(products) - length(replace(products, ';', '')) + 1 END",
     ]
-    names = ["day", "status_churned", "arr", "churned", "upsold", "days_to_renewal", "n_products"]
+    names = ["_day", "_status_churned", "arr", "churned", "upsold", "_days_to_renewal",
+             "_n_products"]
     params: list[str] = []
     for metric in plan.numeric:
         exprs.append(f'IFNULL("{METRIC_PREFIX}{metric}", {miss})')
@@ -133,7 +135,7 @@ def load_book(store: Store, plan: MetricPlan) -> pd.DataFrame:
     data: dict[str, np.ndarray] = {}
     codes = np.repeat(np.arange(len(ids)), per_account)
     data["account_id"] = ids[codes]
-    data["account_code"] = codes
+    data["_account_code"] = codes
     day = matrix[:, 0]
     epoch = np.array([pd.Timestamp(d).to_julian_date() for d in dates], dtype="float64")
     date_index = np.searchsorted(epoch, day - 0.25)
@@ -143,7 +145,7 @@ def load_book(store: Store, plan: MetricPlan) -> pd.DataFrame:
             cats = np.array([*categories[name], np.nan], dtype=object)
             col = matrix[:, i]
             data[name] = cats[np.where(np.isnan(col), len(cats) - 1, col).astype("int64")]
-        elif name == "day":
+        elif name == "_day":
             data[name] = np.round(day - 2440587.5).astype("int64")  # days since 1970-01-01
         else:
             data[name] = matrix[:, i]
@@ -183,8 +185,8 @@ def build_features(book: pd.DataFrame, plan: MetricPlan) -> FeatureSet:
     Trends only look backwards within the same account, so no row sees its own future.
     """
     book = book.reset_index(drop=True)
-    accounts = book["account_code"].to_numpy()
-    days = book["day"].to_numpy()
+    accounts = book["_account_code"].to_numpy()
+    days = book["_day"].to_numpy()
     d = days - (days.min() if len(days) else 0)
     key = accounts.astype("int64") * (int(d.max()) + 1 if len(d) else 1) + d
     if not bool(np.all(np.diff(key) > 0)):
@@ -223,13 +225,13 @@ def build_features(book: pd.DataFrame, plan: MetricPlan) -> FeatureSet:
                 ratio = np.where(total > 0, used / total, np.nan)
             add(f"{metric}{TREND_SEP}ratio", ratio, metric)
     # Context from the canonical columns.
-    add(f"{CONTEXT}days_to_renewal", book["days_to_renewal"].to_numpy(dtype="float64"),
+    add(f"{CONTEXT}days_to_renewal", book["_days_to_renewal"].to_numpy(dtype="float64"),
         f"{CONTEXT}days_to_renewal")
     first_day = pd.Series(days).groupby(accounts).transform("min").to_numpy()
     add(f"{CONTEXT}tenure_days", (days - first_day).astype("float64"), f"{CONTEXT}tenure_days")
     add_with_trends(f"{CONTEXT}arr", book["arr"].to_numpy(dtype="float64"), f"{CONTEXT}arr",
                     ("d3",))
-    add(f"{CONTEXT}n_products", book["n_products"].to_numpy(dtype="float64"),
+    add(f"{CONTEXT}n_products", book["_n_products"].to_numpy(dtype="float64"),
         f"{CONTEXT}n_products")
 
     categorical: list[str] = []

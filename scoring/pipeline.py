@@ -165,13 +165,13 @@ def _prepare(store: Store, settings: Settings) -> _Prepared:
     plan = metric_plan(store)
     book = load_book(store, plan)
     churn, upsold = derive_label_arrays(
-        book["account_code"].to_numpy(), book["day"].to_numpy(),
-        book["status_churned"].to_numpy() > 0, book["arr"].to_numpy(),
+        book["_account_code"].to_numpy(), book["_day"].to_numpy(),
+        book["_status_churned"].to_numpy() > 0, book["arr"].to_numpy(),
         book["churned"].to_numpy(), book["upsold"].to_numpy(),
         settings.horizon_days, settings.upsell_growth,
     )
     # Rows of accounts that already left are neither scored nor trained on.
-    keep = book["status_churned"].to_numpy() == 0
+    keep = book["_status_churned"].to_numpy() == 0
     features = build_features(book[keep], plan)
     return _Prepared(plan, features, churn[keep], upsold[keep])
 

@@ -118,3 +118,18 @@ def test_new_month_scores_only_the_new_date_and_keeps_history(tmp_path, demo_boo
         assert kept == old
         assert np.isfinite(store.scalar("SELECT avg(health_score) FROM scores WHERE as_of = ?",
                                         (last,)))
+
+
+def test_metrics_named_like_internal_columns(tmp_path, demo_book):
+    book = demo_book[["account_id", "as_of", "arr", "renewal_date", "products", "status",
+                      "logins_30d", "nps"]].copy()
+    book["days_to_renewal"] = 42.0
+    book["day"] = np.arange(len(book)) % 7
+    book["n_products"] = 5.0
+    db = tmp_path / "names.db"
+    with Store(db) as store:
+        ingest_frame(store, book, tmp_path / "csv")
+        report = score_book(store, settings_for(db))
+        features = json.loads(store.scalar("SELECT features FROM models WHERE kind = 'churn'"))
+        assert "day" in features and "ctx__days_to_renewal" in features
+        assert report.rows_scored == int((book["status"] != "churned").sum())

@@ -46,8 +46,8 @@ def test_features_never_look_into_the_future(demo_book):
 
     def frame(b: pd.DataFrame) -> pd.DataFrame:
         prepared = pd.DataFrame({
-            "account_id": b["account_id"], "as_of": b["as_of"], "account_code": codes[: len(b)],
-            "day": days[: len(b)], "arr": b["arr"], "days_to_renewal": 30.0, "n_products": 1.0,
+            "account_id": b["account_id"], "as_of": b["as_of"], "_account_code": codes[: len(b)],
+            "_day": days[: len(b)], "arr": b["arr"], "_days_to_renewal": 30.0, "_n_products": 1.0,
             "logins_30d": b["logins_30d"], "plan": b["plan"],
         })
         return build_features(prepared, MetricPlan(["logins_30d"], ["plan"])).frame
