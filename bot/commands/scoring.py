@@ -139,6 +139,12 @@ def segments(state: CliContext, export_dir: Path | None) -> None:
         arr = "n/a" if row.avg_arr is None else f"{row.avg_arr:,.0f}"
         click.echo(f"{row.segment_id}. {row.name}: {row.size:,} accounts, avg ARR {arr}, "
                    f"churn {churn}, upsell {upsell}; products: {products}")
+    profile = json.loads(table["profile"].iloc[0] or "{}")
+    criterion = profile.get("segmenter", {}).get("criterion", {})
+    if criterion.get("method") == "silhouette":
+        scores = ", ".join(f"k={k}: {v:.3f}" for k, v in criterion["silhouette"].items())
+        click.echo(f"k = {criterion['k']}, the best silhouette score among {scores} "
+                   "(k-means on scaled latest metrics, seeded).")
     if export_dir is None:
         return
     export_dir.mkdir(parents=True, exist_ok=True)
