@@ -4,7 +4,7 @@ Not a test. Generates the book with the demo generator, writes one CSV, then run
 `outcomes ingest` in a child process (so its peak memory is measured alone) on a
 fresh database, and once more to show that re-ingesting the same file is a no-op.
 
-    .venv/bin/python bench/bench_ingest.py [--accounts 127000] [--months 24] [--keep DIR]
+    .venv/bin/python bench/bench_ingest.py [--accounts 150000] [--months 24] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def run_child(args: list[str]) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    # Churned accounts stop appearing, so 127k accounts give about 100k x 24 = 2.4M rows.
-    parser.add_argument("--accounts", type=int, default=127_000)
+    # Churned accounts stop appearing, so 150k accounts give about 100k x 24 = 2.4M rows.
+    parser.add_argument("--accounts", type=int, default=150_000)
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--keep", type=Path, help="keep the CSV and database in this folder")
     args = parser.parse_args()

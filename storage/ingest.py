@@ -267,17 +267,22 @@ def _store_rows(
         )
 
 
-# Correlated look-ups on the (account_id, as_of) index: a few index seeks per account,
-# much cheaper than window functions, which would sort the whole table.
+# One index-only pass for each account's first and last date, then one row look-up
+# per account; the fallback name is looked for only when the latest row has none
+# (coalesce stops at its first non-null argument). Window functions would sort the
+# whole table instead.
 _LATEST_SQL = """
+WITH span AS (
+    SELECT account_id, min(as_of) AS first_as_of, max(as_of) AS last_as_of
+    FROM snapshots WHERE account_id IN (SELECT account_id FROM _touched)
+    GROUP BY account_id
+)
 SELECT s.account_id, s.as_of, s.owner_email, s.owner_slack_id, s.arr, s.renewal_date,
-       s.products, s.status,
-       (SELECT min(f.as_of) FROM snapshots f WHERE f.account_id = s.account_id) AS first_as_of,
-       coalesce((SELECT n.name FROM snapshots n WHERE n.account_id = s.account_id
-                 AND n.name IS NOT NULL ORDER BY n.as_of DESC LIMIT 1), s.account_id) AS name
-FROM _touched t
-JOIN snapshots s ON s.account_id = t.account_id
- AND s.as_of = (SELECT max(m.as_of) FROM snapshots m WHERE m.account_id = t.account_id)
+       s.products, s.status, span.first_as_of,
+       coalesce(s.name, (SELECT n.name FROM snapshots n WHERE n.account_id = s.account_id
+                         AND n.name IS NOT NULL ORDER BY n.as_of DESC LIMIT 1),
+                s.account_id) AS name
+FROM span JOIN snapshots s ON s.account_id = span.account_id AND s.as_of = span.last_as_of
 """
 
 

@@ -77,7 +77,7 @@ def ingest(state: CliContext, files: tuple[Path, ...], as_of: str | None) -> Non
     Each file is stored whole or not at all; re-ingesting a file changes nothing.
     The format is the shared data contract; app.yaml 'columns' maps your headers.
     """
-    failed = 0
+    failed = changed = 0
     for path in files:
         try:
             report = _ingest_with_progress(state, path, as_of)
@@ -85,9 +85,11 @@ def ingest(state: CliContext, files: tuple[Path, ...], as_of: str | None) -> Non
             failed += 1
             click.secho(str(exc), fg="red", err=True)
             continue
+        changed += not report.unchanged
         click.echo(_describe(report))
-    settings = state.settings
-    click.echo(_label_line(state.store, settings.horizon_days, settings.upsell_growth))
+    if changed:
+        settings = state.settings
+        click.echo(_label_line(state.store, settings.horizon_days, settings.upsell_growth))
     if failed:
         click.secho(f"{failed} of {len(files)} files rejected; fix them and ingest them again.",
                     fg="red", err=True)

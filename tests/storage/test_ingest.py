@@ -174,3 +174,13 @@ def test_a_failure_while_writing_rolls_everything_back(store: Store, tmp_path: P
     with pytest.raises(sqlite3.OperationalError):
         ingest_file(store, write(tmp_path, GOOD.replace("2025-01-01", "2025-02-01") + "009,2025-02-01,New,,1,,,active,1,pro,1\n"))
     assert fingerprint(store) == before
+
+
+def test_accounts_follow_the_latest_snapshot_whatever_the_file_order(tmp_path: Path) -> None:
+    with Store(tmp_path / "o.db") as store:
+        ingest_file(store, write(tmp_path, "account_id,as_of,name,arr\na,2025-03-01,,300\n", "mar.csv"))
+        ingest_file(store, write(tmp_path, "account_id,as_of,name,arr\na,2025-01-01,Acme,100\n", "jan.csv"))
+        row = store.query("SELECT * FROM accounts")[0]
+        # March is the latest: its ARR wins; its blank name falls back to the last name given.
+        assert (row["arr"], row["name"], row["first_as_of"], row["last_as_of"]) == (
+            300.0, "Acme", "2025-01-01", "2025-03-01")
