@@ -125,8 +125,9 @@ def leading_indicators(model: Any, base_of: dict[str, str],
         rows.append({
             "component": comp,
             "weight": round(weights[comp], 6),
-            "direction": direction_words(model.kind, top, _sign_of(
-                predict, X, p, top, metric_groups[top], numeric, seed)),
+            "direction": (direction_words(model.kind, top, _sign_of(
+                predict, X, p, top, metric_groups[top], numeric, seed)) if raw_total > 0
+                else f"no measurable effect on {'churn risk' if model.kind == 'churn' else 'upsell likelihood'}"),
             "detail": detail,
         })
     _fix_rounding(rows)
