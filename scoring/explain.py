@@ -126,7 +126,7 @@ def leading_indicators(model: Any, base_of: dict[str, str],
             "component": comp,
             "weight": round(weights[comp], 6),
             "direction": (direction_words(model.kind, top, _sign_of(
-                predict, X, p, top, metric_groups[top], numeric, seed)) if raw_total > 0
+                predict, X, p, top, metric_groups[top], numeric, seed)) if weights[comp] >= 0.0005
                 else f"no measurable effect on {'churn risk' if model.kind == 'churn' else 'upsell likelihood'}"),
             "detail": detail,
         })
