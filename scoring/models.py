@@ -162,7 +162,9 @@ def choose_split(as_of: np.ndarray, y: np.ndarray, horizon_days: int, seed: int)
     idx = np.arange(n)
     dates = np.sort(np.unique(as_of))
     if len(dates) >= 3:
-        n_val = max(1, round(VALIDATION_SHARE * len(dates)))
+        # At least 3 validation dates once there are 6: calibration on one or two months
+        # follows their particular churn level too closely.
+        n_val = max(3 if len(dates) >= 6 else 1, round(VALIDATION_SHARE * len(dates)))
         start = dates[-n_val]
         val = as_of >= start
         gap_end = (pd.Timestamp(start) - pd.Timedelta(days=horizon_days)).strftime("%Y-%m-%d")
