@@ -40,7 +40,9 @@ from storage.store import METRIC_PREFIX, Store
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SNAPSHOT_FIXED = ("account_id", "as_of", "name", "owner_email", "owner_slack_id", "arr",
                   "renewal_date", "products", "status", "churned", "upsold")
-ProgressFn = Callable[[int, int], None]  # (rows just handled, rows in the file)
+# (phase, rows just handled, rows in the file): phase "checking" (total not known
+# yet, 0) then "storing".
+ProgressFn = Callable[[str, int, int], None]
 _HASH_KEYS = ("0123456789abcdef", "fedcba9876543210")
 
 
@@ -185,7 +187,7 @@ def _validate(
             stats[name].observe(columns[name], rows, max_categories)
         rows_seen += len(rows)
         if progress:
-            progress(len(rows), 0)
+            progress("checking", len(rows), 0)
     if hashes:
         dup = _duplicate_rows(np.concatenate([h[0] for h in hashes]),
                               np.concatenate([h[1] for h in hashes]), np.concatenate(numbers))
@@ -258,7 +260,7 @@ def _store_rows(
             values += [_python_values(metric_values(batch[name], kinds[name])) for name in kinds]
             conn.executemany(sql, zip(*values, strict=True))
             if progress:
-                progress(len(rows), checked.rows)
+                progress("storing", len(rows), checked.rows)
         _refresh_accounts(conn, checked.accounts)
         conn.execute(
             "INSERT INTO ingests (file, sha256, rows, accounts, first_as_of, last_as_of, ingested_at)"
@@ -322,7 +324,7 @@ def ingest_file(
 
     Raises IngestError (nothing stored) when the file breaks the data contract.
     A file already ingested byte for byte is reported unchanged and not re-read.
-    `progress(rows, total)` follows the storing pass (total is 0 while validating).
+    `progress(phase, rows, total)` follows both passes (see ProgressFn).
     """
     file = str(path)
     if isinstance(as_of, date):
@@ -339,7 +341,7 @@ def ingest_file(
         sources = plan_columns(snap.headers, column_map or {}, file, as_of)
         stored = store.metrics()
         checked = _validate(
-            snap, sources, file, as_of=as_of, max_categories=max_categories, progress=None,
+            snap, sources, file, as_of=as_of, max_categories=max_categories, progress=progress,
             stored_kinds=dict(zip(stored["name"], stored["kind"], strict=True)),
         )
         before = store.scalar("SELECT count(*) FROM accounts")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 import tempfile
 from pathlib import Path
 
@@ -26,9 +27,20 @@ def _ingest_with_progress(state: CliContext, path: Path, as_of: str | None) -> I
                    max_categories=settings.scoring.max_text_categories)
     if not sys.stderr.isatty():
         return ingest_file(state.store, path, **options)
-    with click.progressbar(length=1, label=f"Storing {path.name}", file=sys.stderr) as bar:
-        def progress(rows: int, total: int) -> None:
-            bar.length = total
+    checked = 0
+    with ExitStack() as stack:
+        bar = None
+
+        def progress(phase: str, rows: int, total: int) -> None:
+            nonlocal checked, bar
+            if phase == "checking":
+                checked += rows
+                click.echo(f"\rChecking {path.name}: {checked:,} rows", nl=False, err=True)
+                return
+            if bar is None:
+                click.echo(err=True)
+                bar = stack.enter_context(
+                    click.progressbar(length=total, label=f"Storing {path.name}", file=sys.stderr))
             bar.update(rows)
 
         return ingest_file(state.store, path, progress=progress, **options)
