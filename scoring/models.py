@@ -4,10 +4,19 @@ Each model is one scikit-learn Pipeline (ColumnTransformer + classifier + calibr
 so it can be stored whole and rescoring never re-implements a transform. The model
 family is chosen on validation rows the candidate never trained on: the latest known
 dates when the book has a history (time-based), a stratified random slice when it is a
-single snapshot with explicit labels. Probabilities are calibrated on those held-out
-rows (Platt scaling on the log-odds, which keeps the ranking), and the chosen family
-is then refit on all known rows so the latest dates are scored by the most informed
-model. Everything is seeded.
+single snapshot with explicit labels; the reported validation metrics come from that
+train-only model. The chosen family is then refit on all known rows so the latest dates
+are scored by the most informed model, and its probabilities are calibrated on
+out-of-fold predictions of that same family trained the same way: K folds of whole
+snapshot dates in contiguous blocks (a held-out month's neighbours, which share much of
+its outcome window, are mostly held out with it). A mapping learned on the validation
+model's scores does not fit the refit model: more data and different trees give another
+score scale, and the validation months have their own churn level. Platt scaling on
+the log-odds rather than isotonic: two parameters are stable with the few hundred
+positives of a small book, and a strictly increasing mapping keeps the ranking (AUC,
+drivers, the upsell threshold) without isotonic's ties; on big books the out-of-fold
+slope comes out near 1, so a more flexible shape would buy little. Rows are sampled
+per fit on huge books. Everything is seeded.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
@@ -36,6 +45,11 @@ FAMILIES = ("hist_gradient_boosting", "logistic_regression")
 MAX_TRAIN_ROWS = 120_000
 MAX_VALIDATION_ROWS = 50_000
 MAX_REFIT_ROWS = 150_000
+# Out-of-fold calibration of the refit family: folds of whole dates; each fold's model
+# trains on a sample of the other folds and predicts a sample of its own rows.
+CALIBRATION_FOLDS = 3
+MAX_OOF_TRAIN_ROWS = 40_000
+MAX_OOF_PREDICT_ROWS = 20_000
 VALIDATION_SHARE = 0.25
 MIN_VALIDATION_POSITIVES = 5
 EPS = 1e-6
@@ -50,9 +64,9 @@ HGB = {"learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 15, "min_samples
 class PlattCalibrated(ClassifierMixin, BaseEstimator):
     """A classifier whose probabilities go through a fixed Platt mapping.
 
-    The mapping (slope, intercept on the log-odds) is learned out of time by
-    `train_model` and passed in, so refitting on all rows keeps a calibration that was
-    measured on rows the model had not seen.
+    The mapping (slope, intercept on the log-odds) is learned by `train_model` on
+    out-of-fold predictions of the same family and settings, and passed in, so fitting
+    on all rows keeps a calibration that was measured on rows the models had not seen.
     """
 
     def __init__(self, estimator: Any = None, slope: float = 1.0, intercept: float = 0.0):
@@ -248,6 +262,70 @@ def _crossfit_calibrated(raw: np.ndarray, y: np.ndarray, seed: int) -> np.ndarra
     return out
 
 
+def calibration_folds(as_of: np.ndarray, y: np.ndarray, seed: int,
+                      k: int = CALIBRATION_FOLDS) -> list[np.ndarray]:
+    """Row positions of each out-of-fold calibration fold (together: every row once).
+
+    With at least k snapshot dates, each fold is a contiguous block of whole dates
+    (blocks of about equal row counts), so no date is split between fitting and
+    predicting and a held-out date's neighbours, which share much of its outcome
+    window, mostly sit in the same fold. A single-date book with explicit labels gets
+    stratified, seeded row folds. Empty when there are too few rows or outcomes.
+    """
+    n = len(y)
+    dates, inverse, counts = np.unique(as_of.astype(str), return_inverse=True, return_counts=True)
+    if len(dates) >= k:
+        middle = np.cumsum(counts) - counts / 2.0
+        block_of_date = np.minimum((k * middle / n).astype(int), k - 1)
+        block = block_of_date[inverse]
+        folds = [np.flatnonzero(block == b) for b in range(k)]
+        folds = [f for f in folds if len(f)]
+        return folds if len(folds) >= 2 else []
+    positives = int(y.sum())
+    if min(positives, n - positives) < k:
+        return []
+    skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    return [np.sort(test) for _, test in skf.split(np.zeros(n), y)]
+
+
+def out_of_fold_raw(make_pipeline: Any, X: pd.DataFrame, y: np.ndarray, as_of: np.ndarray,
+                    numeric: list[str], categorical: list[str], seed: int
+                    ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Raw (uncalibrated) out-of-fold probabilities: (row positions, probabilities, folds).
+
+    `make_pipeline(numeric, categorical)` builds the family exactly as the final fit
+    does. Each fold's model trains on (a seeded sample of) the other folds' rows and
+    predicts (a seeded sample of) its own; folds whose training rows hold one class
+    only are skipped.
+    """
+    rng = np.random.default_rng(seed + 7919)
+    folds = calibration_folds(as_of, y, seed)
+    all_rows = np.arange(len(y))
+    rows_out: list[np.ndarray] = []
+    raw_out: list[np.ndarray] = []
+    used = 0
+    for fold in folds:
+        in_fold = np.zeros(len(y), dtype=bool)
+        in_fold[fold] = True
+        train_rows = _sample(all_rows[~in_fold], MAX_OOF_TRAIN_ROWS, rng)
+        predict_rows = _sample(fold, MAX_OOF_PREDICT_ROWS, rng)
+        yt = y[train_rows]
+        if len(np.unique(yt)) < 2:
+            continue
+        Xt = X.iloc[train_rows]
+        num_t, cat_t = _usable(Xt, numeric, categorical)
+        if not num_t and not cat_t:
+            continue
+        pipe = make_pipeline(num_t, cat_t)
+        pipe.fit(Xt[[*num_t, *cat_t]], yt)
+        rows_out.append(predict_rows)
+        raw_out.append(pipe.predict_proba(X.iloc[predict_rows][[*num_t, *cat_t]])[:, 1])
+        used += 1
+    if not rows_out:
+        return all_rows[:0], np.zeros(0), 0
+    return np.concatenate(rows_out), np.concatenate(raw_out), used
+
+
 def choose_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """The probability cut-off with the best F1 on validation rows: (threshold, precision,
     recall). Rounded to 3 decimals so reruns and reports agree."""
@@ -307,10 +385,11 @@ def train_model(
                                "validation": split.scheme}
     candidates: dict[str, dict[str, Any]] = {}
     chosen = "logistic_regression"
-    slope, intercept = 1.0, 0.0
     hgb_iters = 300
     val_model = None
     val_X = val_y = None
+    calibrated_cf = None
+    val_slope, val_intercept = 1.0, 0.0
     if split.scheme != "none":
         train_rows = _sample(split.train, MAX_TRAIN_ROWS, rng)
         val_rows = _sample(split.validation, MAX_VALIDATION_ROWS, rng)
@@ -330,10 +409,13 @@ def train_model(
         pipe, raw = fitted[chosen]
         if chosen == "hist_gradient_boosting":
             hgb_iters = int(pipe.named_steps["model"].n_iter_)
-        slope, intercept = fit_platt(raw, val_y)
+        # The train-only model keeps a mapping fitted on its own validation scores: it
+        # serves the honest validation metrics and the permutation importances only.
+        val_slope, val_intercept = fit_platt(raw, val_y)
         calibrated_cf = _crossfit_calibrated(raw, val_y, seed)
         val_model = Pipeline([("prep", pipe.named_steps["prep"]),
-                              ("model", _frozen(pipe.named_steps["model"], slope, intercept))])
+                              ("model", _frozen(pipe.named_steps["model"], val_slope,
+                                                val_intercept))])
         val_model.feature_names_ = [*num_t, *cat_t]
         metrics.update({
             "roc_auc": _safe_auc(val_y, raw), "pr_auc": _safe_pr(val_y, raw),
@@ -345,42 +427,85 @@ def train_model(
             "validation_to": str(as_of[split.validation].max()),
             "candidates": candidates,
         })
-        if kind == "upsell":
-            if threshold is None:
-                threshold, prec, rec = choose_threshold(calibrated_cf, val_y)
-                metrics["threshold_source"] = "validation (best F1)"
-            else:
-                chosen_rows = calibrated_cf >= threshold
-                prec = float(val_y[chosen_rows].mean()) if chosen_rows.any() else 0.0
-                rec = float(val_y[chosen_rows].sum() / max(val_y.sum(), 1))
-                metrics["threshold_source"] = "app.yaml"
-            metrics.update({"threshold": threshold, "threshold_precision": round(prec, 4),
-                            "threshold_recall": round(rec, 4)})
     else:
         warnings.append(f"{kind}: too few known outcomes to hold any out; "
                         "no validation metrics")
         metrics.update({"roc_auc": None, "pr_auc": None, "brier": None, "n_train": len(y)})
-        if kind == "upsell":
-            metrics.update({"threshold": threshold if threshold is not None else 0.5,
-                            "threshold_source": "app.yaml" if threshold is not None else "default",
-                            "threshold_precision": None, "threshold_recall": None})
 
     metrics["family"] = chosen
-    metrics["calibration"] = {"method": "platt", "slope": round(slope, 6),
-                              "intercept": round(intercept, 6)}
-    # Refit the chosen family on all known rows (sampled on huge books).
-    refit_rows = _sample(np.arange(len(y)), MAX_REFIT_ROWS, rng)
-    Xa, ya = X.iloc[refit_rows], y[refit_rows]
-    num_a, cat_a = _usable(Xa, numeric, categorical)
     params: dict[str, Any] = {"family": chosen, "seed": seed}
+    fit_params: dict[str, Any] = {}
     if chosen == "hist_gradient_boosting":
         # As many boosting rounds as early stopping found on the training slice, scaled
         # a little for the extra data; no random inner split in the final fit.
         iters = max(20, math.ceil(hgb_iters * 1.1))
-        params.update({"max_iter": iters, "early_stopping": False})
-        base = build_pipeline(chosen, num_a, cat_a, seed, max_iter=iters, early_stopping=False)
+        fit_params = {"max_iter": iters, "early_stopping": False}
+        params.update(fit_params)
+
+    def make_pipeline(num: list[str], cat: list[str]) -> Pipeline:
+        return build_pipeline(chosen, num, cat, seed, **fit_params)
+
+    # Calibrate the final model on out-of-fold predictions of the same family, fitted
+    # the same way (see module doc).
+    oof_rows, oof_raw, n_folds = out_of_fold_raw(make_pipeline, X, y, as_of, numeric,
+                                                 categorical, seed)
+    oof_y = y[oof_rows]
+    oof_p = None
+    oof_pos = int(oof_y.sum())
+    if n_folds and min(oof_pos, len(oof_y) - oof_pos) >= MIN_VALIDATION_POSITIVES:
+        slope, intercept = fit_platt(oof_raw, oof_y)
+        oof_p = apply_platt(oof_raw, slope, intercept)
+        by_date = len(np.unique(as_of.astype(str))) >= CALIBRATION_FOLDS
+        calibration = {
+            "method": "platt", "fitted_on": "out-of-fold",
+            "folds": f"{n_folds} {'blocks of snapshot dates' if by_date else 'stratified row folds'}",
+            "n_rows": len(oof_y), "n_positive": oof_pos,
+            "out_of_fold_roc_auc": _safe_auc(oof_y, oof_raw),
+            "out_of_fold_mean_raw": round(float(oof_raw.mean()), 4),
+            "out_of_fold_rate": round(float(oof_y.mean()), 4),
+        }
+    elif split.scheme != "none":
+        slope, intercept = val_slope, val_intercept
+        calibration = {"method": "platt", "fitted_on": "validation (too few out-of-fold outcomes)"}
+        warnings.append(f"{kind}: too few outcomes for out-of-fold calibration; probabilities "
+                        "use the validation model's mapping")
     else:
-        base = build_pipeline(chosen, num_a, cat_a, seed)
+        slope, intercept = 1.0, 0.0
+        calibration = {"method": "none", "fitted_on": None}
+    calibration.update({"slope": round(slope, 6), "intercept": round(intercept, 6)})
+    metrics["calibration"] = calibration
+
+    if kind == "upsell":
+        # The threshold applies to the final model's probabilities, so it is chosen on
+        # probabilities with the same mapping: the out-of-fold ones when there are any.
+        if oof_p is not None:
+            p_thr, y_thr, source = oof_p, oof_y, "out-of-fold"
+        elif calibrated_cf is not None:
+            p_thr, y_thr, source = calibrated_cf, val_y, "validation"
+        else:
+            p_thr = y_thr = source = None
+        if p_thr is None:
+            metrics.update({"threshold": threshold if threshold is not None else 0.5,
+                            "threshold_source": "app.yaml" if threshold is not None else "default",
+                            "threshold_precision": None, "threshold_recall": None})
+        else:
+            if threshold is None:
+                threshold, prec, rec = choose_threshold(p_thr, y_thr)
+                metrics["threshold_source"] = f"{source} (best F1)"
+            else:
+                chosen_rows = p_thr >= threshold
+                prec = float(y_thr[chosen_rows].mean()) if chosen_rows.any() else 0.0
+                rec = float(y_thr[chosen_rows].sum() / max(y_thr.sum(), 1))
+                metrics["threshold_source"] = "app.yaml"
+            metrics.update({"threshold": threshold, "threshold_precision": round(prec, 4),
+                            "threshold_recall": round(rec, 4),
+                            "threshold_rows": source})
+
+    # Refit the chosen family on all known rows (sampled on huge books).
+    refit_rows = _sample(np.arange(len(y)), MAX_REFIT_ROWS, rng)
+    Xa, ya = X.iloc[refit_rows], y[refit_rows]
+    num_a, cat_a = _usable(Xa, numeric, categorical)
+    base = make_pipeline(num_a, cat_a)
     final = Pipeline([
         ("prep", base.named_steps["prep"]),
         ("model", PlattCalibrated(base.named_steps["model"], slope=slope, intercept=intercept)),
