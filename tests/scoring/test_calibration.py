@@ -120,7 +120,7 @@ def test_training_is_reproducible_and_calibrated_in_the_large():
     over time, so a mapping fitted on the last months alone would be wrong)."""
     rng = np.random.default_rng(5)
     dates = pd.date_range("2025-01-01", periods=12, freq="MS").strftime("%Y-%m-%d")
-    n = 250
+    n = 150
     as_of = np.repeat(dates.to_numpy(dtype=object), n)
     x = rng.normal(size=len(as_of))
     level = np.repeat(np.linspace(-1.5, -3.0, 12), n)      # churn falls over time
