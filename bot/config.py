@@ -201,6 +201,13 @@ class Settings(_Strict):
                 return cat.emoji
         raise KeyError(category)
 
+    def category_emoji(self, category: str | None) -> str:
+        """Like emoji_for, but a missing or unknown category gets a neutral marker."""
+        try:
+            return self.emoji_for(category) if category else defaults.UNKNOWN_CATEGORY_EMOJI
+        except KeyError:
+            return defaults.UNKNOWN_CATEGORY_EMOJI
+
     def component_of(self, column: str) -> str | None:
         """The data component a metric column belongs to, if the catalogue names it."""
         for comp, cols in self.components.items():

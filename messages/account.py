@@ -28,15 +28,7 @@ def sparkline(values: list[float | None]) -> str:
 
 
 def emoji_lookup(settings: Settings):
-    def e(category: str | None) -> str:
-        if not category:
-            return ":grey_question:"
-        try:
-            return settings.emoji_for(category)
-        except KeyError:
-            return ":grey_question:"
-
-    return e
+    return settings.category_emoji
 
 
 def card_blocks(card: Card, settings: Settings, *, shared_by: str | None = None,

@@ -15,16 +15,9 @@ if TYPE_CHECKING:
 MOVERS_SHOWN = 8
 
 
-def _emoji(settings: Settings, category: str) -> str:
-    try:
-        return settings.emoji_for(category)
-    except KeyError:
-        return ":grey_question:"
-
-
 def movement_lines(moves: list[Movement], settings: Settings) -> list[str]:
     t = b.macros("summary.j2")
-    return [b.text_of(t.movement_line(mv, _emoji(settings, mv.before), _emoji(settings, mv.after)))
+    return [b.text_of(t.movement_line(mv, settings.category_emoji(mv.before), settings.category_emoji(mv.after)))
             for mv in moves]
 
 
@@ -39,9 +32,9 @@ def summary_message(data: SummaryData, settings: Settings, *, title: str | None 
     if data.provisional:
         blocks.append(b.context(b.text_of(t.provisional())))
     blocks.append(b.section(b.text_of(t.index_title("Renewal Index")) + "\n" + "\n".join(
-        b.text_of(t.category_line(line, _emoji(settings, line.category))) for line in data.renewal)))
+        b.text_of(t.category_line(line, settings.category_emoji(line.category))) for line in data.renewal)))
     blocks.append(b.section(b.text_of(t.index_title("Upsell Index")) + "\n" + "\n".join(
-        b.text_of(t.category_line(line, _emoji(settings, line.category))) for line in data.upsell)))
+        b.text_of(t.category_line(line, settings.category_emoji(line.category))) for line in data.upsell)))
     blocks.append(b.divider())
     if data.previous_as_of is None:
         blocks.append(b.context(b.text_of(t.no_previous())))

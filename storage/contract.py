@@ -9,7 +9,6 @@ batch of 100k rows costs milliseconds.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 

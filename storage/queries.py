@@ -284,31 +284,28 @@ def owner_email_for_user(store: Store, user_id: str) -> str | None:
 # -- models, indicators, segments, components -------------------------------------------------
 
 
+def _model_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not rows:
+        return None
+    row = rows[0]
+    row["metrics"] = _json(row["metrics"], {})
+    row["provisional"] = bool(row["provisional"])
+    return row
+
+
 def active_model(store: Store, kind: str) -> dict[str, Any] | None:
-    rows = store.query(
+    return _model_row(store.query(
         "SELECT kind, version, trained_at, train_start, train_end, metrics, provisional"
         " FROM models WHERE kind = ? AND active = 1 ORDER BY trained_at DESC LIMIT 1",
         (kind,),
-    )
-    if not rows:
-        return None
-    row = rows[0]
-    row["metrics"] = _json(row["metrics"], {})
-    row["provisional"] = bool(row["provisional"])
-    return row
+    ))
 
 
 def model(store: Store, version: str) -> dict[str, Any] | None:
-    rows = store.query(
+    return _model_row(store.query(
         "SELECT kind, version, trained_at, metrics, provisional, active FROM models WHERE version = ?",
         (version,),
-    )
-    if not rows:
-        return None
-    row = rows[0]
-    row["metrics"] = _json(row["metrics"], {})
-    row["provisional"] = bool(row["provisional"])
-    return row
+    ))
 
 
 def indicators(store: Store, model_version: str) -> list[dict[str, Any]]:

@@ -89,13 +89,6 @@ def movement_direction(settings: Settings, before: str | None, after: str | None
     return "up" if a < b else "down"
 
 
-def emoji(settings: Settings, category: str | None) -> str:
-    if not category:
-        return ":grey_question:"
-    try:
-        return settings.emoji_for(category)
-    except KeyError:
-        return ":grey_question:"
 
 
 def provisional(store: Store) -> bool:
