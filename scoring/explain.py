@@ -305,6 +305,7 @@ def account_drivers(
         pulls[:, j] = base - _logodds(predict(work))   # > 0: this metric raises churn risk
         for c in cols:
             work[c] = original[c]
+    _drop_contradictions(pulls, names, X, base, segment_ids, typical)
     values_of = {m: X[m].to_numpy() for m in names if m in X}
     trends_of = {m: X[f"{m}{TREND_SEP}d3"].to_numpy() for m in names if f"{m}{TREND_SEP}d3" in X}
     labels = {m: human_label(m) for m in names}
@@ -340,6 +341,37 @@ def account_drivers(
                 })
         out.append(items)
     return out
+
+
+def _drop_contradictions(
+    pulls: np.ndarray, names: list[str], X: pd.DataFrame, base: np.ndarray,
+    segment_ids: np.ndarray, typical: dict[int, dict[str, Any]],
+) -> None:
+    """Zero the pulls that contradict the metric's effect across the book.
+
+    A driver reads "Feature adoption: Low for its segment"; listed as holding the
+    score up it would tell the CSM the opposite of what the model does overall (it
+    happens when the metric's trend features or correlated metrics carry the pull).
+    Where the metric's association with predicted risk over all rows says that its
+    level (above or below the segment's typical value) should push the other way,
+    the pull is not shown.
+    """
+    seg_count = int(segment_ids.max()) + 1 if len(segment_ids) else 0
+    for j, metric in enumerate(names):
+        if metric not in X or not pd.api.types.is_numeric_dtype(X[metric]):
+            continue
+        values = X[metric].to_numpy(dtype="float64")
+        known = ~np.isnan(values)
+        if known.sum() < 10:
+            continue
+        assoc = pd.Series(values[known]).corr(pd.Series(base[known]), method="spearman")
+        if not np.isfinite(assoc) or abs(assoc) < 0.05:
+            continue
+        typ = np.array([typical.get(s, {}).get(metric, np.nan) for s in range(seg_count)],
+                       dtype="float64")[segment_ids]
+        expected = np.sign(assoc) * np.sign(values - typ)   # > 0: this level raises risk
+        contradicts = np.nan_to_num(expected) * np.sign(pulls[:, j]) < 0
+        pulls[contradicts, j] = 0.0
 
 
 def _logodds(p: np.ndarray) -> np.ndarray:
