@@ -362,7 +362,7 @@ def _drop_contradictions(
             continue
         values = X[metric].to_numpy(dtype="float64")
         known = ~np.isnan(values)
-        if known.sum() < 10:
+        if known.sum() < 10 or np.ptp(values[known]) == 0:
             continue
         assoc = pd.Series(values[known]).corr(pd.Series(base[known]), method="spearman")
         if not np.isfinite(assoc) or abs(assoc) < 0.05:
