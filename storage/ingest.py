@@ -1,6 +1,7 @@
-"""Validate and store account snapshot files (CSV or Parquet).
+"""Validate and store account snapshots from files (CSV or Parquet) or any other
+`storage.batch_source.BatchSource` (a SQL query's result, `storage.sources`).
 
-Two streaming passes over the file: the first checks every row against the data
+Two streaming passes over the source: the first checks every row against the data
 contract and decides what each metric column is, writing nothing; the second
 stores the rows in one transaction. So a rejected file leaves the database
 exactly as it was, a failure while writing rolls back, and a file of millions of
@@ -34,7 +35,8 @@ from storage.contract import (
     metric_values,
     settle_kind,
 )
-from storage.snapshot_file import FileProblem, SnapshotFile, open_snapshot_file
+from storage.batch_source import BatchSource, SourceProblem
+from storage.snapshot_file import FileProblem, open_snapshot_file
 from storage.store import METRIC_PREFIX, Store
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -47,15 +49,17 @@ _HASH_KEYS = ("0123456789abcdef", "fedcba9876543210")
 
 
 class IngestError(Exception):
-    """A file that cannot be stored. `problems` lists (column, message, rows)."""
+    """A file (or other source) that cannot be stored. `problems` lists (column, message, rows)."""
 
-    def __init__(self, file: str, problems: Sequence[tuple[str | None, str, Sequence[int]]]):
+    def __init__(self, file: str, problems: Sequence[tuple[str | None, str, Sequence[int]]],
+                 noun: str = "file"):
         self.file = file
         self.problems = list(problems)
+        self.noun = noun
         super().__init__(self._message())
 
     def _message(self) -> str:
-        lines = [f"{self.file}: rejected, nothing from this file was stored."]
+        lines = [f"{self.file}: rejected, nothing from this {self.noun} was stored."]
         for column, message, rows in self.problems:
             where = f"column {column!r}: " if column else ""
             if rows:
@@ -96,7 +100,8 @@ class IngestReport:
 
 
 def plan_columns(
-    headers: Sequence[str], column_map: Mapping[str, str], file: str, as_of: str | None
+    headers: Sequence[str], column_map: Mapping[str, str], file: str, as_of: str | None,
+    noun: str = "file",
 ) -> dict[str, str]:
     """Canonical (or metric) name -> header in the file; clashes and gaps are errors."""
     sources: dict[str, str] = {}
@@ -116,11 +121,11 @@ def plan_columns(
             problems.append((required, f"is required but missing{hint}; map your column to it "
                              "in app.yaml 'columns'", []))
     if problems:
-        raise IngestError(file, problems)
+        raise IngestError(file, problems, noun)
     return sources
 
 
-def _numbered(snap: SnapshotFile, sources: Mapping[str, str]) -> Iterator[tuple[dict[str, pa.Array], np.ndarray]]:
+def _numbered(snap: BatchSource, sources: Mapping[str, str]) -> Iterator[tuple[dict[str, pa.Array], np.ndarray]]:
     """Batches as {name: column} with the row number of each row."""
     start = snap.first_row
     for batch in snap.batches():
@@ -160,7 +165,7 @@ class _Checked:
 
 
 def _validate(
-    snap: SnapshotFile, sources: Mapping[str, str], file: str, *, as_of: str | None,
+    snap: BatchSource, sources: Mapping[str, str], file: str, *, as_of: str | None,
     stored_kinds: Mapping[str, str], max_categories: int, progress: ProgressFn | None,
 ) -> _Checked:
     problems = Problems()
@@ -203,9 +208,9 @@ def _validate(
                     "kept for display, left out of the models")
         plans.append(ColumnPlan(name, sources[name], kind, kind != "text", note))
     if problems:
-        raise IngestError(file, problems.as_list())
+        raise IngestError(file, problems.as_list(), snap.noun)
     if rows_seen == 0:
-        raise IngestError(file, [(None, "has no rows", [])])
+        raise IngestError(file, [(None, "has no rows", [])], snap.noun)
     warnings = []
     if no_at:
         warnings.append(f"{no_at} owner_email values have no '@'; those owners cannot be found in Slack")
@@ -223,7 +228,7 @@ def _python_values(values: object) -> list:
 
 
 def _store_rows(
-    store: Store, snap: SnapshotFile, sources: Mapping[str, str], checked: _Checked,
+    store: Store, snap: BatchSource, sources: Mapping[str, str], checked: _Checked,
     as_of: str | None, sha: str, file: str, progress: ProgressFn | None,
 ) -> None:
     now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -311,6 +316,14 @@ def _refresh_accounts(conn: sqlite3.Connection, account_ids: Iterable[str]) -> N
     conn.execute("DELETE FROM _touched")
 
 
+def _check_as_of(file: str, as_of: str | date | None) -> str | None:
+    if isinstance(as_of, date):
+        as_of = as_of.isoformat()
+    if as_of is not None and (not ISO_DATE.match(as_of) or pd.isna(pd.to_datetime(as_of, errors="coerce"))):
+        raise IngestError(file, [("--as-of", f"{as_of!r} is not a date in YYYY-MM-DD form", [])])
+    return as_of
+
+
 def ingest_file(
     store: Store,
     path: str | Path,
@@ -327,27 +340,48 @@ def ingest_file(
     `progress(phase, rows, total)` follows both passes (see ProgressFn).
     """
     file = str(path)
-    if isinstance(as_of, date):
-        as_of = as_of.isoformat()
-    if as_of is not None and (not ISO_DATE.match(as_of) or pd.isna(pd.to_datetime(as_of, errors="coerce"))):
-        raise IngestError(file, [("--as-of", f"{as_of!r} is not a date in YYYY-MM-DD form", [])])
+    as_of = _check_as_of(file, as_of)
     try:
         snap = open_snapshot_file(path)
+    except FileProblem as exc:
+        raise IngestError(file, [(None, str(exc), [])]) from None
+    return ingest_batches(store, snap, column_map=column_map, as_of=as_of,
+                          max_categories=max_categories, progress=progress)
+
+
+def ingest_batches(
+    store: Store,
+    snap: BatchSource,
+    *,
+    column_map: Mapping[str, str] | None = None,
+    as_of: str | date | None = None,
+    max_categories: int = 30,
+    progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Validate a source's rows completely, then store them in one transaction.
+
+    The same rules for every source (a file, a SQL result): raises IngestError
+    (nothing stored) when a row breaks the data contract. A source whose
+    fingerprint was ingested before is reported unchanged and not re-read.
+    """
+    file = snap.label
+    as_of = _check_as_of(file, as_of)
+    try:
         report = IngestReport(file=file)
-        seen = store.scalar("SELECT rows FROM ingests WHERE sha256 = ?", (snap.sha256,))
+        seen = store.scalar("SELECT rows FROM ingests WHERE sha256 = ?", (snap.fingerprint,))
         if seen is not None:
             report.unchanged, report.rows = True, int(seen)
             return report
-        sources = plan_columns(snap.headers, column_map or {}, file, as_of)
+        sources = plan_columns(snap.headers, column_map or {}, file, as_of, snap.noun)
         stored = store.metrics()
         checked = _validate(
             snap, sources, file, as_of=as_of, max_categories=max_categories, progress=progress,
             stored_kinds=dict(zip(stored["name"], stored["kind"], strict=True)),
         )
         before = store.scalar("SELECT count(*) FROM accounts")
-        _store_rows(store, snap, sources, checked, as_of, snap.sha256, file, progress)
-    except FileProblem as exc:
-        raise IngestError(file, [(None, str(exc), [])]) from None
+        _store_rows(store, snap, sources, checked, as_of, snap.fingerprint, file, progress)
+    except SourceProblem as exc:
+        raise IngestError(file, [(None, str(exc), [])], snap.noun) from None
     report.rows = checked.rows
     report.accounts = len(checked.accounts)
     report.new_accounts = store.scalar("SELECT count(*) FROM accounts") - before

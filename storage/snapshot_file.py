@@ -18,24 +18,37 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from storage.batch_source import SourceProblem
+
 PARQUET_MAGIC = b"PAR1"
 CSV_BLOCK_BYTES = 16 << 20
 PARQUET_BATCH_ROWS = 100_000
 
 
-class FileProblem(Exception):
+class FileProblem(SourceProblem):
     """The file as a whole cannot be read; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
 class SnapshotFile:
-    """A readable file: its format, header, first data row number and checksum."""
+    """A readable file: its format, header, first data row number and checksum.
+
+    A `storage.batch_source.BatchSource`."""
 
     path: Path
     kind: str  # csv / parquet
     headers: list[str]
     first_row: int  # spreadsheet numbering: a CSV header is row 1
     sha256: str
+    noun = "file"
+
+    @property
+    def label(self) -> str:
+        return str(self.path)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.sha256
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """The rows, a batch at a time, columns named as in the file."""
