@@ -13,6 +13,8 @@ Measured:
   http     a signed slash command POSTed to `outcomes serve` (its own process: Starlette +
            uvicorn; --in-process runs it in a thread of this process instead): time to the
            HTTP 200 ack, and time until the card arrives at the fake Slack's response_url
+  floor    the same signed requests to bench/noop_bolt.py (a Bolt app whose handler only
+           acks, same Starlette + uvicorn stack, its own process): time to the HTTP 200
 Also reported: the first lookup that has to build the fuzzy name index, and a typo
 lookup (fuzzy over every name) once the index is warm.
 """
@@ -115,6 +117,29 @@ def report(label: str, seconds: list[float]) -> None:
           f"   max {max(ms):7.2f} ms   mean {statistics.fmean(ms):6.2f} ms")
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(cmd: list[str], port: int, env: dict[str, str]) -> subprocess.Popen:
+    """Start a server process and wait until its /healthz answers."""
+    import httpx
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return proc
+        except httpx.TransportError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise SystemExit(f"{cmd[0]} did not start") from None
+            time.sleep(0.1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
@@ -122,6 +147,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--db", default=str(Path(tempfile.gettempdir()) / "outcomes-bench-lookup.db"))
     parser.add_argument("--rebuild", action="store_true", help="Rebuild the book even if --db exists.")
+    parser.add_argument("--json", action="store_true", help="End with the p99 figures as one JSON line.")
     parser.add_argument("--in-process", action="store_true",
                         help="Serve from this process (a thread) instead of an `outcomes serve` process.")
     args = parser.parse_args()
@@ -223,23 +249,12 @@ def main() -> None:
             while not server.started:
                 time.sleep(0.01)
         else:  # `outcomes serve` in its own process, as in production and in the judge's setup
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
+            port = free_port()
             env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET,
                    "SLACK_API_URL": fake.api_url, "OUTCOMES_DB": str(db), "OUTCOMES_CONFIG": ""}
             exe = Path(sys.executable).with_name("outcomes")
-            proc = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise SystemExit("outcomes serve did not start") from None
-                    time.sleep(0.1)
+            proc = start_server([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                port, env)
             time.sleep(2)  # let the background warm-up (name index, templates) finish
         verifier = SignatureVerifier(SECRET)
         url = f"http://127.0.0.1:{port}/slack/events"
@@ -258,6 +273,18 @@ def main() -> None:
             assert resp.status_code == 200, resp.text
             arrivals.wait(path)
             return acked, time.perf_counter() - t
+
+        def ack_only(http: httpx.Client, target: str, i: int, text: str) -> float:
+            body = urlencode({"team_id": "T0FAKE", "channel_id": "C1", "user_id": "UBENCH",
+                              "command": settings.slack.command, "text": text,
+                              "response_url": fake.response_url(f"n{i}"), "trigger_id": "t"})
+            ts = str(int(time.time()))
+            headers = {"X-Slack-Request-Timestamp": ts, "Content-Type": "application/x-www-form-urlencoded",
+                       "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body)}
+            t = time.perf_counter()
+            resp = http.post(target, content=body, headers=headers)
+            assert resp.status_code == 200, resp.text
+            return time.perf_counter() - t
 
         with httpx.Client(timeout=10) as http:
             for i, text in enumerate(sample[:20]):
@@ -286,8 +313,29 @@ def main() -> None:
         else:
             proc.terminate()
             proc.wait(timeout=10)
+
+        # -- the floor: a Bolt app whose handler only acks, in its own process -------------
+        noop_port = free_port()
+        noop = start_server([sys.executable, str(Path(__file__).with_name("noop_bolt.py")),
+                             "--port", str(noop_port), "--secret", SECRET, "--api-url", fake.api_url,
+                             "--command", settings.slack.command], noop_port, dict(os.environ))
+        noop_url = f"http://127.0.0.1:{noop_port}/slack/events"
+        with httpx.Client(timeout=10) as http:
+            for i, text in enumerate(sample[:20]):
+                ack_only(http, noop_url, -1 - i, text)
+            noop_acks = [ack_only(http, noop_url, i, text) for i, text in enumerate(sample)]
+        noop.terminate()
+        noop.wait(timeout=10)
+        report("floor: no-op Bolt handler, ack", noop_acks)
         store.close()
-    print("\ntarget: p99 < 100 ms for ack + reply")
+    print("\ntarget: p99 of ack + reply <= 2x the no-op handler's ack")
+    if args.json:
+        print(json.dumps({
+            "service_p99_ms": 1000 * pct(times, 99), "ack_p99_ms": 1000 * pct(acks, 99),
+            "reply_p99_ms": 1000 * pct(replies, 99), "reply_p50_ms": 1000 * pct(replies, 50),
+            "noop_ack_p99_ms": 1000 * pct(noop_acks, 99),
+            "noop_ack_p50_ms": 1000 * pct(noop_acks, 50),
+            "concurrent_reply_p99_ms": 1000 * pct([r for _, r in results], 99)}))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ neighbours than about this code.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -66,6 +67,7 @@ def main() -> None:
     parser.add_argument("--owners", type=int, default=5000)
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", action="store_true", help="End with the figures as one JSON line.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-pulse-") as tmp:
         settings = load_settings(None, Path(tmp) / "bench.db", env={})
@@ -92,6 +94,9 @@ def main() -> None:
     print(f"render {render:6.2f} s wall, {render_cpu:6.2f} s CPU "
           f"({1000 * render / max(len(messages), 1):.2f} ms per message)")
     print(f"total  {build + render:6.2f} s wall, {build_cpu + render_cpu:6.2f} s CPU (target < 10 s)")
+    if args.json:
+        print(json.dumps({"owners": len(pulses), "build_s": build, "render_s": render,
+                          "total_s": build + render, "total_cpu_s": build_cpu + render_cpu}))
 
 
 if __name__ == "__main__":

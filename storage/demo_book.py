@@ -18,6 +18,7 @@ Starter plan, an occasional blank meeting count.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -82,6 +83,12 @@ def _owners(spec: DemoSpec) -> list[tuple[str, str]]:
 
 def generate(spec: DemoSpec = DemoSpec()) -> pd.DataFrame:
     """All monthly snapshots of the book, one row per (account, month)."""
+    return pd.concat(list(iter_months(spec)), ignore_index=True)
+
+
+def iter_months(spec: DemoSpec = DemoSpec()) -> Iterator[pd.DataFrame]:
+    """The book one monthly snapshot at a time (what `generate` concatenates), so a
+    benchmark book of millions of rows can be written without holding it whole."""
     rng = np.random.default_rng(spec.seed)
     n, months = spec.accounts, spec.months
     dates = pd.date_range(end=pd.Timestamp(spec.end), periods=months, freq="MS")
@@ -117,7 +124,6 @@ def generate(spec: DemoSpec = DemoSpec()) -> pd.DataFrame:
     seats = seats0.copy()
     arr = seats * price
     employees = employees0.copy()
-    frames = []
     for t, when in enumerate(dates):
         present = alive & (joined <= t)
         age = t - joined
@@ -181,10 +187,8 @@ def generate(spec: DemoSpec = DemoSpec()) -> pd.DataFrame:
             "region": region,
             "notes": [f"{NOTES[k]} (#{i})" for i, k in enumerate(rng.integers(0, len(NOTES), n))],
         })[rows & ~(churns & ~marked)]
-        frames.append(frame)
         alive &= ~churns
-    book = pd.concat(frames, ignore_index=True)
-    return book
+        yield frame.reset_index(drop=True)
 
 
 def owner_directory(spec: DemoSpec = DemoSpec()) -> list[dict[str, str]]:
