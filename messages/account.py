@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from messages import blocks as b
 from messages.actions import FLAG_ACCOUNT, HEALTH_GRAPH, OPEN_ACCOUNT, SHARE_ACCOUNT
-from messages.render import Message, checked
+from messages.render import Message, _truncate, checked, clean_text, escape_mrkdwn
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -77,7 +78,16 @@ def choices_message(match: Match, settings: Settings) -> Message:
                                 accessory=b.button("Open", OPEN_ACCOUNT, a["account_id"])))
     if match.total > len(shown):
         blocks.append(b.context(f"…and {match.total - len(shown):,} more"))
-    return checked(f"{match.total} accounts match “{match.query}”", blocks)
+    return checked(f"{match.total} accounts match “{escape_mrkdwn(match.query)}”", blocks)
+
+
+CHART_NAME_CHARS = 60
+
+
+def _chart_label(value: object, limit: int) -> str:
+    """Text from data for the chart: one line, without control characters, at most `limit`."""
+    text = "".join(ch if ch.isprintable() else " " for ch in clean_text(value))
+    return _truncate(" ".join(text.split()), limit)
 
 
 def health_chart_png(card: Card, settings: Settings) -> bytes:
@@ -94,8 +104,8 @@ def health_chart_png(card: Card, settings: Settings) -> bytes:
     top = 100.0
     for i, band in enumerate(bands):
         ax.axhspan(band.min, top, color=colours[min(i, len(colours) - 1)], alpha=0.12, lw=0)
-        ax.text(0.005, (band.min + top) / 2, band.name, transform=ax.get_yaxis_transform(),
-                fontsize=7, va="center", alpha=0.7)
+        ax.text(0.005, (band.min + top) / 2, _chart_label(band.name, 40), parse_math=False,
+                transform=ax.get_yaxis_transform(), fontsize=7, va="center", alpha=0.7)
         top = band.min
     dates = [h["as_of"] for h in card.history]
     values = [h["health_score"] for h in card.history]
@@ -104,8 +114,12 @@ def health_chart_png(card: Card, settings: Settings) -> bytes:
     ax.set_xticks(range(0, len(dates), step), [d[:7] for d in dates[::step]], fontsize=8)
     ax.set_ylim(0, 100)
     ax.set_ylabel("Health score")
-    ax.set_title(f"{card.account['name']}: health score", fontsize=10)
-    fig.tight_layout()
+    # Names from data are drawn literally: no math text (`$...$`), cut to fit the title.
+    ax.set_title(f"{_chart_label(card.account['name'], CHART_NAME_CHARS)}: health score",
+                 fontsize=10, parse_math=False)
     out = io.BytesIO()
-    fig.savefig(out, format="png")
+    with warnings.catch_warnings():  # an emoji in a name has no glyph in the font: drawn as a box
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.tight_layout()
+        fig.savefig(out, format="png")
     return out.getvalue()

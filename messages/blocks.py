@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from messages.render import LIMITS, _truncate, environment
+from messages.render import LIMITS, _truncate, clean_text, environment
 
 Block = dict[str, Any]
 
@@ -20,7 +20,8 @@ def text_of(rendered: Any) -> str:
 
 
 def header(text: str) -> Block:
-    return {"type": "header", "text": {"type": "plain_text", "text": _truncate(text, LIMITS["header_text"]),
+    return {"type": "header", "text": {"type": "plain_text",
+                                       "text": _truncate(clean_text(text), LIMITS["header_text"]),
                                        "emoji": True}}
 
 
@@ -51,7 +52,8 @@ def divider() -> Block:
 
 
 def button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
-    el: Block = {"type": "button", "text": {"type": "plain_text", "text": _truncate(text, LIMITS["button_text"]),
+    el: Block = {"type": "button", "text": {"type": "plain_text",
+                                            "text": _truncate(clean_text(text), LIMITS["button_text"]),
                                             "emoji": True},
                  "action_id": action_id, "value": value[: LIMITS["button_value"]]}
     if style:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from messages import blocks as b
 from messages.account import emoji_lookup
 from messages.actions import SEGMENT_CSV
-from messages.render import Message, checked
+from messages.render import Message, checked, escape_mrkdwn
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -41,7 +41,8 @@ def segment_message(data: SegmentData, settings: Settings) -> Message:
             b.text_of(t.member(a)) for a in data.top_members)))
     blocks.append(b.actions([b.button(":page_facing_up: Members as CSV", SEGMENT_CSV,
                                       str(seg["segment_id"]))], block_id="segment_csv"))
-    return checked(f"Segment {seg['segment_id']}: {seg['name']} ({data.members} accounts)", blocks)
+    return checked(f"Segment {seg['segment_id']}: {escape_mrkdwn(seg['name'])} ({data.members} accounts)",
+                   blocks)
 
 
 def indicators_message(data: IndicatorsData, settings: Settings) -> Message:
@@ -55,7 +56,7 @@ def indicators_message(data: IndicatorsData, settings: Settings) -> Message:
         lines = [b.text_of(t.indicator(i)) for i in rows] or ["_No indicators recorded._"]
         blocks.append(b.section(b.text_of(t.indicators_intro(model, kind)) + "\n"
                                 + b.lines_within(lines, max_lines=20)))
-    top = ", ".join(f"{i['component']} {round(100 * i['weight'])}%" for i in data.churn[:3])
+    top = ", ".join(f"{escape_mrkdwn(i['component'])} {round(100 * i['weight'])}%" for i in data.churn[:3])
     return checked(f"Leading Indicators: {top or 'none yet'}", blocks)
 
 
@@ -67,5 +68,6 @@ def features_message(data: FeaturesData, settings: Settings) -> Message:
               b.context(f"{connected} of {len(data.components)} data components connected. "
                         "Missing ones can be added to your export (see app.yaml `components`)."),
               b.section(b.lines_within(lines, max_lines=30))]
-    marks = ", ".join(f"{'✅' if c['connected'] else '❌'} {c['component']}" for c in data.components)
+    marks = ", ".join(f"{'✅' if c['connected'] else '❌'} {escape_mrkdwn(c['component'])}"
+                      for c in data.components)
     return checked(f"{connected} of {len(data.components)} data components connected: {marks}", blocks)

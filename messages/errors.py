@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from messages import blocks as b
 from messages.actions import OPEN_ACCOUNT
-from messages.render import Message, checked
+from messages.render import Message, checked, composed
 
 if TYPE_CHECKING:
     from bot.services.errors import UserError
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 def error_message(error: UserError) -> Message:
     """An expected problem: its message, plus "did you mean" buttons when there are suggestions."""
     t = b.macros("misc.j2")
-    text = b.text_of(t.error(error.message))
+    text = b.text_of(t.error(composed(error.message)))
     blocks = [b.section(text)]
     for a in getattr(error, "suggestions", [])[:3]:
         blocks.append(b.section(b.text_of(t.suggestion(a)),

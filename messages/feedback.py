@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from messages import blocks as b
 from messages.account import emoji_lookup
 from messages.actions import FLAG_CHOOSE_ACCOUNT, FLAG_EXPECT_RENEWAL, FLAG_EXPECT_UPSELL
-from messages.render import Message, checked
+from messages.render import Message, checked, escape_mrkdwn
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -33,7 +33,7 @@ def flag_prompt(flag: Flag, account: dict[str, Any], prediction: Prediction,
     """Asked in the flagged message's thread: which outcome the user expects."""
     t = b.macros("misc.j2")
     text = b.text_of(t.flag_prompt(flag.user_id, account, prediction, emoji_lookup(settings)))
-    return checked(f"Which outcome do you expect for {account['name']}?",
+    return checked(f"Which outcome do you expect for {escape_mrkdwn(account['name'])}?",
                    [b.section(text), *outcome_buttons(flag.id, settings)])
 
 
@@ -62,7 +62,8 @@ def flag_thanks(flag: Flag, account_name: str, settings: Settings) -> Message:
     if not (flag.expected_renewal_index and flag.expected_upsell_index):
         blocks.extend(outcome_buttons(flag.id, settings))
     expected = ", ".join(x for x in (flag.expected_renewal_index, flag.expected_upsell_index) if x)
-    return checked(f"Thanks: feedback recorded for {account_name}: expected {expected or 'n/a'}", blocks)
+    return checked(f"Thanks: feedback recorded for {escape_mrkdwn(account_name)}: "
+                   f"expected {escape_mrkdwn(expected or 'n/a')}", blocks)
 
 
 def accuracy_message(data: AccuracyData, settings: Settings) -> Message:

@@ -1,6 +1,14 @@
 """Jinja2 environment for Slack text, and the checks every outgoing message passes.
 
 Templates produce mrkdwn text; Python builds the Block Kit structure around it.
+
+One escaping rule for every mrkdwn text we send (top-level `text`, section, field and
+context texts, thread replies, DMs, App Home): whatever a template interpolates with
+`{{ ... }}` is escaped (`&`, `<`, `>`, and bidirectional-override characters removed),
+unless it is the output of one of our own macros or already escaped. Mentions and links
+therefore only appear where a template writes them literally (`<@{{ id | mrkdwn }}>`).
+Python code that builds mrkdwn by hand escapes data with `escape_mrkdwn`. `plain_text`
+objects (headers, buttons, options, modal titles) are never parsed by Slack and stay literal.
 `checked()` parses every block with `slack_sdk.models` (which enforces most
 per-object limits on `to_dict()`) and then checks the limits that library does
 not: blocks per message, field counts and lengths. A message that would make
@@ -10,12 +18,14 @@ Slack answer `invalid_blocks` fails here, in our tests, instead.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
 import jinja2
+import markupsafe
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
@@ -55,9 +65,33 @@ class Message:
         return {"text": self.text, "blocks": self.blocks}
 
 
+# Bidirectional embedding/override/isolate controls: in a name they can make text read in
+# another order than it is written (a disguised link or amount). Dropped from data.
+_BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
+def clean_text(value: object) -> str:
+    """Data-provided text with the bidirectional controls removed (for plain_text too)."""
+    return str(value).translate(_BIDI_CONTROLS)
+
+
 def escape_mrkdwn(value: object) -> str:
     """Slack's three control characters, and nothing else, from data-provided text."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if isinstance(value, markupsafe.Markup):  # our own template output: already escaped
+        return str(value)
+    return clean_text(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def composed(text: str) -> markupsafe.Markup:
+    """mrkdwn our own code composed (its data already escaped), for a template to insert as is."""
+    return markupsafe.Markup(text)
+
+
+def _escaped(value: object) -> markupsafe.Markup:
+    """`{{ value }}` in a template: escaped once, marked so nothing escapes it again."""
+    if isinstance(value, markupsafe.Markup):
+        return value
+    return markupsafe.Markup(escape_mrkdwn(value))
 
 
 def _money(value: float | int | None) -> str:
@@ -85,23 +119,37 @@ def _number(value: float | int | str | None, digits: int = 1) -> str:
     return f"{as_float:,.0f}" if as_float.is_integer() else f"{as_float:,.{digits}f}"
 
 
+_PARTIAL_ENTITY = re.compile(r"&[a-z]*$")
+
+
 def _truncate(value: str, limit: int, marker: str = "…") -> str:
-    return value if len(value) <= limit else value[: max(0, limit - len(marker))] + marker
+    """At most `limit` characters; an escaped text is never cut inside `&amp;`/`&lt;`/`&gt;`."""
+    if len(value) <= limit:
+        return value
+    cut = _PARTIAL_ENTITY.sub("", str(value)[: max(0, limit - len(marker))]) + marker
+    return markupsafe.Markup(cut) if isinstance(value, markupsafe.Markup) else cut
 
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The one Jinja2 environment: StrictUndefined, so a missing value is a bug, not a blank."""
+    """The one Jinja2 environment for Slack text.
+
+    StrictUndefined, so a missing value is a bug, not a blank. Autoescaping is on with
+    `finalize` doing Slack's escaping (`_escaped`), so every `{{ ... }}` is escaped exactly
+    once and macro output (already escaped) is not escaped again; markupsafe's own HTML
+    escaping then sees only safe values and changes nothing.
+    """
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("messages", "templates"),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,
+        autoescape=True,
+        finalize=_escaped,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
     env.filters.update(
-        mrkdwn=escape_mrkdwn, money=_money, pct=_pct, number=_number, truncate_to=_truncate
+        mrkdwn=_escaped, money=_money, pct=_pct, number=_number, truncate_to=_truncate
     )
     return env
 

@@ -147,6 +147,8 @@ def segments(state: CliContext, export_dir: Path | None) -> None:
                    "(k-means on scaled latest metrics, seeded).")
     if export_dir is None:
         return
+    from messages.spreadsheet import safe_frame
+
     export_dir.mkdir(parents=True, exist_ok=True)
     latest = persist.export_frame(store, state.settings.horizon_days)
     run = table["run"].iloc[0]
@@ -164,7 +166,7 @@ def segments(state: CliContext, export_dir: Path | None) -> None:
                                      zip(members["account_id"], members["as_of"], strict=True)]
             columns += [m, f"{m}_level"]
         path = export_dir / f"segment-{row.segment_id}-{_slug(row.name)}.csv"
-        members[columns].to_csv(path, index=False, float_format="%.6g")
+        safe_frame(members[columns]).to_csv(path, index=False, float_format="%.6g")
         click.echo(f"  wrote {path} ({len(members):,} accounts)")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import sys
@@ -115,6 +114,7 @@ def console(state: CliContext, user: str | None) -> None:
 @click.pass_obj
 def feedback(state: CliContext, fmt: str) -> None:
     """List prediction flags (who flagged which account, predicted vs expected outcome)."""
+    from messages.spreadsheet import write_csv
     from storage.feedback import flag_rows
 
     rows = flag_rows(state.store)
@@ -124,9 +124,7 @@ def feedback(state: CliContext, fmt: str) -> None:
     columns = ["id", "created_at", "user_id", "account_id", "account_name", "predicted_renewal_index",
                "predicted_upsell_index", "health_score", "model_version", "expected_renewal_index",
                "expected_upsell_index", "answered_at", "reaction", "channel", "message_ts"]
-    writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    write_csv(sys.stdout, columns, rows)  # a file people open: spreadsheet-safe cells
 
 
 def _warm(state: CliContext) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from bot.config import Settings
 from bot.services.core import guarded, period
 from bot.services.errors import BadArguments, NotScoredYet
+from messages.spreadsheet import write_csv
 from storage import queries
 from storage.store import Store
 
@@ -70,10 +70,7 @@ def segment_csv(store: Store, settings: Settings, segment_id: int) -> tuple[str,
     data = segment(store, settings, segment_id)
     members = queries.segment_members(store, data.as_of, segment_id)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    for m in members:
-        writer.writerow(m)
+    write_csv(out, CSV_COLUMNS, members)
     return f"segment-{segment_id}-{data.as_of}.csv", out.getvalue().encode("utf-8")
 
 

@@ -15,6 +15,7 @@ from bot.services.errors import UserError
 from messages import account as account_msg
 from messages.actions import HEALTH_GRAPH
 from messages.errors import note_message
+from messages.render import clean_text
 
 
 def register(app: App, deps: Deps) -> None:
@@ -27,7 +28,7 @@ def register(app: App, deps: Deps) -> None:
         try:
             client.files_upload_v2(
                 channel=channel_of(body), content=png, filename=f"health-{card.account_id}.png",
-                title=f"{card.account['name']}: health score",
+                title=f"{clean_text(card.account['name'])[:200]}: health score",
             )
         except SlackApiError as exc:
             if exc.response is not None and exc.response.get("error") in (
