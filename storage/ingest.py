@@ -357,12 +357,14 @@ def ingest_batches(
     as_of: str | date | None = None,
     max_categories: int = 30,
     progress: ProgressFn | None = None,
+    check_only: bool = False,
 ) -> IngestReport:
     """Validate a source's rows completely, then store them in one transaction.
 
     The same rules for every source (a file, a SQL result): raises IngestError
     (nothing stored) when a row breaks the data contract. A source whose
     fingerprint was ingested before is reported unchanged and not re-read.
+    `check_only`: validate and report, store nothing (a preview).
     """
     file = snap.label
     as_of = _check_as_of(file, as_of)
@@ -379,12 +381,15 @@ def ingest_batches(
             stored_kinds=dict(zip(stored["name"], stored["kind"], strict=True)),
         )
         before = store.scalar("SELECT count(*) FROM accounts")
-        _store_rows(store, snap, sources, checked, as_of, snap.fingerprint, file, progress)
+        if not check_only:
+            _store_rows(store, snap, sources, checked, as_of, snap.fingerprint, file, progress)
     except SourceProblem as exc:
         raise IngestError(file, [(None, str(exc), [])], snap.noun) from None
     report.rows = checked.rows
     report.accounts = len(checked.accounts)
-    report.new_accounts = store.scalar("SELECT count(*) FROM accounts") - before
+    report.new_accounts = (len(checked.accounts - set(store.frame(
+        "SELECT account_id FROM accounts")["account_id"])) if check_only
+        else store.scalar("SELECT count(*) FROM accounts") - before)
     report.dates = sorted(checked.dates)
     report.metrics = [p for p in checked.plans if p.in_model]
     report.left_out = [p for p in checked.plans if not p.in_model]

@@ -222,8 +222,23 @@ _INITIAL = """
 """
 
 
+_SOURCE_SYNCS = """
+        -- SQL sources (storage.sources): when the last successful sync of each started,
+        -- which is what :last_sync in its query is bound to next time.
+        CREATE TABLE source_syncs (
+            source TEXT PRIMARY KEY,             -- the source's name, or sql:<hash> of an ad-hoc query
+            label TEXT NOT NULL,
+            last_sync TEXT NOT NULL,             -- ISO 8601 UTC
+            rows INTEGER NOT NULL,               -- rows the query returned
+            fingerprint TEXT,                    -- of the result (as ingests.sha256)
+            synced_at TEXT NOT NULL
+        );
+"""
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _INITIAL),
+    ("0002_source_syncs", _SOURCE_SYNCS),
 ]
 
 
