@@ -47,6 +47,7 @@ STAGES = ("startup", "ingest", "score", "card", "pulse")
 @dataclass
 class Run:
     wall: float
+    cpu: float  # user + system seconds
     peak_mib: float
     stdout: str
     stderr: str
@@ -62,7 +63,8 @@ def child(args: list[str], *, check: bool = True, env: dict[str, str] | None = N
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        run = Run(wall, usage.ru_maxrss / 1024, out.read(), err.read())
+        run = Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out.read(),
+                  err.read())
     if check and proc.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{run.stderr[-3000:]}")
     return run
@@ -114,10 +116,15 @@ def best_of(args: list[str], n: int = 5) -> Run:
 # -- stages --------------------------------------------------------------------------------
 
 
+def _startup(run: Run) -> str:
+    return f"{run.wall:.2f} s wall, {run.cpu:.2f} s CPU"
+
+
 def stage_startup(db: Path | None) -> list[tuple]:
-    base = best_of([PY, "-c", "pass"])
-    rows = [("`outcomes --help`", f"{best_of([OUTCOMES, '--help']).wall:.2f} s",
-             f"`python -c pass`: {base.wall:.2f} s", "target <= 0.5 s")]
+    """Best of 5; the CPU time says what the wall time would be on an idle machine."""
+    base = _startup(best_of([PY, "-c", "pass"]))
+    rows = [("`outcomes --help`", _startup(best_of([OUTCOMES, "--help"])),
+             f"`python -c pass`: {base}", "target <= 0.5 s")]
     if db is not None and db.exists():
         import sqlite3
 
@@ -125,8 +132,8 @@ def stage_startup(db: Path | None) -> list[tuple]:
             found = conn.execute("SELECT name FROM accounts ORDER BY account_id LIMIT 1").fetchone()
         if found:
             ask = best_of([OUTCOMES, "--db", str(db), "ask", f"/outcome {found[0]}"])
-            rows.append(("`outcomes ask \"/outcome <name>\"`", f"{ask.wall:.2f} s",
-                         f"`python -c pass`: {base.wall:.2f} s", "target <= 0.5 s"))
+            rows.append(("`outcomes ask \"/outcome <name>\"`", _startup(ask),
+                         f"`python -c pass`: {base}", "target <= 0.5 s"))
     return rows
 
 

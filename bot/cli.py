@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from bot.config import ConfigError, Settings, load_settings
-from storage.ingest import IngestError
+from storage.errors import IngestError
 from bot.slack_client import MissingSecret
 from scoring.errors import ScoringError
 from storage.store import Store, StoreError

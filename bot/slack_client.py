@@ -9,16 +9,13 @@ calling thread, so use this client only after a request has been acknowledged.
 from __future__ import annotations
 
 from http.client import RemoteDisconnected
+from typing import TYPE_CHECKING
 from urllib.error import URLError
 
-from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
-
 from bot.config import Settings
+
+if TYPE_CHECKING:  # slack_sdk loads when a client is made: `outcomes --help` stays quick
+    from slack_sdk import WebClient
 
 REQUEST_TIMEOUT_SECONDS = 10
 MAX_RETRIES = 3
@@ -38,6 +35,13 @@ def make_client(
     replies accept that risk (an answer matters more); the exactly-once jobs do not
     and check what was delivered instead.
     """
+    from slack_sdk import WebClient
+    from slack_sdk.http_retry.builtin_handlers import (
+        ConnectionErrorRetryHandler,
+        RateLimitErrorRetryHandler,
+        ServerErrorRetryHandler,
+    )
+
     secret = settings.secrets.slack_bot_token
     token = token or (secret.get_secret_value() if secret else None)
     if not token:

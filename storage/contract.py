@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-MAX_ROWS_NAMED = 20
+from storage.errors import MAX_ROWS_NAMED
 REQUIRED = ("account_id", "as_of")
 TEXT_COLUMNS = ("account_id", "name", "owner_email", "owner_slack_id", "products", "status")
 DATE_COLUMNS = ("as_of", "renewal_date")

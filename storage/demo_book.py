@@ -22,9 +22,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # numpy and pandas load when a book is made: `outcomes --help` stays quick
+    import numpy as np
+    import pandas as pd
 
 DEMO_END = date(2026, 11, 1)
 OWNERS = [
@@ -64,10 +66,14 @@ class DemoSpec:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     return 1.0 / (1.0 + np.exp(-x))
 
 
 def _names(rng: np.random.Generator, n: int) -> np.ndarray:
+    import numpy as np
+
     combos = [f"{p} {s}" for p in _PREFIX for s in _SUFFIX]
     picks = rng.permutation(len(combos))
     names = [combos[i % len(combos)] + ("" if i < len(combos) else f" {i // len(combos) + 1}")
@@ -83,12 +89,17 @@ def _owners(spec: DemoSpec) -> list[tuple[str, str]]:
 
 def generate(spec: DemoSpec = DemoSpec()) -> pd.DataFrame:
     """All monthly snapshots of the book, one row per (account, month)."""
+    import pandas as pd
+
     return pd.concat(list(iter_months(spec)), ignore_index=True)
 
 
 def iter_months(spec: DemoSpec = DemoSpec()) -> Iterator[pd.DataFrame]:
     """The book one monthly snapshot at a time (what `generate` concatenates), so a
     benchmark book of millions of rows can be written without holding it whole."""
+    import numpy as np
+    import pandas as pd
+
     rng = np.random.default_rng(spec.seed)
     n, months = spec.accounts, spec.months
     dates = pd.date_range(end=pd.Timestamp(spec.end), periods=months, freq="MS")

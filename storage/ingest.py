@@ -36,6 +36,7 @@ from storage.contract import (
     settle_kind,
 )
 from storage.batch_source import BatchSource, SourceProblem
+from storage.errors import IngestError
 from storage.snapshot_file import FileProblem, open_snapshot_file
 from storage.store import METRIC_PREFIX, Store
 
@@ -46,30 +47,6 @@ SNAPSHOT_FIXED = ("account_id", "as_of", "name", "owner_email", "owner_slack_id"
 # yet, 0) then "storing".
 ProgressFn = Callable[[str, int, int], None]
 _HASH_KEYS = ("0123456789abcdef", "fedcba9876543210")
-
-
-class IngestError(Exception):
-    """A file (or other source) that cannot be stored. `problems` lists (column, message, rows)."""
-
-    def __init__(self, file: str, problems: Sequence[tuple[str | None, str, Sequence[int]]],
-                 noun: str = "file"):
-        self.file = file
-        self.problems = list(problems)
-        self.noun = noun
-        super().__init__(self._message())
-
-    def _message(self) -> str:
-        lines = [f"{self.file}: rejected, nothing from this {self.noun} was stored."]
-        for column, message, rows in self.problems:
-            where = f"column {column!r}: " if column else ""
-            if rows:
-                total = getattr(rows, "total", len(rows))
-                shown = ", ".join(str(r) for r in rows[:MAX_ROWS_NAMED])
-                more = f" (and {total - MAX_ROWS_NAMED} more)" if total > MAX_ROWS_NAMED else ""
-                lines.append(f"  - {where}{message} at row{'s' if total > 1 else ''} {shown}{more}")
-            else:
-                lines.append(f"  - {where}{message}")
-        return "\n".join(lines)
 
 
 @dataclass

@@ -15,12 +15,13 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from storage.migrations import apply_migrations, schema_version
+
+if TYPE_CHECKING:  # pandas and sqlite_utils load on first use: `outcomes --help` stays quick
+    import pandas as pd
+    import sqlite_utils
 
 MEMORY = ":memory:"
 METRIC_PREFIX = "m_"
@@ -89,6 +90,8 @@ class Store:
         """sqlite-utils view of this thread's connection (introspection, small tables)."""
         db = getattr(self._local, "db", None)
         if db is None:
+            import sqlite_utils
+
             db = sqlite_utils.Database(self.conn)
             self._local.db = db
         return db
@@ -133,6 +136,8 @@ class Store:
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def frame(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_sql_query(sql, self.conn, params=params)
 
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
@@ -159,6 +164,8 @@ class Store:
 
         `metrics=None` loads every metric; dates stay ISO strings (cheap to compare).
         """
+        import pandas as pd
+
         registry = self.metrics()
         wanted = list(registry["name"]) if metrics is None else list(metrics)
         unknown = set(wanted) - set(registry["name"])

@@ -6,22 +6,25 @@ import sys
 from contextlib import ExitStack
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from bot.cli import CliContext
-from scoring.labels import derive_labels, label_summary
-from bot.commands.scoring import run_scoring
-from bot.console import run_console
-from storage.demo_book import DemoSpec, generate, owner_directory, write_csv
-from storage.ingest import IngestError, IngestReport, ingest_file
-from storage.store import Store
+from storage.demo_book import DemoSpec
+from storage.errors import IngestError
+
+if TYPE_CHECKING:
+    from storage.ingest import IngestReport
+    from storage.store import Store
 
 DEMO_DB = "demo.db"
 
 
 def _ingest_with_progress(state: CliContext, path: Path, as_of: str | None) -> IngestReport:
     """Ingest one file; on a terminal, a progress bar follows the rows being stored."""
+    from storage.ingest import ingest_file
+
     settings = state.settings
     options = dict(column_map=settings.columns, as_of=as_of,
                    max_categories=settings.scoring.max_text_categories)
@@ -67,6 +70,8 @@ def _describe(report: IngestReport) -> str:
 
 
 def _label_line(store: Store, horizon: int, growth: float) -> str:
+    from scoring.labels import derive_labels, label_summary
+
     book = store.frame("SELECT account_id, as_of, status, arr, churned, upsold FROM snapshots")
     if book.empty:
         return "The store is empty."
@@ -124,6 +129,10 @@ def demo(state: CliContext, accounts: int, months: int, owners: int, seed: int,
 
     Uses its own database (demo.db unless --db is given), so your data is safe.
     """
+    from bot.commands.scoring import run_scoring
+    from bot.console import run_console
+    from storage.demo_book import generate, owner_directory, write_csv
+
     spec = DemoSpec(accounts=accounts, owners=owners, months=months, seed=seed)
     book = generate(spec)
     if write_dir is not None:
