@@ -31,7 +31,7 @@ def _score_only(db: str) -> None:
     from scoring.pipeline import score_book
     from storage.store import Store
 
-    settings = load_settings(None, db, env={})
+    settings = load_settings(None, db, env={}).for_scoring
     store = Store(db)
     started = time.perf_counter()
     first = score_book(store, settings)

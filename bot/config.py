@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import difflib
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from bot import defaults
+from messages.settings import DisplaySettings
+from scoring.settings import RenewalBand, ScoringSettings
+from storage.contract import normalize_column
 
 
 class ConfigError(Exception):
@@ -63,7 +65,9 @@ class UpsellIndexSettings(_Strict):
     threshold: float | None = Field(default=None, gt=0, lt=1)
 
 
-class ScoringSettings(_Strict):
+class ModelSettings(_Strict):
+    """app.yaml `scoring:` (seed, label minimum, text categories)."""
+
     seed: int
     min_positive_labels: int = Field(ge=1)
     max_text_categories: int = Field(ge=2)
@@ -145,7 +149,7 @@ class Settings(_Strict):
     upsell_growth: float = Field(gt=0, le=10)
     renewal_index: RenewalIndexSettings
     upsell_index: UpsellIndexSettings
-    scoring: ScoringSettings
+    scoring: ModelSettings
     slack: SlackSettings
     schedule: ScheduleSettings
     pulse: PulseSettings
@@ -174,54 +178,62 @@ class Settings(_Strict):
                 seen[key] = comp
         return {comp: [normalize_column(c) for c in cols] for comp, cols in comps.items()}
 
-    # -- derived facts, so callers never re-implement them -------------------------
+    # -- each layer's part (built on each call: cheap, and never stale after model_copy) --
+
+    @property
+    def for_scoring(self) -> ScoringSettings:
+        """What scoring needs: horizon, bands, upsell categories and threshold, components."""
+        return ScoringSettings(
+            horizon_days=self.horizon_days,
+            upsell_growth=self.upsell_growth,
+            renewal_bands=tuple(RenewalBand(b.name, b.min) for b in self.renewal_index.bands),
+            upsell_likely=self.upsell_index.likely.name,
+            upsell_unlikely=self.upsell_index.unlikely.name,
+            upsell_threshold=self.upsell_index.threshold,
+            seed=self.scoring.seed,
+            min_positive_labels=self.scoring.min_positive_labels,
+            components={comp: tuple(cols) for comp, cols in self.components.items()},
+        )
+
+    @property
+    def for_messages(self) -> DisplaySettings:
+        """What messages need to display things: names, the command, emoji per category."""
+        upsell = (self.upsell_index.likely, self.upsell_index.unlikely)
+        # A band and an upsell category of the same name: the band's emoji wins.
+        emoji = {c.name: c.emoji for c in (*upsell, *reversed(self.renewal_index.bands))}
+        return DisplaySettings(
+            app_name=self.slack.app_name,
+            command=self.slack.command,
+            feedback_emoji=tuple(self.slack.feedback_emoji),
+            emoji=emoji,
+            scoring=self.for_scoring,
+        )
+
+    # -- shortcuts to those parts, for bot/ -------------------------------------------------
 
     @property
     def renewal_categories(self) -> list[str]:
         """Renewal Index category names, best first."""
-        return [b.name for b in self.renewal_index.bands]
+        return self.for_scoring.renewal_categories
 
     @property
     def upsell_categories(self) -> list[str]:
-        return [self.upsell_index.likely.name, self.upsell_index.unlikely.name]
+        return self.for_scoring.upsell_categories
 
     def renewal_category(self, health_score: float) -> str:
         """The Renewal Index category of a 0-100 health score."""
-        for band in self.renewal_index.bands:
-            if health_score >= band.min:
-                return band.name
-        return self.renewal_index.bands[-1].name
+        return self.for_scoring.renewal_category(health_score)
 
     def emoji_for(self, category: str) -> str:
-        for band in self.renewal_index.bands:
-            if band.name == category:
-                return band.emoji
-        for cat in (self.upsell_index.likely, self.upsell_index.unlikely):
-            if cat.name == category:
-                return cat.emoji
-        raise KeyError(category)
+        return self.for_messages.emoji_for(category)
 
     def category_emoji(self, category: str | None) -> str:
         """Like emoji_for, but a missing or unknown category gets a neutral marker."""
-        try:
-            return self.emoji_for(category) if category else defaults.UNKNOWN_CATEGORY_EMOJI
-        except KeyError:
-            return defaults.UNKNOWN_CATEGORY_EMOJI
+        return self.for_messages.category_emoji(category)
 
     def component_of(self, column: str) -> str | None:
         """The data component a metric column belongs to, if the catalogue names it."""
-        for comp, cols in self.components.items():
-            if column in cols:
-                return comp
-        return None
-
-
-_NON_WORD = re.compile(r"[^0-9a-z]+")
-
-
-def normalize_column(name: str) -> str:
-    """Column names are case-insensitive and trimmed; punctuation becomes '_'."""
-    return _NON_WORD.sub("_", str(name).strip().lower()).strip("_")
+        return self.for_scoring.component_of(column)
 
 
 _WHOLE = {"columns", "components", "schedule.pulse", "schedule.summary", "schedule.inbox"}

@@ -53,14 +53,14 @@ def answer(store: Store, settings: Settings, text: str, user: str | None = None)
         me = home.requester(store, settings, user_id=user, resolve_email=True)
         if command.name == "share" and "list" in command.args:
             lst = acc.list_accounts(store, settings, command.args["list"], me)
-            return Exchange(text, list_msg.list_message(lst, settings, shared_by=user or "you"), True)
+            return Exchange(text, list_msg.list_message(lst, settings.for_messages, shared_by=user or "you"), True)
         if command.name == "share":
             match = router.find(store, settings, router.Command("account", command.text,
                                                                 {"query": command.args["query"]}))
             if match.account is None:
-                return Exchange(text, account_msg.choices_message(match, settings), True)
+                return Exchange(text, account_msg.choices_message(match, settings.for_messages), True)
             card = acc.card(store, settings, match.account["account_id"])
-            return Exchange(text, account_msg.card_message(card, settings, shared_by=user or "you"), True)
+            return Exchange(text, account_msg.card_message(card, settings.for_messages, shared_by=user or "you"), True)
         if command.name == "rescore":
             return Exchange(text, note_message(sharing.rescore(store, settings)), True)
         return Exchange(text, router.reply(store, settings, command, me), True)

@@ -12,8 +12,6 @@ from typing import Any
 DEFAULT_CONFIG_FILE = "app.yaml"
 DEFAULT_DB_FILE = "outcomes.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-# Shown for a category the current bands do not know (e.g. renamed since it was scored).
-UNKNOWN_CATEGORY_EMOJI = ":grey_question:"
 
 DEFAULTS: dict[str, Any] = {
     # Source column name -> canonical name (see shared data contract).

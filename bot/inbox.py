@@ -99,12 +99,10 @@ def _move(path: Path, folder: Path, now: datetime) -> Path:
     return path.replace(target)
 
 
-def _default_scorer() -> Scorer | None:
-    try:
-        from scoring.pipeline import score_book
-    except ImportError:
-        return None
-    return score_book
+def _score_book(store: Store, settings: Settings) -> Any:
+    from scoring.pipeline import score_book
+
+    return score_book(store, settings.for_scoring)
 
 
 def process_inbox(store: Store, settings: Settings, client: WebClient | None = None, *,
@@ -166,9 +164,7 @@ def _reject(path: Path, folder: Path, error: str, now: datetime) -> FileResult:
 
 
 def _score(store: Store, settings: Settings, scorer: Scorer | None) -> str:
-    scorer = scorer or _default_scorer()
-    if scorer is None:
-        return "Not rescored: scoring is not available in this build (scoring.pipeline)."
+    scorer = scorer or _score_book
     try:
         scorer(store, settings)
     except Exception as exc:

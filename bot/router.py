@@ -174,44 +174,44 @@ def find(store: Store, settings: Settings, command: Command) -> acc.Match:
 def account_reply(store: Store, settings: Settings, match: acc.Match,
                   shared: bool = False) -> Message:
     if match.account is None:
-        return account_msg.choices_message(match, settings)
+        return account_msg.choices_message(match, settings.for_messages)
     card = acc.card(store, settings, match.account["account_id"])
-    return account_msg.card_message(card, settings)
+    return account_msg.card_message(card, settings.for_messages)
 
 
 def reply(store: Store, settings: Settings, command: Command, me: Requester) -> Message:
     """The reply to a read-only command (everything but share and rescore, which act)."""
     name = command.name
     if name == "help":
-        return help_msg.help_message(settings)
+        return help_msg.help_message(settings.for_messages)
     if name == "account":
         return account_reply(store, settings, find(store, settings, command))
     if name == "list":
         return list_msg.list_message(acc.list_accounts(store, settings, command.args["query"], me),
-                                     settings)
+                                     settings.for_messages)
     if name == "summary":
         if command.args.get("mine"):
             if not (me.user_id or me.owner_email):
                 raise BadArguments("I don't know which accounts are yours: `mine` needs a Slack user.")
             data = services.summary(store, settings, owner_email=me.owner_email,
                                     owner_slack_id=me.user_id)
-            return summary_message(data, settings)
-        return summary_message(services.summary(store, settings), settings)
+            return summary_message(data, settings.for_messages)
+        return summary_message(services.summary(store, settings), settings.for_messages)
     if name == "segments":
-        return catalog_msg.segments_message(catalog.segments(store, settings), settings)
+        return catalog_msg.segments_message(catalog.segments(store, settings), settings.for_messages)
     if name == "segment":
         return catalog_msg.segment_message(catalog.segment(store, settings, command.args["segment_id"]),
-                                           settings)
+                                           settings.for_messages)
     if name == "indicators":
-        return catalog_msg.indicators_message(catalog.indicators(store, settings), settings)
+        return catalog_msg.indicators_message(catalog.indicators(store, settings), settings.for_messages)
     if name == "features":
-        return catalog_msg.features_message(catalog.features(store, settings), settings)
+        return catalog_msg.features_message(catalog.features(store, settings), settings.for_messages)
     if name == "accuracy":
-        return feedback_msg.accuracy_message(fbs.accuracy(store, settings), settings)
+        return feedback_msg.accuracy_message(fbs.accuracy(store, settings), settings.for_messages)
     if name == "share":
         if "list" in command.args:
             return list_msg.list_message(acc.list_accounts(store, settings, command.args["list"], me),
-                                         settings)
+                                         settings.for_messages)
         match = find(store, settings, Command("account", command.text, {"query": command.args["query"]}))
         return account_reply(store, settings, match)
     raise BadArguments(f"`{name}` can't be answered here.")

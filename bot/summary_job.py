@@ -68,8 +68,8 @@ def plan_summary(store: Store, settings: Settings) -> SummaryPlan:
     return SummaryPlan(
         data=data,
         channel=settings.slack.summary_channel,
-        message=summary_message(data, settings),
-        email=summary_email(data, settings) if mail.email_configured(settings) else None,
+        message=summary_message(data, settings.for_messages),
+        email=summary_email(data, settings.for_messages) if mail.email_configured(settings) else None,
     )
 
 

@@ -11,7 +11,7 @@ from messages.actions import FLAG_ACCOUNT, HEALTH_GRAPH, OPEN_ACCOUNT, SHARE_ACC
 from messages.render import Message, _truncate, checked, clean_text, escape_mrkdwn
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from messages.settings import DisplaySettings
     from bot.services.accounts import Card, Match
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -28,11 +28,11 @@ def sparkline(values: list[float | None]) -> str:
     return "".join(out)
 
 
-def emoji_lookup(settings: Settings):
+def emoji_lookup(settings: DisplaySettings):
     return settings.category_emoji
 
 
-def card_blocks(card: Card, settings: Settings, *, shared_by: str | None = None,
+def card_blocks(card: Card, settings: DisplaySettings, *, shared_by: str | None = None,
                 buttons: bool = True) -> list[dict[str, Any]]:
     t = b.macros("card.j2")
     e = emoji_lookup(settings)
@@ -62,13 +62,13 @@ def card_blocks(card: Card, settings: Settings, *, shared_by: str | None = None,
     return blocks
 
 
-def card_message(card: Card, settings: Settings, *, shared_by: str | None = None) -> Message:
+def card_message(card: Card, settings: DisplaySettings, *, shared_by: str | None = None) -> Message:
     """The account card: status at the top, facts, drivers, history, buttons."""
     t = b.macros("card.j2")
     return checked(b.text_of(t.fallback(card)), card_blocks(card, settings, shared_by=shared_by))
 
 
-def choices_message(match: Match, settings: Settings) -> Message:
+def choices_message(match: Match, settings: DisplaySettings) -> Message:
     """Several accounts match: one line each with an Open button (action `open_account`)."""
     t = b.macros("card.j2")
     shown = match.choices[:10]
@@ -90,7 +90,7 @@ def _chart_label(value: object, limit: int) -> str:
     return _truncate(" ".join(text.split()), limit)
 
 
-def health_chart_png(card: Card, settings: Settings) -> bytes:
+def health_chart_png(card: Card, settings: DisplaySettings) -> bytes:
     """The health score history as a PNG, with the Renewal Index bands shaded."""
     import matplotlib
 
@@ -100,7 +100,7 @@ def health_chart_png(card: Card, settings: Settings) -> bytes:
     fig = Figure(figsize=(7, 3.2), dpi=100)
     ax = fig.add_subplot()
     colours = ["#2eb67d", "#ecb22e", "#f2994a", "#e01e5a"]
-    bands = settings.renewal_index.bands
+    bands = settings.scoring.renewal_bands
     top = 100.0
     for i, band in enumerate(bands):
         ax.axhspan(band.min, top, color=colours[min(i, len(colours) - 1)], alpha=0.12, lw=0)

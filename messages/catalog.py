@@ -10,11 +10,11 @@ from messages.actions import SEGMENT_CSV
 from messages.render import Message, checked, escape_mrkdwn
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from messages.settings import DisplaySettings
     from bot.services.catalog import FeaturesData, IndicatorsData, SegmentData, SegmentsData
 
 
-def segments_message(data: SegmentsData, settings: Settings) -> Message:
+def segments_message(data: SegmentsData, settings: DisplaySettings) -> Message:
     t = b.macros("catalog.j2")
     blocks = [b.header("Segments"), b.context(b.text_of(t.segments_intro(data)))]
     lines = [b.text_of(t.segment_line(s)) for s in data.segments]
@@ -25,7 +25,7 @@ def segments_message(data: SegmentsData, settings: Settings) -> Message:
     return checked(f"{len(data.segments)} segments", blocks)
 
 
-def segment_message(data: SegmentData, settings: Settings) -> Message:
+def segment_message(data: SegmentData, settings: DisplaySettings) -> Message:
     t = b.macros("catalog.j2")
     e = emoji_lookup(settings)
     seg = data.segment
@@ -45,7 +45,7 @@ def segment_message(data: SegmentData, settings: Settings) -> Message:
                    blocks)
 
 
-def indicators_message(data: IndicatorsData, settings: Settings) -> Message:
+def indicators_message(data: IndicatorsData, settings: DisplaySettings) -> Message:
     t = b.macros("catalog.j2")
     blocks = [b.header("Leading Indicators"),
               b.context("How much each data component weighs in the predictions.")]
@@ -60,7 +60,7 @@ def indicators_message(data: IndicatorsData, settings: Settings) -> Message:
     return checked(f"Leading Indicators: {top or 'none yet'}", blocks)
 
 
-def features_message(data: FeaturesData, settings: Settings) -> Message:
+def features_message(data: FeaturesData, settings: DisplaySettings) -> Message:
     t = b.macros("catalog.j2")
     lines = [b.text_of(t.feature(c)) for c in data.components]
     connected = sum(1 for c in data.components if c["connected"])

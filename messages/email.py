@@ -15,7 +15,7 @@ import jinja2
 from messages.render import environment as slack_environment
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from messages.settings import DisplaySettings
     from bot.services.summary import SummaryData
 
 MOVERS_SHOWN = 10
@@ -42,14 +42,14 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def summary_email(data: SummaryData, settings: Settings) -> EmailContent:
+def summary_email(data: SummaryData, settings: DisplaySettings) -> EmailContent:
     groups = [("Worse", data.worsened), ("Better", data.improved),
               ("Newly likely to upsell", data.upsell_gained),
               ("No longer likely to upsell", data.upsell_lost)]
     context = {"data": data, "groups": groups, "movers": MOVERS_SHOWN,
-               "app_name": settings.slack.app_name}
+               "app_name": settings.app_name}
     env = environment()
-    subject = (f"{settings.slack.app_name} summary {data.as_of}: {data.total_accounts:,} accounts, "
+    subject = (f"{settings.app_name} summary {data.as_of}: {data.total_accounts:,} accounts, "
                f"{len(data.worsened)} worse, {len(data.improved)} better")
     return EmailContent(
         subject=subject,

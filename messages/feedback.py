@@ -10,14 +10,14 @@ from messages.actions import FLAG_CHOOSE_ACCOUNT, FLAG_EXPECT_RENEWAL, FLAG_EXPE
 from messages.render import Message, checked, escape_mrkdwn
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from messages.settings import DisplaySettings
     from bot.services.feedback import AccuracyData, Prediction
     from storage.feedback import Flag
 
 BUTTONS_UP_TO = 5
 
 
-def outcome_buttons(flag_id: int, settings: Settings) -> list[dict[str, Any]]:
+def outcome_buttons(flag_id: int, settings: DisplaySettings) -> list[dict[str, Any]]:
     """Two action blocks: the Renewal Index categories, then the Upsell Index values."""
     e = emoji_lookup(settings)
     renewal = [b.button(f"{e(c)} {c}", f"{FLAG_EXPECT_RENEWAL}:{i}", f"{flag_id}:{i}")
@@ -29,7 +29,7 @@ def outcome_buttons(flag_id: int, settings: Settings) -> list[dict[str, Any]]:
 
 
 def flag_prompt(flag: Flag, account: dict[str, Any], prediction: Prediction,
-                settings: Settings) -> Message:
+                settings: DisplaySettings) -> Message:
     """Asked in the flagged message's thread: which outcome the user expects."""
     t = b.macros("misc.j2")
     text = b.text_of(t.flag_prompt(flag.user_id, account, prediction, emoji_lookup(settings)))
@@ -37,7 +37,7 @@ def flag_prompt(flag: Flag, account: dict[str, Any], prediction: Prediction,
                    [b.section(text), *outcome_buttons(flag.id, settings)])
 
 
-def flag_choose_account(flag: Flag, accounts: list[dict[str, Any]], settings: Settings) -> Message:
+def flag_choose_account(flag: Flag, accounts: list[dict[str, Any]], settings: DisplaySettings) -> Message:
     """For a message about several accounts: first, which account."""
     t = b.macros("misc.j2")
     blocks = [b.section(b.text_of(t.flag_choose(flag.user_id, len(accounts))))]
@@ -56,7 +56,7 @@ def flag_choose_account(flag: Flag, accounts: list[dict[str, Any]], settings: Se
     return checked("Which account is your flag about?", blocks)
 
 
-def flag_thanks(flag: Flag, account_name: str, settings: Settings) -> Message:
+def flag_thanks(flag: Flag, account_name: str, settings: DisplaySettings) -> Message:
     t = b.macros("misc.j2")
     blocks = [b.section(b.text_of(t.flag_thanks(flag, account_name)))]
     if not (flag.expected_renewal_index and flag.expected_upsell_index):
@@ -66,7 +66,7 @@ def flag_thanks(flag: Flag, account_name: str, settings: Settings) -> Message:
                    f"expected {escape_mrkdwn(expected or 'n/a')}", blocks)
 
 
-def accuracy_message(data: AccuracyData, settings: Settings) -> Message:
+def accuracy_message(data: AccuracyData, settings: DisplaySettings) -> Message:
     t = b.macros("misc.j2")
     e = emoji_lookup(settings)
     blocks = [b.header("Prediction accuracy"), b.section(b.text_of(t.accuracy_flags(data))),

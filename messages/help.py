@@ -8,19 +8,19 @@ from messages import blocks as b
 from messages.render import Message, checked
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from messages.settings import DisplaySettings
 
 
-def help_message(settings: Settings) -> Message:
+def help_message(settings: DisplaySettings) -> Message:
     t = b.macros("misc.j2")
-    cmd = settings.slack.command
+    cmd = settings.command
     cats = [*settings.renewal_categories, *settings.upsell_categories]
     emojis = {c: settings.emoji_for(c) for c in cats}
     blocks = [
-        b.section(b.text_of(t.help_intro(cmd, settings.slack.app_name))),
+        b.section(b.text_of(t.help_intro(cmd, settings.app_name))),
         b.section(b.text_of(t.help_commands(cmd))),
         b.section(b.text_of(t.help_categories(settings.renewal_categories,
                                               settings.upsell_categories, emojis))),
-        b.context(b.text_of(t.help_feedback(settings.slack.feedback_emoji))),
+        b.context(b.text_of(t.help_feedback(settings.feedback_emoji))),
     ]
     return checked(f"How to use {cmd}: {cmd} <account>, {cmd} list at risk, {cmd} summary", blocks)

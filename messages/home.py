@@ -10,20 +10,20 @@ from messages.render import Message, checked
 from messages.summary import movement_lines
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from messages.settings import DisplaySettings
     from bot.services.home import HomeData
 
 
-def home_message(data: HomeData, settings: Settings) -> Message:
+def home_message(data: HomeData, settings: DisplaySettings) -> Message:
     t = b.macros("home.j2")
     e = emoji_lookup(settings)
-    blocks = [b.header(f"{settings.slack.app_name}: your book"), b.section(b.text_of(t.intro(data)))]
+    blocks = [b.header(f"{settings.app_name}: your book"), b.section(b.text_of(t.intro(data)))]
     if data.summary:
         s = data.summary
         for line in s.renewal:
             blocks.append(b.section(b.text_of(t.category(line.category, line, e,
                                                          data.top.get(line.category, [])))))
-        up = next((x for x in s.upsell if x.category == settings.upsell_index.likely.name), None)
+        up = next((x for x in s.upsell if x.category == settings.upsell_likely), None)
         if up:
             blocks.append(b.context(f"{e(up.category)} {up.accounts:,} likely to upsell"))
         blocks.append(b.divider())
@@ -36,10 +36,10 @@ def home_message(data: HomeData, settings: Settings) -> Message:
     if data.open_flags:
         lines = [b.text_of(t.flag(f, data.flag_names.get(f.account_id or ""))) for f in data.open_flags]
         blocks.append(b.section("*Your open flags*\n" + b.lines_within(lines, max_lines=10)))
-    blocks.append(b.context(f"Try `{settings.slack.command} help` in any channel."))
+    blocks.append(b.context(f"Try `{settings.command} help` in any channel."))
     return checked("Your accounts", blocks, surface="home")
 
 
-def home_view(data: HomeData, settings: Settings) -> dict[str, Any]:
+def home_view(data: HomeData, settings: DisplaySettings) -> dict[str, Any]:
     """The `view` for views.publish."""
     return {"type": "home", "blocks": home_message(data, settings).blocks}

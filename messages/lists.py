@@ -11,11 +11,11 @@ from messages.actions import LIST_PAGE, OPEN_ACCOUNT
 from messages.render import Message, checked
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from messages.settings import DisplaySettings
     from bot.services.accounts import AccountList
 
 
-def list_message(lst: AccountList, settings: Settings, *, shared_by: str | None = None) -> Message:
+def list_message(lst: AccountList, settings: DisplaySettings, *, shared_by: str | None = None) -> Message:
     """One page of a list; `shared_by`: posted in a channel (no paging; reactions flag)."""
     t = b.macros("lists.j2")
     e = emoji_lookup(settings)

@@ -9,19 +9,19 @@ from messages.actions import OPEN_ACCOUNT
 from messages.render import Message, checked
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from messages.settings import DisplaySettings
     from bot.services.summary import Movement, SummaryData
 
 MOVERS_SHOWN = 8
 
 
-def movement_lines(moves: list[Movement], settings: Settings) -> list[str]:
+def movement_lines(moves: list[Movement], settings: DisplaySettings) -> list[str]:
     t = b.macros("summary.j2")
     return [b.text_of(t.movement_line(mv, settings.category_emoji(mv.before), settings.category_emoji(mv.after)))
             for mv in moves]
 
 
-def summary_message(data: SummaryData, settings: Settings, *, title: str | None = None,
+def summary_message(data: SummaryData, settings: DisplaySettings, *, title: str | None = None,
                     movers: int = MOVERS_SHOWN) -> Message:
     """Accounts and ARR per category, then the Previous Period movements (largest ARR first).
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bot.config import Settings
+from scoring.settings import ScoringSettings
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class ComponentStatus:
     coverage: float
 
 
-def component_status(settings: Settings, latest: pd.DataFrame, usable: list[str]
+def component_status(settings: ScoringSettings, latest: pd.DataFrame, usable: list[str]
                      ) -> list[ComponentStatus]:
     """One status per catalogue component, in catalogue order.
 
@@ -50,7 +50,7 @@ def component_status(settings: Settings, latest: pd.DataFrame, usable: list[str]
     return out
 
 
-def uncatalogued(settings: Settings, usable: list[str]) -> list[str]:
+def uncatalogued(settings: ScoringSettings, usable: list[str]) -> list[str]:
     """Usable metrics that no component names (reported under 'Other metrics')."""
     named = {c for cols in settings.components.values() for c in cols}
     return [m for m in usable if m not in named]

@@ -19,11 +19,11 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from bot.config import Settings
 from scoring.errors import ModelError, ScoringError
 from scoring.indexes import health_scores, renewal_indexes, upsell_indexes
 from scoring.models import choose_split, train_model
 from scoring.pipeline import _prepare, _Prepared, single_thread
+from scoring.settings import ScoringSettings
 from storage.store import Store
 
 MIN_CATEGORY_ROWS = 30   # smaller categories are too noisy to count for monotonicity
@@ -121,14 +121,14 @@ def _baseline(prepared: _Prepared, X: pd.DataFrame, y: np.ndarray, train: np.nda
     return _metric(roc_auc_score, y[test], clf.predict_proba(raw.iloc[test])[:, 1])
 
 
-def _evaluate_kind(kind: str, prepared: _Prepared, settings: Settings) -> OutcomeEvaluation:
+def _evaluate_kind(kind: str, prepared: _Prepared, settings: ScoringSettings) -> OutcomeEvaluation:
     labels = prepared.churn if kind == "churn" else prepared.upsold
     known = ~np.isnan(labels)
     fs = prepared.features
     X = fs.frame.loc[known].reset_index(drop=True)
     y = labels[known].astype("int64")
     as_of = fs.keys["as_of"].to_numpy()[known]
-    seed = settings.scoring.seed
+    seed = settings.seed
     split = choose_split(as_of, y, settings.horizon_days, seed)
     if split.scheme == "none":
         raise ModelError(f"{kind}: too few known outcomes to hold any out")
@@ -136,8 +136,8 @@ def _evaluate_kind(kind: str, prepared: _Prepared, settings: Settings) -> Outcom
     model = train_model(
         kind, X.iloc[train].reset_index(drop=True), y[train], as_of[train],
         numeric=fs.numeric, categorical=fs.categorical, horizon_days=settings.horizon_days,
-        seed=seed, min_positive_labels=settings.scoring.min_positive_labels,
-        threshold=settings.upsell_index.threshold if kind == "upsell" else None)
+        seed=seed, min_positive_labels=settings.min_positive_labels,
+        threshold=settings.upsell_threshold if kind == "upsell" else None)
     p = model.predict(X.iloc[test])
     yt = y[test]
     ev = OutcomeEvaluation(
@@ -155,9 +155,9 @@ def _evaluate_kind(kind: str, prepared: _Prepared, settings: Settings) -> Outcom
         cats = renewal_indexes(health_scores(p), settings)
         order = settings.renewal_categories
     else:
-        threshold = settings.upsell_index.threshold or model.metrics.get("threshold", 0.5)
+        threshold = settings.upsell_threshold or model.metrics.get("threshold", 0.5)
         cats = upsell_indexes(p, threshold, settings)
-        order = [settings.upsell_index.unlikely.name, settings.upsell_index.likely.name]
+        order = [settings.upsell_unlikely, settings.upsell_likely]
         chosen = p >= threshold
         ev.threshold = float(threshold)
         ev.precision = round(float(yt[chosen].mean()), 4) if chosen.any() else None
@@ -173,13 +173,13 @@ def _evaluate_kind(kind: str, prepared: _Prepared, settings: Settings) -> Outcom
     return ev
 
 
-def backtest(store: Store, settings: Settings) -> EvaluationReport:
+def backtest(store: Store, settings: ScoringSettings) -> EvaluationReport:
     """Run the time-based backtest for churn and upsell (see module docstring)."""
     with single_thread():
         return _backtest(store, settings)
 
 
-def _backtest(store: Store, settings: Settings) -> EvaluationReport:
+def _backtest(store: Store, settings: ScoringSettings) -> EvaluationReport:
     if not store.scalar("SELECT count(*) FROM snapshots"):
         raise ScoringError("no snapshots stored yet: run `outcomes ingest FILE` first")
     prepared = _prepare(store, settings)

@@ -1,6 +1,6 @@
 """Health score -> Renewal Index, upsell probability -> Upsell Index, and movements.
 
-Band edges and category names come from Settings only, so a team can rename a band
+Band edges and category names come from ScoringSettings only, so a team can rename a band
 or move its edge in app.yaml without touching code.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bot.config import Settings
+from scoring.settings import ScoringSettings
 from storage.store import Store
 
 
@@ -18,9 +18,9 @@ def health_scores(churn_probability: np.ndarray) -> np.ndarray:
     return np.round(100.0 * (1.0 - np.asarray(churn_probability, dtype="float64")), 2)
 
 
-def renewal_indexes(health: np.ndarray, settings: Settings) -> np.ndarray:
-    """Band name of each health score (same rule as Settings.renewal_category)."""
-    bands = settings.renewal_index.bands
+def renewal_indexes(health: np.ndarray, settings: ScoringSettings) -> np.ndarray:
+    """Band name of each health score (same rule as ScoringSettings.renewal_category)."""
+    bands = settings.renewal_bands
     health = np.asarray(health, dtype="float64")
     out = np.full(len(health), bands[-1].name, dtype=object)
     for band in reversed(bands):
@@ -28,16 +28,16 @@ def renewal_indexes(health: np.ndarray, settings: Settings) -> np.ndarray:
     return out
 
 
-def upsell_indexes(probability: np.ndarray, threshold: float, settings: Settings) -> np.ndarray:
+def upsell_indexes(probability: np.ndarray, threshold: float, settings: ScoringSettings) -> np.ndarray:
     """'likely' at or above the threshold, 'unlikely' below; None where unknown."""
     p = np.asarray(probability, dtype="float64")
-    out = np.where(p >= threshold, settings.upsell_index.likely.name,
-                   settings.upsell_index.unlikely.name).astype(object)
+    out = np.where(p >= threshold, settings.upsell_likely,
+                   settings.upsell_unlikely).astype(object)
     out[np.isnan(p)] = None
     return out
 
 
-def renewal_rank(settings: Settings) -> dict[str, int]:
+def renewal_rank(settings: ScoringSettings) -> dict[str, int]:
     """Category -> position, 0 = best (Likely to Renew)."""
     return {name: i for i, name in enumerate(settings.renewal_categories)}
 
@@ -63,7 +63,7 @@ def score_history(store: Store, account_id: str | None = None) -> pd.DataFrame:
     )
 
 
-def movements(store: Store, settings: Settings, as_of: str | None = None) -> pd.DataFrame:
+def movements(store: Store, settings: ScoringSettings, as_of: str | None = None) -> pd.DataFrame:
     """Accounts whose Renewal or Upsell Index changed from their previous period.
 
     `as_of=None` looks at each account's latest score. Adds `renewal_move`
@@ -83,7 +83,7 @@ def movements(store: Store, settings: Settings, as_of: str | None = None) -> pd.
     now = rows["renewal_index"].map(rank)
     before = rows["previous_renewal_index"].map(rank)
     rows["renewal_move"] = np.where(now > before, "worse", np.where(now < before, "better", None))
-    likely = settings.upsell_index.likely.name
+    likely = settings.upsell_likely
     up_now = rows["upsell_index"] == likely
     up_before = rows["previous_upsell_index"] == likely
     known = rows["upsell_index"].notna() & rows["previous_upsell_index"].notna()

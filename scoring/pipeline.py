@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bot.config import Settings
 from scoring import explain, persist
 from scoring.components import ComponentStatus, component_status
 from scoring.errors import ModelError, ScoringError
@@ -43,6 +42,7 @@ from scoring.segments import (
     rate_many,
     top_products,
 )
+from scoring.settings import ScoringSettings
 from storage.store import Store
 
 ENGINE_VERSION = "1"
@@ -142,13 +142,13 @@ class ScoreReport:
         return "\n".join(lines)
 
 
-def _settings_part(settings: Settings) -> dict[str, Any]:
+def _settings_part(settings: ScoringSettings) -> dict[str, Any]:
     return {"horizon_days": settings.horizon_days, "upsell_growth": settings.upsell_growth,
-            "seed": settings.scoring.seed, "min_positive": settings.scoring.min_positive_labels,
-            "threshold": settings.upsell_index.threshold, "components": settings.components}
+            "seed": settings.seed, "min_positive": settings.min_positive_labels,
+            "threshold": settings.upsell_threshold, "components": settings.components}
 
 
-def fingerprint(store: Store, settings: Settings) -> str:
+def fingerprint(store: Store, settings: ScoringSettings) -> str:
     """Data fingerprint: a new one means the models must be retrained."""
     return persist.data_fingerprint(store, _settings_part(settings), ENGINE_VERSION)
 
@@ -161,7 +161,7 @@ class _Prepared:
     upsold: np.ndarray
 
 
-def _prepare(store: Store, settings: Settings) -> _Prepared:
+def _prepare(store: Store, settings: ScoringSettings) -> _Prepared:
     plan = metric_plan(store)
     book = load_book(store, plan)
     churn, upsold = derive_label_arrays(
@@ -180,7 +180,7 @@ def _version(kind: str, model: TrainedModel, fp: str) -> str:
     return f"{kind}-{model.train_end}-{fp[:8]}"
 
 
-def _train(kind: str, prepared: _Prepared, settings: Settings) -> TrainedModel:
+def _train(kind: str, prepared: _Prepared, settings: ScoringSettings) -> TrainedModel:
     labels = prepared.churn if kind == "churn" else prepared.upsold
     known = ~np.isnan(labels)
     fs = prepared.features
@@ -188,8 +188,8 @@ def _train(kind: str, prepared: _Prepared, settings: Settings) -> TrainedModel:
     return train_model(
         kind, X, labels[known].astype("int64"), fs.keys["as_of"].to_numpy()[known],
         numeric=fs.numeric, categorical=fs.categorical, horizon_days=settings.horizon_days,
-        seed=settings.scoring.seed, min_positive_labels=settings.scoring.min_positive_labels,
-        threshold=settings.upsell_index.threshold if kind == "upsell" else None,
+        seed=settings.seed, min_positive_labels=settings.min_positive_labels,
+        threshold=settings.upsell_threshold if kind == "upsell" else None,
     )
 
 
@@ -201,7 +201,7 @@ def _predict(pipeline: Any, features: list[str], X: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def score_book(store: Store, settings: Settings, *, progress: ProgressFn | None = None,
+def score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn | None = None,
                clock: Callable[[], datetime] | None = None) -> ScoreReport:
     """Train when the data changed, then score every unscored snapshot row (see module doc).
 
@@ -221,7 +221,7 @@ def single_thread() -> Any:
     return threadpool_limits(limits=1)
 
 
-def _score_book(store: Store, settings: Settings, *, progress: ProgressFn | None,
+def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn | None,
                 clock: Callable[[], datetime] | None) -> ScoreReport:
     started = time.perf_counter()
     now = (clock or (lambda: datetime.now(UTC)))().isoformat(timespec="seconds")
@@ -278,7 +278,7 @@ def _score_book(store: Store, settings: Settings, *, progress: ProgressFn | None
             known = ~np.isnan(labels)
             no_holdout = trained.validation_X is None
             rows, context = explain.leading_indicators(
-                trained, fs.base_of, settings.component_of, settings.scoring.seed,
+                trained, fs.base_of, settings.component_of, settings.seed,
                 fallback_X=fs.frame.loc[known] if no_holdout else None,
                 fallback_y=labels[known].astype("int64") if no_holdout else None)
             m["indicators"] = rows
@@ -312,7 +312,7 @@ def _score_book(store: Store, settings: Settings, *, progress: ProgressFn | None
     churn_p = np.round(_predict(churn["pipeline"], churn["features"], X_pending), 6)
     if upsell:
         upsell_p = np.round(_predict(upsell["pipeline"], upsell["features"], X_pending), 6)
-        threshold = settings.upsell_index.threshold or upsell["metrics"].get("threshold", 0.5)
+        threshold = settings.upsell_threshold or upsell["metrics"].get("threshold", 0.5)
         upsell_idx = upsell_indexes(upsell_p, threshold, settings)
     else:
         upsell_p = np.full(len(X_pending), np.nan)
@@ -368,7 +368,7 @@ def _save(store: Store, report: ScoreReport, models: dict[str, dict[str, Any]],
           seg_rows: list[dict[str, Any]], pending_keys: pd.DataFrame, health: np.ndarray,
           churn_p: np.ndarray, upsell_p: np.ndarray, upsell_idx: np.ndarray,
           segment_ids: np.ndarray, drivers: np.ndarray, levels: np.ndarray,
-          settings: Settings) -> None:
+          settings: ScoringSettings) -> None:
     """Every write of the run, in one transaction."""
     with store.transaction() as conn:
         if report.trained:
@@ -400,7 +400,7 @@ def _save(store: Store, report: ScoreReport, models: dict[str, dict[str, Any]],
         persist.write_components(conn, report.components, now)
 
 
-def _current(store: Store, keys: pd.DataFrame, settings: Settings) -> np.ndarray:
+def _current(store: Store, keys: pd.DataFrame, settings: ScoringSettings) -> np.ndarray:
     """Rows of accounts that are still customers: not marked churned, and seen within
     one horizon of the book's latest snapshot date (gone longer than that = left)."""
     rows = store.query(
@@ -427,13 +427,13 @@ def _stepper(progress: ProgressFn | None, timings: dict[str, float]
     return step
 
 
-def _segments(store: Store, prepared: _Prepared, latest: np.ndarray, settings: Settings
+def _segments(store: Store, prepared: _Prepared, latest: np.ndarray, settings: ScoringSettings
               ) -> tuple[Any, list[dict[str, Any]], np.ndarray, dict[int, dict[str, Any]],
                          dict[int, dict[str, dict[str, float]]]]:
     """Fit segments on each account's latest row; profile, name and benchmark them."""
     fs = prepared.features
     plan = prepared.plan
-    seed = settings.scoring.seed
+    seed = settings.seed
     current = fs.frame.loc[latest].reset_index(drop=True)
     arr = current[f"{CONTEXT}arr"].to_numpy(dtype="float64")
     candidates = [*plan.numeric, f"{CONTEXT}arr"]

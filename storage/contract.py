@@ -9,6 +9,7 @@ batch of 100k rows costs milliseconds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -35,6 +36,14 @@ ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 STRAY_TEXT_SHARE = 0.05
 # Once this many values are seen and most are not numbers, stop parsing numbers.
 SETTLED_AFTER = 1000
+
+
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def normalize_column(name: str) -> str:
+    """Column names are case-insensitive and trimmed; punctuation becomes '_'."""
+    return _NON_WORD.sub("_", str(name).strip().lower()).strip("_")
 
 
 class RowNumbers(list):

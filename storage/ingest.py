@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from bot.config import normalize_column
 from storage.contract import (
     CANONICAL,
     MAX_ROWS_NAMED,
@@ -33,6 +32,7 @@ from storage.contract import (
     Problems,
     RowNumbers,
     metric_values,
+    normalize_column,
     settle_kind,
 )
 from storage.batch_source import BatchSource, SourceProblem

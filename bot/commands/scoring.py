@@ -35,7 +35,7 @@ def run_scoring(state: CliContext) -> ScoreReport:
     from scoring.pipeline import score_book
 
     if not sys.stderr.isatty():
-        return score_book(state.store, state.settings)
+        return score_book(state.store, state.settings.for_scoring)
     with click.progressbar(length=1, label="Scoring", file=sys.stderr,
                            show_eta=False) as bar:
         def progress(stage: str, done: int, total: int) -> None:
@@ -43,7 +43,7 @@ def run_scoring(state: CliContext) -> ScoreReport:
             bar.label = stage.ljust(22)
             bar.update(done - bar.pos)
 
-        report = score_book(state.store, state.settings, progress=progress)
+        report = score_book(state.store, state.settings.for_scoring, progress=progress)
         bar.update(bar.length - bar.pos)
     return report
 
@@ -103,7 +103,7 @@ def evaluate(state: CliContext, as_json: bool) -> None:
     """
     from scoring.evaluate import backtest
 
-    report = backtest(state.store, state.settings)
+    report = backtest(state.store, state.settings.for_scoring)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=1))
     else:

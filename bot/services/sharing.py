@@ -61,19 +61,14 @@ def require_admin(settings: Settings, user_id: str | None) -> None:
 
 def rescore(store: Store, settings: Settings) -> str:
     """Retrain and rescore the book (admin only); returns a one-line report."""
-    try:
-        from scoring.pipeline import score_book  # type: ignore[import-not-found]
-    except ImportError as exc:
-        raise UserError("Scoring is not available in this installation.") from exc
     from scoring.errors import ModelError, ScoringError
+    from scoring.pipeline import score_book
 
     try:
-        result = score_book(store, settings)
+        result = score_book(store, settings.for_scoring)
     except (ScoringError, ModelError) as exc:  # the data can't be scored: say why
         raise UserError(f"Rescoring stopped: {escape_mrkdwn(str(exc))}") from exc
     from bot.services.accounts import forget_names
 
     forget_names(store)
-    summary = getattr(result, "summary", None)
-    text = summary() if callable(summary) else summary
-    return str(text or "Rescoring finished.")
+    return result.summary()

@@ -42,7 +42,7 @@ def action_ids(message) -> list[str]:
 
 
 def test_card_status_first_then_facts_and_buttons(store, settings) -> None:
-    msg = account_msg.card_message(acc.card(store, settings, "ACC-000001"), settings)
+    msg = account_msg.card_message(acc.card(store, settings, "ACC-000001"), settings.for_messages)
     check_blocks(msg.blocks)
     assert msg.blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "Acme Analytics",
                                                         "emoji": True}}
@@ -58,23 +58,23 @@ def test_card_status_first_then_facts_and_buttons(store, settings) -> None:
 
 
 def test_shared_card_has_no_share_button_and_says_who(store, settings) -> None:
-    msg = account_msg.card_message(acc.card(store, settings, "ACC-000001"), settings, shared_by="UJ")
+    msg = account_msg.card_message(acc.card(store, settings, "ACC-000001"), settings.for_messages, shared_by="UJ")
     assert SHARE_ACCOUNT not in action_ids(msg) and "Shared by <@UJ>" in dump(msg)
 
 
 def test_account_data_is_escaped(store, settings) -> None:
-    msg = account_msg.card_message(acc.card(store, settings, "ACC-000005"), settings)
+    msg = account_msg.card_message(acc.card(store, settings, "ACC-000005"), settings.for_messages)
     assert msg.blocks[0]["text"]["text"] == "Tyrell & <Sons>"  # a header is plain text: no escaping
     lst = list_msg.list_message(acc.list_accounts(store, settings, acc.ListQuery("Watch", "renewal")),
-                                settings)
+                                settings.for_messages)
     assert "Tyrell &amp; &lt;Sons&gt;" in dump(lst) and "<Sons>" not in dump(lst)
 
 
 def test_provisional_scores_are_said(empty_store, settings) -> None:
     seed_book(empty_store, provisional=True)
-    msg = account_msg.card_message(acc.card(empty_store, settings, "ACC-000001"), settings)
+    msg = account_msg.card_message(acc.card(empty_store, settings, "ACC-000001"), settings.for_messages)
     assert "provisional" in dump(msg)
-    assert "provisional" in dump(summary_message(summary(empty_store, settings), settings))
+    assert "provisional" in dump(summary_message(summary(empty_store, settings), settings.for_messages))
 
 
 def test_sparkline() -> None:
@@ -82,7 +82,7 @@ def test_sparkline() -> None:
 
 
 def test_health_chart_is_a_png(store, settings) -> None:
-    png = account_msg.health_chart_png(acc.card(store, settings, "ACC-000002"), settings)
+    png = account_msg.health_chart_png(acc.card(store, settings, "ACC-000002"), settings.for_messages)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
 
 
@@ -90,7 +90,7 @@ def test_choices_truncate_with_and_more(empty_store, settings) -> None:
     book = [Acct(f"A{i:03d}", f"Hooli {i:03d}", None, None, 1000.0 + i, [60, 60, 60],
                  ["Not likely to upsell"] * 3) for i in range(30)]
     seed_book(empty_store, book)
-    msg = account_msg.choices_message(acc.find_account(empty_store, "hooli"), settings)
+    msg = account_msg.choices_message(acc.find_account(empty_store, "hooli"), settings.for_messages)
     check_blocks(msg.blocks)
     assert "30 accounts match" in dump(msg) and "…and 20 more" in dump(msg)
     assert action_ids(msg).count(OPEN_ACCOUNT) == 10
@@ -102,7 +102,7 @@ def test_list_pages_and_more(empty_store, settings) -> None:
                  ["Not likely to upsell"] * 3) for i in range(25)]
     seed_book(empty_store, book)
     lst = acc.list_accounts(empty_store, settings, acc.ListQuery("Likely to Churn", "renewal"))
-    msg = list_msg.list_message(lst, settings)
+    msg = list_msg.list_message(lst, settings.for_messages)
     check_blocks(msg.blocks)
     text = dump(msg)
     assert "page 1 of 3" in text and "…and 15 more" in text and "Next ▶" in text
@@ -114,24 +114,24 @@ def test_summary_many_movements_stay_within_limits(empty_store, settings) -> Non
                  [90, 90, 20], ["Likely to upsell", "Likely to upsell", "Not likely to upsell"])
             for i in range(400)]
     seed_book(empty_store, book)
-    msg = summary_message(summary(empty_store, settings), settings)
+    msg = summary_message(summary(empty_store, settings), settings.for_messages)
     check_blocks(msg.blocks)
     assert "more" in dump(msg) and "400 worse" in dump(msg)
 
 
 def test_catalog_views(store, settings) -> None:
     for msg, words in (
-        (catalog_msg.segments_message(catalog.segments(store, settings), settings), "Enterprise steady"),
-        (catalog_msg.segment_message(catalog.segment(store, settings, 1), settings), "Members as CSV"),
-        (catalog_msg.indicators_message(catalog.indicators(store, settings), settings), "45%"),
-        (catalog_msg.features_message(catalog.features(store, settings), settings), "❌ *Sentiment*"),
+        (catalog_msg.segments_message(catalog.segments(store, settings), settings.for_messages), "Enterprise steady"),
+        (catalog_msg.segment_message(catalog.segment(store, settings, 1), settings.for_messages), "Members as CSV"),
+        (catalog_msg.indicators_message(catalog.indicators(store, settings), settings.for_messages), "45%"),
+        (catalog_msg.features_message(catalog.features(store, settings), settings.for_messages), "❌ *Sentiment*"),
     ):
         check_blocks(msg.blocks)
         assert words in dump(msg)
 
 
 def test_help_lists_every_command(settings) -> None:
-    msg = help_message(settings)
+    msg = help_message(settings.for_messages)
     check_blocks(msg.blocks)
     for word in ("list at risk", "summary", "segments", "indicators", "ingredients", "features",
                  "share", "accuracy", "mine", "owner @"):
@@ -152,33 +152,33 @@ def test_errors(settings) -> None:
 def test_feedback_prompts(store, settings) -> None:
     fb.record_post(store, "C1", "1.1", "pulse", ["ACC-000001", "ACC-000003"])
     r = fbs.flag_reaction(store, settings, channel="C1", ts="1.1", user_id="U1", reaction="x")
-    choose = feedback_msg.flag_choose_account(r.flag, r.accounts, settings)
+    choose = feedback_msg.flag_choose_account(r.flag, r.accounts, settings.for_messages)
     check_blocks(choose.blocks)
     assert action_ids(choose) == ["flag_choose_account:0", "flag_choose_account:1"]
-    prompt = feedback_msg.flag_prompt(r.flag, r.accounts[0], fbs.prediction(store, "ACC-000001"), settings)
+    prompt = feedback_msg.flag_prompt(r.flag, r.accounts[0], fbs.prediction(store, "ACC-000001"), settings.for_messages)
     check_blocks(prompt.blocks)
     assert action_ids(prompt) == [f"flag_expect_renewal:{i}" for i in range(4)] + [
         "flag_expect_upsell:0", "flag_expect_upsell:1"]
     many = [{"account_id": f"A{i}", "name": f"N{i}"} for i in range(150)]
-    select = feedback_msg.flag_choose_account(r.flag, many, settings)
+    select = feedback_msg.flag_choose_account(r.flag, many, settings.for_messages)
     check_blocks(select.blocks)
     assert "…and 50 more" in dump(select)
 
 
 def test_accuracy_view(store, settings) -> None:
-    msg = feedback_msg.accuracy_message(fbs.accuracy(store, settings), settings)
+    msg = feedback_msg.accuracy_message(fbs.accuracy(store, settings), settings.for_messages)
     check_blocks(msg.blocks)
     assert "Realised accuracy" in dump(msg) and "ROC AUC 0.81" in dump(msg)
 
 
 def test_home_view(store, settings) -> None:
     data = home.home(store, settings, Requester(user_id="UMARIA", owner_email="maria.lopez@example.com"))
-    msg = home_message(data, settings)
+    msg = home_message(data, settings.for_messages)
     check_blocks(msg.blocks, surface="home")
     assert "Globex Health" in dump(msg) and "Recent movements" in dump(msg)
-    assert home_view(data, settings)["type"] == "home"
+    assert home_view(data, settings.for_messages)["type"] == "home"
     stranger = home.home(store, settings, Requester(user_id="UNOBODY"))
-    assert "No accounts of yours" in dump(home_message(stranger, settings))
+    assert "No accounts of yours" in dump(home_message(stranger, settings.for_messages))
 
 
 @pytest.mark.parametrize("text", ["", "acme", "acme analytics", "list at risk", "summary", "segments",

@@ -26,7 +26,7 @@ def test_summary_for_one_owner(store, settings) -> None:
 
 
 def test_summary_message_validates_and_escapes(store, settings) -> None:
-    msg = summary_message(services.summary(store, settings), settings)
+    msg = summary_message(services.summary(store, settings), settings.for_messages)
     check_blocks(msg.blocks)
     dumped = json.dumps(msg.blocks)
     assert "Northwind Energy" in dumped and "Likely to Churn" in dumped
@@ -40,5 +40,5 @@ def test_summary_without_previous_period(empty_store, settings) -> None:
     seed_book(empty_store, dates=["2026-11-01"])
     data = services.summary(empty_store, settings)
     assert data.previous_as_of is None and not data.worsened
-    msg = summary_message(data, settings)
+    msg = summary_message(data, settings.for_messages)
     assert "No previous period" in json.dumps(msg.blocks)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from bot.config import Settings, load_settings
+from bot.config import load_settings
+from scoring.settings import ScoringSettings
 from storage.demo_book import DemoSpec, generate, write_csv
 from storage.ingest import ingest_file
 from storage.store import Store
@@ -30,12 +32,9 @@ def ingest_frame(store: Store, frame: pd.DataFrame, folder: Path) -> None:
         ingest_file(store, path)
 
 
-def settings_for(db: Path | str, **scoring: object) -> Settings:
-    settings = load_settings(None, str(db), env={})
-    if scoring:
-        settings = settings.model_copy(
-            update={"scoring": settings.scoring.model_copy(update=scoring)})
-    return settings
+def settings_for(db: Path | str, **scoring: object) -> ScoringSettings:
+    """The scoring part of the default settings, with `scoring` fields replaced."""
+    return replace(load_settings(None, str(db), env={}).for_scoring, **scoring)
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ def register(app: App, deps: Deps) -> None:
         result = fbs.flag_account(store, channel=channel_of(body) or "", ts=message_ts_of(body) or "",
                                   user_id=user_of(body) or "", account_id=account_id)
         prompt = feedback_msg.flag_prompt(result.flag, result.accounts[0],
-                                          fbs.prediction(store, account_id), settings)
+                                          fbs.prediction(store, account_id), settings.for_messages)
         send(respond, prompt)
 
     app.action(action_pattern(FLAG_ACCOUNT))(deps.acked(flag_account))

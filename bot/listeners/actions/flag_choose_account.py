@@ -26,7 +26,7 @@ def register(app: App, deps: Deps) -> None:
         result = fbs.choose_flag_account(store, flag_id=int(flag_id), user_id=user_of(body) or "",
                                          account_id=account_id)
         prompt = feedback_msg.flag_prompt(result.flag, result.accounts[0],
-                                          fbs.prediction(store, account_id), settings)
+                                          fbs.prediction(store, account_id), settings.for_messages)
         send(respond, prompt, replace=True)
 
     app.action(action_pattern(FLAG_CHOOSE_ACCOUNT))(deps.acked(flag_choose_account))

@@ -31,7 +31,7 @@ def register(app: App, deps: Deps) -> None:
                                **choice)
         account = queries.account(store, flag.account_id) if flag.account_id else None
         name = account["name"] if account else "the account"
-        send(respond, feedback_msg.flag_thanks(flag, name, settings), replace=True)
+        send(respond, feedback_msg.flag_thanks(flag, name, settings.for_messages), replace=True)
 
     def flag_expect_renewal(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         answer(body, respond, "renewal")

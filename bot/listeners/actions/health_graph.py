@@ -24,7 +24,7 @@ def register(app: App, deps: Deps) -> None:
 
     def health_graph(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         card = acc.card(store, settings, action_value(body))
-        png = account_msg.health_chart_png(card, settings)
+        png = account_msg.health_chart_png(card, settings.for_messages)
         try:
             client.files_upload_v2(
                 channel=channel_of(body), content=png, filename=f"health-{card.account_id}.png",

@@ -31,7 +31,7 @@ def register(app: App, deps: Deps) -> None:
             raise BadArguments("That button is out of date: run the list command again.") from exc
         me = home.requester(store, settings, user_id=user_of(body), client=client,
                             resolve_email=query.mine)
-        send(respond, list_msg.list_message(acc.list_accounts(store, settings, query, me), settings),
+        send(respond, list_msg.list_message(acc.list_accounts(store, settings, query, me), settings.for_messages),
              replace=True)
 
     app.action(action_pattern(LIST_PAGE))(deps.acked(list_page))

@@ -26,6 +26,6 @@ def register(app: App, deps: Deps) -> None:
     def open_account(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         card = acc.card(store, settings, action_value(body))
         # A choice list shown only to the user is replaced; a shared message is left alone.
-        send(respond, account_msg.card_message(card, settings), replace=container_is_ephemeral(body))
+        send(respond, account_msg.card_message(card, settings.for_messages), replace=container_is_ephemeral(body))
 
     app.action(action_pattern(OPEN_ACCOUNT))(deps.acked(open_account))

@@ -43,7 +43,7 @@ def register(app: App, deps: Deps) -> None:
             if not lst.rows:
                 send(respond, note_message("No accounts in that list: nothing to share."))
                 return
-            message = list_msg.list_message(lst, settings, shared_by=user_id)
+            message = list_msg.list_message(lst, settings.for_messages, shared_by=user_id)
             sharing.post_about_accounts(store, settings, client, channel=channel_id, message=message,
                                         kind="list", account_ids=[r["account_id"] for r in lst.rows],
                                         posted_by=user_id)
@@ -53,7 +53,7 @@ def register(app: App, deps: Deps) -> None:
             match = router.find(store, settings, router.Command("account", command.text,
                                                                 {"query": command.args["query"]}))
             if match.account is None:
-                send(respond, account_msg.choices_message(match, settings))
+                send(respond, account_msg.choices_message(match, settings.for_messages))
                 return
             share(match.account["account_id"], channel_id, user_id, client, respond)
             return
@@ -62,7 +62,7 @@ def register(app: App, deps: Deps) -> None:
     def share(account_id: str, channel_id: str, user_id: str, client: WebClient,
               respond: Respond) -> None:
         card = acc.card(store, settings, account_id)
-        message = account_msg.card_message(card, settings, shared_by=user_id)
+        message = account_msg.card_message(card, settings.for_messages, shared_by=user_id)
         sharing.post_about_accounts(store, settings, client, channel=channel_id, message=message,
                                     kind="card", account_ids=[account_id], posted_by=user_id)
         send(respond, note_message(f":loudspeaker: Shared *{_esc(card.account['name'])}* in <#{channel_id}>. "

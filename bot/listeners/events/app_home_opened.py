@@ -22,6 +22,6 @@ def register(app: App, deps: Deps) -> None:
             return
         user_id = event["user"]
         me = home.requester(store, settings, user_id=user_id, client=client, resolve_email=True)
-        client.views_publish(user_id=user_id, view=home_view(home.home(store, settings, me), settings))
+        client.views_publish(user_id=user_id, view=home_view(home.home(store, settings, me), settings.for_messages))
 
     app.event("app_home_opened")(deps.acked(app_home_opened))

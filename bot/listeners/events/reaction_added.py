@@ -51,9 +51,9 @@ def register(app: App, deps: Deps) -> None:
             return
         if result.flag.account_id and result.accounts:
             message = feedback_msg.flag_prompt(result.flag, result.accounts[0],
-                                               fbs.prediction(store, result.flag.account_id), settings)
+                                               fbs.prediction(store, result.flag.account_id), settings.for_messages)
         else:
-            message = feedback_msg.flag_choose_account(result.flag, result.accounts, settings)
+            message = feedback_msg.flag_choose_account(result.flag, result.accounts, settings.for_messages)
         resp = client.chat_postMessage(channel=item["channel"], thread_ts=item["ts"],
                                        text=message.text, blocks=message.blocks)
         fb.set_thread(store, result.flag.id, resp["ts"])
