@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from messages import blocks as b
@@ -12,7 +13,34 @@ from messages.render import Message, _truncate, checked, clean_text, escape_mrkd
 
 if TYPE_CHECKING:
     from messages.settings import DisplaySettings
-    from bot.services.accounts import Card, Match
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a name matched: one account, or several to choose from (`total` of them)."""
+
+    query: str
+    account: dict[str, Any] | None = None
+    choices: list[dict[str, Any]] = field(default_factory=list)
+    total: int = 0
+    how: str = "exact"  # exact / id / prefix / fuzzy
+
+
+@dataclass(frozen=True)
+class Card:
+    account: dict[str, Any]
+    score: dict[str, Any] | None            # latest period; None when not scored then
+    previous: dict[str, Any] | None         # the account's previous scored period
+    history: list[dict[str, Any]]           # oldest first
+    segment: dict[str, Any] | None
+    renewal_move: str | None                # up / down / None
+    upsell_move: str | None
+    as_of: str
+    provisional: bool = False
+
+    @property
+    def account_id(self) -> str:
+        return self.account["account_id"]
 
 SPARK = "▁▂▃▄▅▆▇█"
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from messages import blocks as b
 from messages.account import emoji_lookup
@@ -11,7 +12,36 @@ from messages.render import Message, checked, escape_mrkdwn
 
 if TYPE_CHECKING:
     from messages.settings import DisplaySettings
-    from bot.services.catalog import FeaturesData, IndicatorsData, SegmentData, SegmentsData
+
+
+@dataclass(frozen=True)
+class SegmentsData:
+    run: str
+    segments: list[dict[str, Any]]
+    provisional: bool
+
+
+@dataclass(frozen=True)
+class SegmentData:
+    segment: dict[str, Any]
+    members: int
+    top_members: list[dict[str, Any]]
+    by_category: dict[str, int]
+    as_of: str
+
+
+@dataclass(frozen=True)
+class IndicatorsData:
+    churn_model: dict[str, Any]
+    upsell_model: dict[str, Any] | None
+    churn: list[dict[str, Any]]
+    upsell: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class FeaturesData:
+    components: list[dict[str, Any]]
+    configured: dict[str, list[str]]
 
 
 def segments_message(data: SegmentsData, settings: DisplaySettings) -> Message:

@@ -16,7 +16,7 @@ from messages.render import environment as slack_environment
 
 if TYPE_CHECKING:
     from messages.settings import DisplaySettings
-    from bot.services.summary import SummaryData
+    from messages.summary import SummaryData
 
 MOVERS_SHOWN = 10
 

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from messages import blocks as b
 from messages.actions import OPEN_ACCOUNT
 from messages.render import Message, checked, composed
 
-if TYPE_CHECKING:
-    from bot.services.errors import UserError
+
+class Problem(Protocol):
+    """An expected problem to tell the user about (the services' UserError is one)."""
+
+    message: str                                  # mrkdwn, already escaped
+    suggestions: Sequence[Mapping[str, Any]]      # accounts they may have meant
 
 
-def error_message(error: UserError) -> Message:
+def error_message(error: Problem) -> Message:
     """An expected problem: its message, plus "did you mean" buttons when there are suggestions."""
     t = b.macros("misc.j2")
     text = b.text_of(t.error(composed(error.message)))
     blocks = [b.section(text)]
-    for a in getattr(error, "suggestions", [])[:3]:
+    for a in error.suggestions[:3]:
         blocks.append(b.section(b.text_of(t.suggestion(a)),
                                 accessory=b.button("Open", OPEN_ACCOUNT, a["account_id"])))
     return checked(error.message, blocks)

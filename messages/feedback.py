@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from messages import blocks as b
@@ -11,8 +12,42 @@ from messages.render import Message, checked, escape_mrkdwn
 
 if TYPE_CHECKING:
     from messages.settings import DisplaySettings
-    from bot.services.feedback import AccuracyData, Prediction
     from storage.feedback import Flag
+
+
+@dataclass(frozen=True)
+class Prediction:
+    renewal_index: str | None
+    upsell_index: str | None
+    health_score: float | None
+    model_version: str | None
+    as_of: str | None
+
+
+@dataclass(frozen=True)
+class Realised:
+    category: str
+    known: int         # scored rows whose outcome is known now
+    positives: int     # of which churned (renewal) or upsold (upsell)
+
+
+@dataclass(frozen=True)
+class AccuracyData:
+    flags: int
+    answered: int
+    by_expected: dict[str, int]
+    churn_model: dict[str, Any] | None
+    upsell_model: dict[str, Any] | None
+    renewal: list[Realised] = field(default_factory=list)
+    upsell: list[Realised] = field(default_factory=list)
+    known: int = 0
+    correct: int = 0            # predicted at risk (bottom half of bands) == churned
+    flags_resolved: int = 0     # answered flags whose outcome is now known
+    flags_right: int = 0        # ... where the user's expectation was right
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.known if self.known else None
 
 BUTTONS_UP_TO = 5
 

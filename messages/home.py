@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from messages import blocks as b
 from messages.account import emoji_lookup
 from messages.render import Message, checked
-from messages.summary import movement_lines
+from messages.summary import SummaryData, movement_lines
 
 if TYPE_CHECKING:
     from messages.settings import DisplaySettings
-    from bot.services.home import HomeData
+    from storage.feedback import Flag
+
+
+@dataclass(frozen=True)
+class HomeData:
+    user_id: str | None          # who is looking
+    owner_email: str | None     # the owner email they stand for
+    summary: SummaryData | None
+    top: dict[str, list[dict[str, Any]]]     # Renewal Index category -> largest accounts
+    open_flags: list[Flag]
+    flag_names: dict[str, str]
 
 
 def home_message(data: HomeData, settings: DisplaySettings) -> Message:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from messages import blocks as b
 from messages.account import emoji_lookup
@@ -12,7 +13,29 @@ from messages.render import Message, checked
 
 if TYPE_CHECKING:
     from messages.settings import DisplaySettings
-    from bot.services.accounts import AccountList
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    category: str                 # a Renewal Index or Upsell Index category name
+    kind: str                     # renewal / upsell
+    mine: bool = False
+    segment_id: int | None = None
+    owner_slack_id: str | None = None
+    owner_email: str | None = None
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class AccountList:
+    query: ListQuery
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+    page_size: int
+    as_of: str
+    owner_label: str | None = None
 
 
 def list_message(lst: AccountList, settings: DisplaySettings, *, shared_by: str | None = None) -> Message:

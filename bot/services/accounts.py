@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from rapidfuzz import fuzz, process
@@ -13,6 +12,8 @@ from rapidfuzz import fuzz, process
 from bot.config import Settings
 from bot.services.core import Requester, guarded, movement_direction, period, provisional
 from bot.services.errors import AccountNotFound, BadArguments
+from messages.account import Card, Match
+from messages.lists import AccountList, ListQuery
 from storage import queries
 from storage.store import Store
 
@@ -70,17 +71,6 @@ def forget_names(store: Store | None = None) -> None:
 
 
 # -- lookup ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Match:
-    """What a name matched: one account, or several to choose from (`total` of them)."""
-
-    query: str
-    account: dict[str, Any] | None = None
-    choices: list[dict[str, Any]] = field(default_factory=list)
-    total: int = 0
-    how: str = "exact"  # exact / id / prefix / fuzzy
 
 
 def _confident(hits: list[tuple[str, float, int]]) -> bool:
@@ -156,23 +146,6 @@ def find_account(store: Store, query: str) -> Match:
 # -- the card ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Card:
-    account: dict[str, Any]
-    score: dict[str, Any] | None            # latest period; None when not scored then
-    previous: dict[str, Any] | None         # the account's previous scored period
-    history: list[dict[str, Any]]           # oldest first
-    segment: dict[str, Any] | None
-    renewal_move: str | None                # up / down / None
-    upsell_move: str | None
-    as_of: str
-    provisional: bool = False
-
-    @property
-    def account_id(self) -> str:
-        return self.account["account_id"]
-
-
 @guarded
 def card(store: Store, settings: Settings, account_id: str, as_of: str | None = None) -> Card:
     """Everything the account card shows, from a handful of primary-key reads."""
@@ -203,29 +176,6 @@ def card(store: Store, settings: Settings, account_id: str, as_of: str | None = 
 
 
 # -- lists ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ListQuery:
-    category: str                 # a Renewal Index or Upsell Index category name
-    kind: str                     # renewal / upsell
-    mine: bool = False
-    segment_id: int | None = None
-    owner_slack_id: str | None = None
-    owner_email: str | None = None
-    page: int = 1
-
-
-@dataclass(frozen=True)
-class AccountList:
-    query: ListQuery
-    rows: list[dict[str, Any]]
-    total: int
-    page: int
-    pages: int
-    page_size: int
-    as_of: str
-    owner_label: str | None = None
 
 
 @guarded

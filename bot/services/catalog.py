@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Settings
 from bot.services.core import guarded, period
 from bot.services.errors import BadArguments, NotScoredYet
+from messages.catalog import FeaturesData, IndicatorsData, SegmentData, SegmentsData
 from messages.spreadsheet import write_csv
 from storage import queries
 from storage.store import Store
@@ -21,27 +21,11 @@ def _churn_model(store: Store) -> dict[str, Any]:
     return model
 
 
-@dataclass(frozen=True)
-class SegmentsData:
-    run: str
-    segments: list[dict[str, Any]]
-    provisional: bool
-
-
 @guarded
 def segments(store: Store, settings: Settings) -> SegmentsData:
     model = _churn_model(store)
     return SegmentsData(model["version"], queries.segments(store, model["version"]),
                         model["provisional"])
-
-
-@dataclass(frozen=True)
-class SegmentData:
-    segment: dict[str, Any]
-    members: int
-    top_members: list[dict[str, Any]]
-    by_category: dict[str, int]
-    as_of: str
 
 
 @guarded
@@ -74,26 +58,12 @@ def segment_csv(store: Store, settings: Settings, segment_id: int) -> tuple[str,
     return f"segment-{segment_id}-{data.as_of}.csv", out.getvalue().encode("utf-8")
 
 
-@dataclass(frozen=True)
-class IndicatorsData:
-    churn_model: dict[str, Any]
-    upsell_model: dict[str, Any] | None
-    churn: list[dict[str, Any]]
-    upsell: list[dict[str, Any]]
-
-
 @guarded
 def indicators(store: Store, settings: Settings) -> IndicatorsData:
     churn = _churn_model(store)
     upsell = queries.active_model(store, "upsell")
     return IndicatorsData(churn, upsell, queries.indicators(store, churn["version"]),
                           queries.indicators(store, upsell["version"]) if upsell else [])
-
-
-@dataclass(frozen=True)
-class FeaturesData:
-    components: list[dict[str, Any]]
-    configured: dict[str, list[str]]
 
 
 @guarded

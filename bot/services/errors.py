@@ -19,6 +19,8 @@ class UserError(Exception):
     where it is built (see AccountNotFound).
     """
 
+    suggestions: Sequence[dict[str, Any]] = ()   # accounts the user may have meant
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message

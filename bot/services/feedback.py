@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Settings
 from bot.services.core import guarded, renewal_rank
 from bot.services.errors import BadArguments, NotAllowed
+from messages.feedback import AccuracyData, Prediction, Realised
 from storage import feedback as fb
 from storage import queries
 from storage.store import Store
@@ -19,15 +20,6 @@ BUTTON_REACTION = "button"  # `reaction` stored for flags raised with the card's
 def is_feedback_reaction(settings: Settings, reaction: str) -> bool:
     """`x`, `-1` (and `-1::skin-tone-3`, which is the same emoji) by default."""
     return reaction.split("::", 1)[0] in settings.slack.feedback_emoji
-
-
-@dataclass(frozen=True)
-class Prediction:
-    renewal_index: str | None
-    upsell_index: str | None
-    health_score: float | None
-    model_version: str | None
-    as_of: str | None
 
 
 def prediction(store: Store, account_id: str) -> Prediction:
@@ -135,32 +127,6 @@ def answer_flag(store: Store, settings: Settings, *, flag_id: int, user_id: str,
 
 
 # -- accuracy ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Realised:
-    category: str
-    known: int         # scored rows whose outcome is known now
-    positives: int     # of which churned (renewal) or upsold (upsell)
-
-
-@dataclass(frozen=True)
-class AccuracyData:
-    flags: int
-    answered: int
-    by_expected: dict[str, int]
-    churn_model: dict[str, Any] | None
-    upsell_model: dict[str, Any] | None
-    renewal: list[Realised] = field(default_factory=list)
-    upsell: list[Realised] = field(default_factory=list)
-    known: int = 0
-    correct: int = 0            # predicted at risk (bottom half of bands) == churned
-    flags_resolved: int = 0     # answered flags whose outcome is now known
-    flags_right: int = 0        # ... where the user's expectation was right
-
-    @property
-    def accuracy(self) -> float | None:
-        return self.correct / self.known if self.known else None
 
 
 _accuracy_cache: dict[str, tuple[tuple[Any, ...], Any]] = {}

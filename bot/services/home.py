@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
 from bot.services.core import Requester, guarded, period
-from bot.services.summary import SummaryData, summary
+from bot.services.summary import summary
+from messages.home import HomeData
 from storage import feedback as fb
 from storage import queries
 from storage.store import Store
@@ -62,15 +61,6 @@ def requester(store: Store, settings: Settings, *, user_id: str | None, team_id:
                      is_admin=bool(user_id and user_id in settings.slack.admins))
 
 
-@dataclass(frozen=True)
-class HomeData:
-    me: Requester
-    summary: SummaryData | None
-    top: dict[str, list[dict[str, Any]]]     # Renewal Index category -> largest accounts
-    open_flags: list[fb.Flag]
-    flag_names: dict[str, str]
-
-
 @guarded
 def home(store: Store, settings: Settings, me: Requester, per_category: int = 5) -> HomeData:
     """The user's own accounts by category, recent movements, and the flags they left open."""
@@ -78,10 +68,10 @@ def home(store: Store, settings: Settings, me: Requester, per_category: int = 5)
     names = {a["account_id"]: a["name"] for a in
              queries.accounts_by_ids(store, sorted({f.account_id for f in flags if f.account_id}))}
     if queries.latest_as_of(store) is None or not (me.user_id or me.owner_email):
-        return HomeData(me, None, {}, flags, names)
+        return HomeData(me.user_id, me.owner_email, None, {}, flags, names)
     data = summary(store, settings, owner_email=me.owner_email, owner_slack_id=me.user_id)
     if data.total_accounts == 0:
-        return HomeData(me, None, {}, flags, names)
+        return HomeData(me.user_id, me.owner_email, None, {}, flags, names)
     p = period(store)
     top = {}
     for cat in settings.renewal_categories:
@@ -89,4 +79,4 @@ def home(store: Store, settings: Settings, me: Requester, per_category: int = 5)
                                         owner_email=me.owner_email, owner_slack_id=me.user_id,
                                         limit=per_category)
         top[cat] = rows
-    return HomeData(me, data, top, flags, names)
+    return HomeData(me.user_id, me.owner_email, data, top, flags, names)

@@ -2,61 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import Settings
 from bot.services.core import guarded, movement_direction, period, provisional
+from messages.summary import CategoryLine, Movement, SummaryData
 from storage import queries
 from storage.store import Store
-
-
-@dataclass(frozen=True)
-class CategoryLine:
-    category: str
-    accounts: int
-    arr: float
-    previous_accounts: int | None  # None when there is no previous period
-
-    @property
-    def change(self) -> int | None:
-        return None if self.previous_accounts is None else self.accounts - self.previous_accounts
-
-
-@dataclass(frozen=True)
-class Movement:
-    account_id: str
-    name: str
-    owner_email: str | None
-    owner_slack_id: str | None
-    arr: float | None
-    kind: str  # renewal / upsell
-    before: str
-    after: str
-    direction: str  # up / down
-    from_health: float | None = None
-    to_health: float | None = None
-
-
-@dataclass(frozen=True)
-class SummaryData:
-    as_of: str
-    previous_as_of: str | None
-    renewal: list[CategoryLine]
-    upsell: list[CategoryLine]
-    total_accounts: int
-    total_arr: float
-    improved: list[Movement] = field(default_factory=list)   # Renewal Index up, by ARR
-    worsened: list[Movement] = field(default_factory=list)   # Renewal Index down, by ARR
-    upsell_gained: list[Movement] = field(default_factory=list)
-    upsell_lost: list[Movement] = field(default_factory=list)
-    owner_email: str | None = None
-    owner_slack_id: str | None = None
-    provisional: bool = False
-
-    @property
-    def movements(self) -> int:
-        return len(self.improved) + len(self.worsened)
 
 
 def _lines(categories: list[str], now: dict[str, dict[str, float]],

@@ -148,7 +148,7 @@ def test_home_for_an_owner(store, settings) -> None:
     fb.record_post(store, "C1", "1.1", "card", ["ACC-000003"])
     fbs.flag_reaction(store, settings, channel="C1", ts="1.1", user_id="UMARIA", reaction="x")
     data = home.home(store, settings, home.requester(store, settings, user_id="UMARIA"))
-    assert data.me.owner_email == "maria.lopez@example.com"
+    assert data.owner_email == "maria.lopez@example.com"
     assert data.summary.total_accounts == 3
     assert [r["name"] for r in data.top["Likely to Churn"]] == ["Globex Health"]
     assert len(data.open_flags) == 1
