@@ -177,10 +177,10 @@ def test_feedback_home_and_reports_escape_data(db, settings) -> None:
         one = fbs.flag_reaction(store, settings, channel="C1", ts="2.2", user_id=ASKER, reaction="x")
         prediction = fbs.prediction(store, ids[2])
         messages = [
-            feedback_msg.flag_choose_account(several.flag, several.accounts, settings),
-            feedback_msg.flag_prompt(one.flag, one.accounts[0], prediction, settings),
-            feedback_msg.flag_thanks(one.flag, one.accounts[0]["name"], settings),
-            home_message(home.home(store, settings, Requester(user_id=OWNER)), settings),
+            feedback_msg.flag_choose_account(several.flag, several.accounts, settings.for_messages),
+            feedback_msg.flag_prompt(one.flag, one.accounts[0], prediction, settings.for_messages),
+            feedback_msg.flag_thanks(one.flag, one.accounts[0]["name"], settings.for_messages),
+            home_message(home.home(store, settings, Requester(user_id=OWNER)), settings.for_messages),
             admin_report_message("pulse", "2026-11-01", 3, [
                 {"recipient": HOSTILE_NAMES[0], "status": "failed", "error": HOSTILE_NAMES[3]}]),
             inbox_report_message("<!channel>/inbox", [type("F", (), {"name": HOSTILE_NAMES[0],
@@ -195,7 +195,7 @@ def test_feedback_home_and_reports_escape_data(db, settings) -> None:
 
 def test_summary_email_html_is_escaped(db, settings) -> None:
     with Store(str(db)) as store:
-        email = summary_email(services.summary(store, settings), settings)
+        email = summary_email(services.summary(store, settings), settings.for_messages)
     assert "<!channel>" not in email.html and "&lt;!channel&gt;" in email.html
     assert "<https://evil.example" not in email.html
 
@@ -222,5 +222,5 @@ def test_health_chart_draws_any_name(db, settings) -> None:
 
     with Store(str(db)) as store:
         for i in range(len(HOSTILE_NAMES)):
-            png = health_chart_png(acc.card(store, settings, f"ACC-EVIL{i}"), settings)
+            png = health_chart_png(acc.card(store, settings, f"ACC-EVIL{i}"), settings.for_messages)
             assert png.startswith(b"\x89PNG")
