@@ -8,18 +8,53 @@ and exit codes.
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import sys
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
+from bot import defaults
 from bot.config import ConfigError, Settings, load_settings
 from storage.errors import IngestError
 from bot.slack_client import MissingSecret
 from scoring.errors import ScoringError
 from storage.store import Store, StoreError
+
+# The demo's own store. Until data of your own arrives (the default store has no
+# snapshots), commands without --db read the demo's store, so the demo's hints work.
+DEMO_DB_FILE = "demo.db"
+DEFAULT_DB_FILE = defaults.DEFAULT_DB_FILE
+
+
+def command_name() -> str:
+    """The command as it was typed (`./dev`, `../outcomes/dev`, `outcomes`), for hints."""
+    return os.environ.get("OUTCOMES_PROG") or "outcomes"
+
+
+def hint(text: str) -> str:
+    """A message's `outcomes ...` hints, spelled as this user runs the command."""
+    prog = command_name()
+    return text if prog == "outcomes" else text.replace("`outcomes ", f"`{prog} ")
+
+
+def has_snapshots(path: str | os.PathLike[str]) -> bool:
+    """Whether the SQLite file holds at least one snapshot (read-only; never creates it)."""
+    if not Path(path).is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return conn.execute("SELECT 1 FROM snapshots LIMIT 1").fetchone() is not None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return True  # not a store we can read: use it anyway, so the store says why
+
 
 # Errors whose message is meant for the person at the keyboard.
 USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, IngestError, StoreError, MissingSecret,
@@ -39,8 +74,17 @@ class CliContext:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.config_path, self.db_path)
+            self._settings = load_settings(self.config_path, self.db_path or self._default_db())
         return self._settings
+
+    def _default_db(self) -> str | None:
+        """outcomes.db, or the demo's store while outcomes.db has no data of its own."""
+        if Path(DEMO_DB_FILE).is_file() and not has_snapshots(DEFAULT_DB_FILE):
+            click.secho(f"(Using the demo's store {DEMO_DB_FILE}: {DEFAULT_DB_FILE} has no data yet. "
+                        f"`{command_name()} ingest FILE` starts it; --db picks another.)",
+                        fg="yellow", err=True)
+            return DEMO_DB_FILE
+        return None
 
     def with_db(self, db_path: str) -> None:
         """Point at another database before first use (e.g. the demo's own)."""
@@ -48,6 +92,11 @@ class CliContext:
             raise RuntimeError("the store is already open")
         self.db_path = db_path
         self._settings = None
+
+    def with_default_db(self) -> None:
+        """Store data of your own in outcomes.db (unless --db names another), never in the demo's."""
+        if self.db_path is None:
+            self.with_db(DEFAULT_DB_FILE)
 
     @property
     def store(self) -> Store:
@@ -60,11 +109,14 @@ class CliContext:
 class OutcomesGroup(click.Group):
     """Turns user errors into a message and exit code 1."""
 
+    def main(self, *args: Any, prog_name: str | None = None, **kwargs: Any) -> Any:
+        return super().main(*args, prog_name=prog_name or command_name(), **kwargs)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except USER_ERRORS as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
+            click.secho(f"Error: {hint(str(exc))}", fg="red", err=True)
             sys.exit(1)
 
 
@@ -72,7 +124,8 @@ class OutcomesGroup(click.Group):
 @click.option("--config", "config_path", metavar="FILE", envvar="OUTCOMES_CONFIG",
               help="Configuration file [default: ./app.yaml; env OUTCOMES_CONFIG].")
 @click.option("--db", "db_path", metavar="FILE", envvar="OUTCOMES_DB",
-              help="SQLite database [default: ./outcomes.db; env OUTCOMES_DB].")
+              help="SQLite database [default: ./outcomes.db, or ./demo.db while outcomes.db "
+                   "has no data; env OUTCOMES_DB].")
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens (to stderr).")
 @click.version_option(package_name="outcomes")
 @click.pass_context

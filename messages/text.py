@@ -14,6 +14,7 @@ _EMOJI = {
     "warning": "⚠️", "white_check_mark": "✅", "x": "❌", "information_source": "ℹ️",
     "chart_with_upwards_trend": "📈", "loudspeaker": "📢", "page_facing_up": "📄", "boom": "💥",
     "grey_question": "❔", "-1": "👎", "+1": "👍", "hourglass_flowing_sand": "⏳",
+    "black_circle": "⚫", "zzz": "💤", "bell": "🔔",
 }
 _EMOJI_RE = re.compile(r":([a-z0-9_+\-]+):")
 _LINK_RE = re.compile(r"<([^|>]+)\|([^>]+)>")

@@ -92,14 +92,34 @@ def plan_columns(
             problems.append((str(header), f"means the same column as {sources[name]!r}", []))
         else:
             sources[name] = str(header)
+    missing = [r for r in REQUIRED if r not in sources and not (r == "as_of" and as_of is not None)]
+    separator = _other_separator(headers, column_map) if missing else None
+    if separator:
+        raise IngestError(file, [(None, f"is separated by {separator}, not commas (the header reads "
+                                  f"{', '.join(repr(str(h)) for h in headers[:3])}): save or export it "
+                                  "as comma-separated CSV", [])])
     for required in REQUIRED:
-        if required not in sources and not (required == "as_of" and as_of is not None):
+        if required in missing:
             hint = " (or give --as-of DATE)" if required == "as_of" else ""
             problems.append((required, f"is required but missing{hint}; map your column to it "
                              "in app.yaml 'columns'", []))
     if problems:
         raise IngestError(file, problems, noun)
     return sources
+
+
+_SEPARATORS = ((";", "semicolons (';')"), ("\t", "tabs"), ("|", "bars ('|')"))
+
+
+def _other_separator(headers: Sequence[str], column_map: Mapping[str, str]) -> str | None:
+    """How the header is split when it is not by commas (one header holding 'a;b;c')."""
+    for sep, words in _SEPARATORS:
+        if any(sep in str(h) and len(str(h).split(sep)) > 1 for h in headers):
+            parts = {column_map.get(k, k) for h in headers
+                     for k in (normalize_column(p) for p in str(h).split(sep))}
+            if parts & set(REQUIRED):
+                return words
+    return None
 
 
 def _numbered(snap: BatchSource, sources: Mapping[str, str]) -> Iterator[tuple[dict[str, pa.Array], np.ndarray]]:
@@ -158,8 +178,12 @@ def _validate(
     for columns, rows in _numbered(snap, sources):
         canon = parser.canonical(columns, rows)
         ids, days = canon["account_id"], canon["as_of"]
-        hashes.append(_key_hashes(ids, days))
-        numbers.append(rows)
+        # Only rows with a valid id and date can repeat one: a blank or bad date is its
+        # own error, not a second "same account and date".
+        keyed = pa.compute.and_(pa.compute.is_valid(ids), pa.compute.is_valid(days))
+        keyed = keyed.to_numpy(zero_copy_only=False)
+        hashes.append(_key_hashes(ids.filter(pa.array(keyed)), days.filter(pa.array(keyed))))
+        numbers.append(rows[keyed])
         accounts.update(pa.compute.unique(ids.drop_null()).to_pylist())
         dates.update(pa.compute.unique(days.drop_null()).to_pylist())
         mails = canon["owner_email"]

@@ -10,15 +10,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli import CliContext
+from bot.cli import DEMO_DB_FILE, CliContext, command_name, has_snapshots, hint
 from storage.demo_book import DemoSpec
 from storage.errors import IngestError
 
 if TYPE_CHECKING:
     from storage.ingest import IngestReport
     from storage.store import Store
-
-DEMO_DB = "demo.db"
 
 
 def _ingest_with_progress(state: CliContext, path: Path, as_of: str | None) -> IngestReport:
@@ -49,14 +47,19 @@ def _ingest_with_progress(state: CliContext, path: Path, as_of: str | None) -> I
         return ingest_file(state.store, path, progress=progress, **options)
 
 
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """'1 row', '2 rows', '1,200 accounts'."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
 def _describe(report: IngestReport) -> str:
     if report.unchanged:
-        return f"{report.file}: already ingested, nothing changed ({report.rows:,} rows)."
+        return f"{report.file}: already ingested, nothing changed ({count(report.rows, 'row')})."
     dates = report.dates
     span = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]} ({len(dates)} dates)"
     lines = [
-        f"{report.file}: stored {report.rows:,} rows, {report.accounts:,} accounts "
-        f"({report.new_accounts:,} new), {span}.",
+        f"{report.file}: stored {count(report.rows, 'row')}, {count(report.accounts, 'account')} "
+        f"({report.new_accounts:,} new to the store), {span}.",
     ]
     if report.metrics:
         by_kind: dict[str, list[str]] = {}
@@ -84,16 +87,33 @@ def _label_line(store: Store, horizon: int, growth: float) -> str:
     )
 
 
+def _iso_date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    import re
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return date.fromisoformat(value).isoformat()
+    except ValueError:
+        pass
+    raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form (e.g. 2026-11-01)")
+
+
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--as-of", metavar="YYYY-MM-DD", help="Snapshot date for rows without an as_of column.")
+@click.option("--as-of", metavar="YYYY-MM-DD", callback=_iso_date,
+              help="Snapshot date for rows without an as_of column (or with blank dates).")
 @click.pass_obj
 def ingest(state: CliContext, files: tuple[Path, ...], as_of: str | None) -> None:
     """Validate and store account snapshot FILES (CSV or Parquet).
 
     Each file is stored whole or not at all; re-ingesting a file changes nothing.
-    The format is the shared data contract; app.yaml 'columns' maps your headers.
+    The format is docs/data-contract.md; app.yaml 'columns' maps your headers.
     """
+    state.with_default_db()
+    first_data = not has_snapshots(state.settings.db_path)
     failed = changed = 0
     for path in files:
         try:
@@ -107,6 +127,10 @@ def ingest(state: CliContext, files: tuple[Path, ...], as_of: str | None) -> Non
     if changed:
         settings = state.settings
         click.echo(_label_line(state.store, settings.horizon_days, settings.upsell_growth))
+        if first_data and Path(DEMO_DB_FILE).is_file():
+            click.echo(f"Your data is in {settings.db_path}; from now on commands in this folder "
+                       f"use it (the demo book stays in {DEMO_DB_FILE}: --db {DEMO_DB_FILE}).")
+        click.echo(f"Next: `{command_name()} score` trains and scores it.")
     if failed:
         click.secho(f"{failed} of {len(files)} files rejected; fix them and ingest them again.",
                     fg="red", err=True)
@@ -140,22 +164,42 @@ def demo(state: CliContext, accounts: int, months: int, owners: int, seed: int,
         click.echo(f"Wrote {len(paths)} files ({len(book):,} rows) to {write_dir}/, e.g. {paths[0].name}.")
         return
     if state.db_path is None:
-        state.with_db(DEMO_DB)
+        state.with_db(DEMO_DB_FILE)
     click.echo(f"Demo book: {book['account_id'].nunique():,} accounts, {owners} owners, "
                f"{months} monthly snapshots -> {state.settings.db_path}")
     with tempfile.TemporaryDirectory(prefix="outcomes-demo-") as tmp:
         for path in write_csv(book, tmp):
             report = _ingest_with_progress(state, path, None)
             if not report.unchanged:
-                click.echo(f"  {path.name}: {report.rows:,} rows, {report.new_accounts:,} new")
+                click.echo(f"  {path.name}: {count(report.rows, 'row')}, "
+                           f"{count(report.new_accounts, 'new account')}")
     settings = state.settings
     click.echo(_label_line(state.store, settings.horizon_days, settings.upsell_growth))
     click.echo(run_scoring(state).summary())
+    click.echo(_demo_hints(settings.db_path, settings.slack.command))
     if console:
         csm_name, csm_email = owner_directory(spec)[0].values()
         click.echo(f"\nYou are {csm_name} ({csm_email}), one of the demo's CSMs: "
                    "`mine` means your accounts.")
-        run_console(state.store, settings, user=csm_email)
+        run_console(state.store, settings, user=csm_email, out=lambda text: click.echo(hint(text)))
+
+
+def _demo_hints(db_path: str, command: str) -> str:
+    """What to try next, spelled as typed here; each works verbatim in this folder."""
+    prog = command_name()
+    default = db_path == DEMO_DB_FILE
+    store = "" if default else f" --db {db_path}"
+    where = (f"The demo book is in {DEMO_DB_FILE}. Until you ingest data of your own, commands in "
+             f"this folder read it:" if default else f"The demo book is in {db_path}:")
+    tries = [("console", "talk to it as in Slack"),
+             (f'ask "{command} summary"', "one answer, as Slack would give it"),
+             ("pulse --dry-run", "the owners' weekly DMs"),
+             ("summary --dry-run", "the weekly channel summary")]
+    width = max(len(t) for t, _ in tries)
+    lines = ["", where, *(f"  {prog}{store} {t.ljust(width)}  {what}" for t, what in tries)]
+    lines.append(f"Your own data: `{prog} ingest FILE...` (see docs/data-contract.md) stores it in "
+                 "outcomes.db, which commands here use from then on.")
+    return "\n".join(lines)
 
 
 COMMANDS = [ingest, demo]

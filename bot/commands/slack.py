@@ -87,10 +87,11 @@ def ask(state: CliContext, text: str, user: str | None, as_json: bool) -> None:
       outcomes ask "list at risk mine" --user maria.lopez@example.com
       outcomes ask "/outcome summary" --json
     """
+    from bot.cli import hint
     from bot.console import answer, render
 
     exchange = answer(state.store, state.settings, text, user)
-    click.echo(render(exchange, as_json))
+    click.echo(render(exchange, as_json) if as_json else hint(render(exchange)))
     if not exchange.ok:
         sys.exit(1)
 
@@ -103,9 +104,10 @@ def console(state: CliContext, user: str | None) -> None:
 
     Without a terminal attached, shows a few sample exchanges and exits.
     """
+    from bot.cli import hint
     from bot.console import run_console
 
-    run_console(state.store, state.settings, user=user)
+    run_console(state.store, state.settings, user=user, out=lambda text: click.echo(hint(text)))
 
 
 @click.command()
