@@ -49,6 +49,8 @@ def has_snapshots(path: str | os.PathLike[str]) -> bool:
     try:
         conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
         try:
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'snapshots'").fetchone():
+                return False
             return conn.execute("SELECT 1 FROM snapshots LIMIT 1").fetchone() is not None
         finally:
             conn.close()

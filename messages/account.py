@@ -120,6 +120,31 @@ def _chart_label(value: object, limit: int) -> str:
 
 def health_chart_png(card: Card, settings: DisplaySettings) -> bytes:
     """The health score history as a PNG, with the Renewal Index bands shaded."""
+    fig = health_chart(card, settings)
+    out = io.BytesIO()
+    with warnings.catch_warnings():  # an emoji in a name has no glyph in the font: drawn as a box
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.savefig(out, format="png")
+    return out.getvalue()
+
+
+MAX_DATE_LABELS = 8
+
+
+def month_label(as_of: str) -> str:
+    """'2026-11-01' -> 'Nov 2026' (the date as is when it is not one)."""
+    from datetime import date
+
+    try:
+        return date.fromisoformat(as_of[:10]).strftime("%b %Y")
+    except ValueError:
+        return as_of
+
+
+def health_chart(card: Card, settings: Settings):
+    """The chart as a matplotlib Figure: at most MAX_DATE_LABELS date labels, slanted."""
+    import math
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -138,16 +163,16 @@ def health_chart_png(card: Card, settings: DisplaySettings) -> bytes:
     dates = [h["as_of"] for h in card.history]
     values = [h["health_score"] for h in card.history]
     ax.plot(range(len(dates)), values, marker="o", color="#1d1c1d", lw=2)
-    step = max(1, len(dates) // 8)
-    ax.set_xticks(range(0, len(dates), step), [d[:7] for d in dates[::step]], fontsize=8)
+    step = max(1, math.ceil(len(dates) / MAX_DATE_LABELS))
+    monthly = len({d[:7] for d in dates}) == len(dates)  # else weekly or daily: full dates
+    labels = [month_label(d) if monthly else d for d in dates[::step]]
+    ax.set_xticks(range(0, len(dates), step), labels, fontsize=8, rotation=30, ha="right")
     ax.set_ylim(0, 100)
     ax.set_ylabel("Health score")
     # Names from data are drawn literally: no math text (`$...$`), cut to fit the title.
     ax.set_title(f"{_chart_label(card.account['name'], CHART_NAME_CHARS)}: health score",
                  fontsize=10, parse_math=False)
-    out = io.BytesIO()
     with warnings.catch_warnings():  # an emoji in a name has no glyph in the font: drawn as a box
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         fig.tight_layout()
-        fig.savefig(out, format="png")
-    return out.getvalue()
+    return fig

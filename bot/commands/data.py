@@ -80,8 +80,8 @@ def _label_line(store: Store, horizon: int, growth: float) -> str:
         return "The store is empty."
     counts = label_summary(derive_labels(book, horizon, growth))
     return (
-        f"Book: {store.counts()['accounts']:,} accounts, {counts['rows']:,} snapshots. "
-        f"Outcomes known for {counts['churn_known']:,} rows ({horizon}-day horizon): "
+        f"Book: {count(store.counts()['accounts'], 'account')}, {count(counts['rows'], 'snapshot')}. "
+        f"Outcomes known for {count(counts['churn_known'], 'row')} ({horizon}-day horizon): "
         f"{counts['churned']:,} churned, {counts['upsold']:,} upsold; the rest are too recent "
         "and will be scored, not trained on."
     )

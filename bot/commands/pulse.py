@@ -61,9 +61,11 @@ def pulse(state: CliContext, dry_run: bool, now: bool, release: str | None) -> N
         return _release(state, release, ("pulse:",))
     try:
         if dry_run:
+            from messages.text import plain
+
             planned = plan_pulses(state.store, state.settings)
             for line in dry_run_lines(planned):
-                click.echo(line)
+                click.echo(plain(line))  # as the owner reads it in Slack, not mrkdwn codes
             click.echo(f"{len(planned)} pulse(s) would be sent; nothing was sent.", err=True)
             return
         run = send_pulses(state.store, state.settings, _client(state))
@@ -96,13 +98,11 @@ def summary(state: CliContext, dry_run: bool, now: bool, release: str | None) ->
     settings = state.settings
     try:
         if dry_run:
+            from messages.text import message_to_text
+
             plan = plan_summary(state.store, settings)
             click.echo(f"--- To channel {plan.channel or '(slack.summary_channel not set: not posted)'}")
-            click.echo(plan.message.text)
-            for block in plan.message.blocks:
-                text = (block.get("text") or {}).get("text")
-                if text:
-                    click.echo(text)
+            click.echo(message_to_text(plan.message))  # as the channel reads it, not mrkdwn codes
             if plan.email is not None:
                 click.echo(f"--- Email to {', '.join(settings.smtp.recipients)}: {plan.email.subject}")
                 click.echo(plan.email.text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 
@@ -26,13 +27,16 @@ def test_dry_run_prints_to_whom_and_text_and_sends_nothing(tmp_path, store, sett
     result = cli(tmp_path, fake, "pulse", "--dry-run")
     assert result.exit_code == 0, result.output
     assert "--- To ana@example.com" in result.output and "--- To cy@example.com / UCY" in result.output
-    assert "Watch → :red_circle: Likely to Churn  *Acme*" in result.output
-    assert "All steady" in result.output
+    # As the owner reads it in Slack: emoji, emphasis without its asterisks.
+    assert "Watch → 🔴 Likely to Churn  Acme" in result.output
+    assert ":red_circle:" not in result.output and "*" not in result.output
     assert fake.calls == [] and store.scalar("SELECT count(*) FROM deliveries") == 0
 
     result = cli(tmp_path, fake, "summary", "--dry-run")
     assert result.exit_code == 0, result.output
     assert f"--- To channel {SUMMARY_CHANNEL}" in result.output and fake.calls == []
+    assert re.search(r"🔴 Likely to Churn: \d+ accounts?, ", result.output), result.output
+    assert not re.search(r":[a-z_]+:", result.output) and "*" not in result.output
 
 
 def test_now_sends_then_nothing_new_and_jobs_lists_the_runs(tmp_path, store, settings, fake):
