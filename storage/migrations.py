@@ -235,10 +235,24 @@ _SOURCE_SYNCS = """
         );
 """
 
+_CRM_PUSHES = """
+        -- CRM write-back (storage.crm_ledger): the value each CRM last acknowledged per
+        -- account and field, so a push sends only what changed and nothing twice.
+        CREATE TABLE crm_pushes (
+            destination TEXT NOT NULL,           -- hubspot / salesforce
+            account_id TEXT NOT NULL,
+            field TEXT NOT NULL,                 -- the CRM's field (property) name
+            value TEXT NOT NULL,                 -- JSON
+            pushed_at TEXT NOT NULL,
+            PRIMARY KEY (destination, account_id, field)
+        ) WITHOUT ROWID;
+"""
+
 
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _INITIAL),
     ("0002_source_syncs", _SOURCE_SYNCS),
+    ("0003_crm_pushes", _CRM_PUSHES),
 ]
 
 
