@@ -13,7 +13,7 @@ from tests.bot.book import BOOK, DATES, Acct, seed_book
 
 def test_a_churned_account_says_churned(store: Store, settings) -> None:
     store.conn.execute("UPDATE accounts SET status = 'churned' WHERE account_id = 'ACC-000003'")
-    message = account_msg.card_message(acc.card(store, settings, "ACC-000003"), settings)
+    message = account_msg.card_message(acc.card(store, settings, "ACC-000003"), settings.for_messages)
     text = message_to_text(message)
     first = text.splitlines()[2]
     assert first.startswith("⚫ Churned (in the data of 2026-11-01)"), text
@@ -24,7 +24,7 @@ def test_a_churned_account_says_churned(store: Store, settings) -> None:
 
 
 def test_an_active_account_still_shows_its_index(store: Store, settings) -> None:
-    text = message_to_text(account_msg.card_message(acc.card(store, settings, "ACC-000003"), settings))
+    text = message_to_text(account_msg.card_message(acc.card(store, settings, "ACC-000003"), settings.for_messages))
     assert "Renewal Index 🔴 Likely to Churn" in text and "Churned" not in text
 
 
@@ -35,7 +35,7 @@ def test_last_scored_note_is_its_own_line(settings) -> None:
     with Store() as store:
         seed_book(store, [*BOOK, gone], DATES)
         store.conn.execute("UPDATE accounts SET last_as_of = ? WHERE account_id = 'ACC-9'", (DATES[1],))
-        message = account_msg.card_message(acc.card(store, settings, "ACC-9"), settings)
+        message = account_msg.card_message(acc.card(store, settings, "ACC-9"), settings.for_messages)
     status = message.blocks[1]["text"]["text"]
     assert "unchanged\n:information_source: Last scored 2026-10-01" in status, status
     assert "unchanged:information_source:" not in json.dumps(message.blocks)
@@ -48,7 +48,7 @@ def test_health_chart_month_labels_do_not_overlap(settings) -> None:
     with Store() as store:
         seed_book(store, [long], months)
         card = acc.card(store, settings, "ACC-L")
-    fig = account_msg.health_chart(card, settings)
+    fig = account_msg.health_chart(card, settings.for_messages)
     fig.canvas.draw()
     labels = [t for t in fig.axes[0].get_xticklabels() if t.get_text()]
     assert 2 <= len(labels) <= account_msg.MAX_DATE_LABELS
