@@ -4,7 +4,7 @@
 
 Writes a synthetic scored book (accounts + two scored periods, straight into
 the tables, seeded) to a temporary SQLite file, then times:
-  build  - `bot.pulse.build_pulses` (all owners' data: totals, movements, upsells)
+  build  - `bot.pulse.build.build_pulses` (all owners' data: totals, movements, upsells)
   render - `messages.pulse.pulse_message` for every pulse (Jinja2 + Block Kit + checks)
 The target is build + render under 10 s for 5,000 owners and 100,000 accounts.
 CPU time is printed too: on a shared, busy machine wall time says more about the
@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.config import load_settings
-from bot.pulse import build_pulses, to_send
+from bot.pulse.build import build_pulses, to_send
 from messages.pulse import pulse_message
 from storage.store import Store
 

@@ -24,17 +24,15 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.config import Settings
-from bot.pulse import report_to_admins
+from bot.delivery import recorded_run, report_to_admins
 from messages.pulse import inbox_report_message
-from storage import deliveries as ledger
-from storage.deliveries import Clock, JobLock, system_clock
+from storage.deliveries import Clock, system_clock
 from storage.ingest import IngestError, ingest_file
 from storage.store import Store
 
 log = logging.getLogger(__name__)
 
 JOB = "inbox"
-LOCK = "job:inbox"
 SUFFIXES = frozenset({".csv", ".parquet", ".pq"})
 SETTLE_SECONDS = 60
 LOCK_TTL = timedelta(hours=2)
@@ -64,6 +62,9 @@ class InboxRun:
 
     def named(self, status: str) -> list[FileResult]:
         return [r for r in self.results if r.status == status]
+
+    def status(self) -> str:
+        return "partial" if self.named(REJECTED) else "ok"
 
     def detail(self) -> dict[str, Any]:
         return {"processed": [r.name for r in self.named(PROCESSED)],
@@ -110,17 +111,9 @@ def process_inbox(store: Store, settings: Settings, client: WebClient | None = N
     """Ingest, move and (when something new arrived) rescore; tell the admins."""
     folder = inbox_folder(settings)
     # Rescoring a large book can take a while: a long lock (a dead holder's is taken over).
-    with JobLock(store, LOCK, clock=clock, ttl=LOCK_TTL):
-        run_id = ledger.start_run(store, JOB, now=clock())
-        run = InboxRun(folder=str(folder))
-        try:
-            _process(store, settings, folder, run, clock, scorer)
-        except BaseException as exc:
-            ledger.finish_run(store, run_id, "error", {**run.detail(), "error": repr(exc)},
-                              now=clock())
-            raise
-        ledger.finish_run(store, run_id, "partial" if run.named(REJECTED) else "ok",
-                          run.detail(), now=clock())
+    run = InboxRun(folder=str(folder))
+    with recorded_run(store, JOB, run, clock=clock, ttl=LOCK_TTL):
+        _process(store, settings, folder, run, clock, scorer)
     if run.results:
         report_to_admins(client, settings, inbox_report_message(
             str(folder), run.named(PROCESSED), run.named(REJECTED), run.scoring))

@@ -28,18 +28,11 @@ def build_registry(settings: Settings) -> Any:
         return registry_of(app)
 
 
-# The scheduled jobs (weekly pulse DMs, channel summary) post outside any listener:
-# opening DMs, resolving owners by email, reading back a DM after an ambiguous send.
-JOB_SCOPES = {"chat:write", "im:write", "im:history", "users:read", "users:read.email"}
-
-
 def job_scopes() -> set[str]:
-    """What the scheduled jobs declare (bot.pulse.SLACK_SCOPES when it has one), else JOB_SCOPES."""
-    try:
-        from bot import pulse
-    except ImportError:
-        return set()
-    return set(getattr(pulse, "SLACK_SCOPES", JOB_SCOPES))
+    """The scopes the scheduled jobs need outside any listener (bot.delivery.SLACK_SCOPES)."""
+    from bot.delivery import SLACK_SCOPES
+
+    return set(SLACK_SCOPES)
 
 
 def manifest(settings: Settings, *, request_url: str | None = None,

@@ -5,7 +5,7 @@
     scheduler.shutdown(wait=False)
 
 Jobs (cron fields and time zone from `schedule.*` in app.yaml):
-  pulse    weekly Customer Owner Pulse DMs                  (bot.pulse.send_pulses)
+  pulse    weekly Customer Owner Pulse DMs                  (bot.pulse.send.send_pulses)
   summary  weekly channel summary (+ email if SMTP is set)  (bot.summary_job.send_summary)
   inbox    ingest + rescore new files of inbox.path         (bot.inbox.process_inbox)
 
@@ -90,7 +90,8 @@ def run_job(name: str, settings: Settings, store: Store, client: WebClient | Non
             clock: Clock = system_clock) -> Any:
     """Run one job now as the scheduler does: never raises (see the module docstring)."""
     from bot.inbox import InboxNotConfigured, process_inbox
-    from bot.pulse import NoScores, send_pulses
+    from bot.pulse.build import NoScores
+    from bot.pulse.send import send_pulses
     from bot.services import NotScoredYet
     from bot.summary_job import send_summary
 

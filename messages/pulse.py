@@ -1,6 +1,7 @@
 """Block Kit for the Customer Owner Pulse and for the admins' job reports.
 
-Pure functions of data (`bot.pulse.Pulse`) to a checked `Message`; the wording
+Pure functions of data (`Pulse`, defined here, built by `bot.pulse.build`) to a checked
+`Message`; the wording
 lives in templates/pulse_blocks.j2; each piece is rendered once and used both
 in the blocks and in the full text fallback (which `outcomes pulse --dry-run` prints).
 """
@@ -8,21 +9,83 @@ in the blocks and in the full text fallback (which `outcomes pulse --dry-run` pr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from messages.actions import OPEN_ACCOUNT
 from messages.render import Message, checked, environment, render_text
-
-if TYPE_CHECKING:
-    from bot.pulse import Pulse
 
 # The account-card button of the Slack app (its listener answers this id).
 OPEN_ACCOUNT_ACTION = OPEN_ACCOUNT
 MAX_MOVEMENTS_SHOWN = 12
 SECTION_TEXT = 3000
 MAX_PROBLEMS_SHOWN = 20
+
+
+# -- what a pulse says -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Movement:
+    account_id: str
+    name: str
+    arr: float
+    from_category: str
+    to_category: str
+    from_emoji: str
+    to_emoji: str
+    worsened: bool
+
+
+@dataclass(frozen=True)
+class CategoryCount:
+    name: str
+    emoji: str
+    count: int
+    arr: float
+
+
+@dataclass(frozen=True)
+class Upsell:
+    account_id: str
+    name: str
+    arr: float
+    new: bool
+
+
+@dataclass
+class Pulse:
+    """What one owner is told for one scored period."""
+
+    owner: str                      # ledger recipient: email, or Slack id without email
+    owner_email: str | None
+    owner_slack_id: str | None
+    period: str
+    baseline: str | None
+    accounts: int
+    arr: float
+    categories: list[CategoryCount]
+    arr_at_risk: float
+    at_risk_accounts: int
+    upsell_name: str
+    upsell_emoji: str
+    upsell_accounts: int
+    upsell_arr: float
+    top_upsells: list[Upsell]
+    movements: list[Movement] = field(default_factory=list)
+
+    @property
+    def worsened(self) -> int:
+        return sum(m.worsened for m in self.movements)
+
+    @property
+    def improved(self) -> int:
+        return len(self.movements) - self.worsened
+
+    @property
+    def steady(self) -> bool:
+        return not self.movements
 
 
 @lru_cache(maxsize=1)

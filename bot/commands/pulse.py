@@ -35,9 +35,9 @@ def _release(state: CliContext, key: str, kind_prefixes: tuple[str, ...]) -> Non
     click.echo(f"{key}: released; the next run sends it.")
 
 
-def _problems(outcomes) -> list[str]:
+def _problems(deliveries) -> list[str]:
     return [f"  {o.status}: {o.recipient}: {o.error or ''}".rstrip()
-            for o in outcomes if o.status in ("failed", "unknown")]
+            for o in deliveries if o.status in ("failed", "unknown")]
 
 
 @click.command()
@@ -53,7 +53,8 @@ def pulse(state: CliContext, dry_run: bool, now: bool, release: str | None) -> N
     and reruns; `outcomes jobs` shows what was sent. Scheduled weekly by
     `schedule.pulse` in app.yaml while `outcomes serve` / `run` is up.
     """
-    from bot.pulse import NoScores, dry_run_lines, plan_pulses, send_pulses
+    from bot.pulse.build import NoScores
+    from bot.pulse.send import dry_run_lines, plan_pulses, send_pulses
     from storage.deliveries import LockHeld
 
     _one_mode(dry_run, now, release)
@@ -73,7 +74,7 @@ def pulse(state: CliContext, dry_run: bool, now: bool, release: str | None) -> N
         raise click.ClickException(str(exc)) from None
     click.echo(f"Pulse {run.period}: {run.count('sent')} sent, {run.count('failed')} failed, "
                f"{run.count('unknown')} in doubt, {run.steady_not_sent} steady (not sent).")
-    for line in _problems(run.outcomes):
+    for line in _problems(run.deliveries):
         click.echo(line)
 
 
@@ -114,9 +115,9 @@ def summary(state: CliContext, dry_run: bool, now: bool, release: str | None) ->
         run = send_summary(state.store, settings, client)
     except (NotScoredYet, LockHeld) as exc:
         raise click.ClickException(str(exc)) from None
-    done = ", ".join(f"{key} {status}" for key, status in run.detail()["outcomes"].items())
+    done = ", ".join(f"{key} {status}" for key, status in run.detail()["deliveries"].items())
     click.echo(f"Summary {run.period}: {done or 'nothing to send'}")
-    for line in _problems(run.outcomes):
+    for line in _problems(run.deliveries):
         click.echo(line)
 
 

@@ -155,7 +155,7 @@ def test_mine_answers_keep_the_real_mention(db) -> None:
 
 
 def test_pulse_dms_and_channel_summary_escape_data(db, settings) -> None:
-    from bot.pulse import plan_pulses
+    from bot.pulse.send import plan_pulses
     from bot.summary_job import plan_summary
 
     with Store(str(db)) as store:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.inbox import process_inbox
-from bot.pulse import send_pulses
+from bot.pulse.send import send_pulses
 from bot.services.core import movement_direction
 from storage import queries
 from storage.demo_book import DemoSpec, generate, owner_directory, write_csv

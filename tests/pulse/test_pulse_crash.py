@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from slack_sdk import WebClient
 
-from bot.pulse import send_pulses
+from bot.pulse.send import send_pulses
 from storage import deliveries as ledger
 from tests.pulse.conftest import ADMIN_CHANNEL, P2, dms, scored_book
 
@@ -62,7 +62,7 @@ def test_unreadable_history_never_resends_and_tells_the_admins(store, settings, 
     clock.advance(minutes=1)
     run = send_pulses(store, settings, client, clock=clock, sleep=NO_SLEEP)
     assert {c: len(m) for c, m in dms(fake).items()} == {"DANA": 1, "DBEN": 1, "DCY": 1}
-    (doubt,) = [o for o in run.outcomes if o.status == "unknown"]
+    (doubt,) = [o for o in run.deliveries if o.status == "unknown"]
     row = ledger.get(store, doubt.key)
     assert row.status == "sending" and "--release" in row.last_error
     assert any(doubt.recipient in m["text"] for m in fake.posted_to(ADMIN_CHANNEL))

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from bot.pulse import CategoryCount, Movement, Pulse, Upsell
-from messages.pulse import MAX_MOVEMENTS_SHOWN, pulse_message, pulse_text
+from messages.pulse import (
+    MAX_MOVEMENTS_SHOWN,
+    CategoryCount,
+    Movement,
+    Pulse,
+    Upsell,
+    pulse_message,
+    pulse_text,
+)
 from messages.render import checked
 
 

@@ -16,7 +16,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
-from bot.pulse import build_pulses, send_pulses
+from bot.pulse.build import build_pulses
+from bot.pulse.send import send_pulses
 from messages.actions import OPEN_ACCOUNT
 from messages.render import checked
 from storage import deliveries as ledger
@@ -209,7 +210,7 @@ def test_timeout_with_unreadable_history_is_left_in_doubt_not_resent(store, sett
     run = send_pulses(store, settings, fast_client(fake, timeout=1), clock=clock, sleep=NO_SLEEP)
     time.sleep(0.6)                                          # the slow post lands at Slack
     assert sum(len(m) for m in dms(fake).values()) == 3       # nothing posted twice
-    (doubt,) = [o for o in run.outcomes if o.status == "unknown"]
+    (doubt,) = [o for o in run.deliveries if o.status == "unknown"]
     assert ledger.get(store, doubt.key).status == "sending"
     assert "--release" in doubt.error
 

@@ -1,0 +1,200 @@
+"""Building the Customer Owner Pulse: what each owner is told for one scored period.
+
+Set-based: one query for the period's scores, one book-wide `storage.queries.movements`
+per distinct comparison period (usually one; directions by
+`bot.services.core.movement_direction`, as in `/outcome summary`), then pandas
+group-bys; no per-owner SQL. Sending is `bot.pulse.send`.
+
+Who is an owner: `accounts.owner_email` (lowercased), or `owner_slack_id` when
+an account has no email.
+
+What a pulse compares: the latest scored period (max `scores.as_of`) against
+the period of the last pulse the owner *received* (a 'sent' ledger row), or,
+for an owner who never received one, the scored period before their first
+pulse that could not be delivered, else the previous scored period. So a pulse that failed or was
+skipped is never lost: the next one covers the movements since the last one
+that arrived.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from bot.config import Settings
+from bot.services.core import movement_direction
+from messages.pulse import CategoryCount, Movement, Pulse, Upsell
+from storage import deliveries as ledger
+from storage import queries
+from storage.store import Store
+
+KIND = "pulse"          # ledger kind of a pulse delivery
+TOP_UPSELLS = 3
+
+
+class NoScores(Exception):
+    """Nothing has been scored yet, so there is nothing to tell owners."""
+
+
+def pulse_key(owner: str, period: str) -> str:
+    return f"pulse:{owner}:{period}"
+
+
+def scored_periods(store: Store) -> list[str]:
+    return [r[0] for r in store.conn.execute("SELECT DISTINCT as_of FROM scores ORDER BY 1")]
+
+
+def at_risk_categories(settings: Settings) -> list[str]:
+    """The worse half of the Renewal Index bands (default: At Risk, Likely to Churn)."""
+    names = settings.renewal_categories
+    return names[math.ceil(len(names) / 2):]
+
+
+def _money(value: Any) -> float:
+    return 0.0 if value is None or pd.isna(value) else float(value)
+
+
+def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
+                 include_sent: bool = False) -> list[Pulse]:
+    """Every owner's pulse for `period` (default: the latest scored period).
+
+    Owners who already received the pulse of `period` are left out unless
+    `include_sent`. Raises NoScores when nothing is scored.
+    """
+    periods = scored_periods(store)
+    if not periods:
+        raise NoScores("nothing is scored yet: ingest snapshots and score them first")
+    period = period or periods[-1]
+    earlier = [p for p in periods if p < period]
+    default_baseline = earlier[-1] if earlier else None
+
+    cur = store.frame(
+        "SELECT s.account_id, coalesce(a.name, s.account_id) AS name, a.arr,"
+        " lower(nullif(trim(a.owner_email), '')) AS owner_email,"
+        " nullif(trim(a.owner_slack_id), '') AS owner_slack_id,"
+        " s.renewal_index AS ri, s.upsell_index AS ui"
+        " FROM scores s JOIN accounts a ON a.account_id = s.account_id WHERE s.as_of = ?",
+        (period,),
+    )
+    # An account with only a Slack id belongs to the email owner seen with that id elsewhere.
+    both = cur.dropna(subset=["owner_email", "owner_slack_id"]).drop_duplicates("owner_slack_id")
+    cur["owner_email"] = cur["owner_email"].fillna(
+        cur["owner_slack_id"].map(both.set_index("owner_slack_id")["owner_email"]))
+    cur["owner"] = cur["owner_email"].fillna(cur["owner_slack_id"])
+    cur = cur[cur["owner"].notna()]
+    if cur.empty:
+        return []
+    cur["arr"] = pd.to_numeric(cur["arr"], errors="coerce").fillna(0.0)
+
+    last_sent = ledger.last_sent_periods(store, KIND)
+    unsent_since = ledger.first_unsent_periods(store, KIND)
+    owner_baseline: dict[str, str | None] = {}
+    for owner in cur["owner"].unique().tolist():
+        sent = last_sent.get(owner)
+        if sent is not None and sent >= period:
+            if not include_sent:
+                continue
+            sent = None
+        if sent is None and owner in unsent_since:
+            # Never received one: start where the first pulse that failed to reach them did.
+            before = [p for p in periods if p < unsent_since[owner]]
+            sent = before[-1] if before else None
+        owner_baseline[owner] = sent or default_baseline
+    cur = cur[cur["owner"].isin(owner_baseline)]
+    cur["baseline"] = cur["owner"].map(owner_baseline)
+
+    cats = settings.renewal_categories
+    emoji = {name: settings.emoji_for(name) for name in cats}
+    risky = set(at_risk_categories(settings))
+    likely = settings.upsell_index.likely.name
+
+    # What changed since each owner's baseline: one book-wide `queries.movements` per
+    # distinct baseline (usually one), attached to the accounts of the owners using it.
+    frame = cur.assign(prev_ri=None, worsened=False, moved=False, new_upsell=False)
+    for base in sorted(b for b in cur["baseline"].dropna().unique()):
+        rows = queries.movements(store, base, period)
+        if not rows:
+            continue
+        changed = pd.DataFrame(rows, columns=list(rows[0]))
+        renewal = [movement_direction(settings, b, a) for b, a in zip(
+            *_lists(changed, "from_renewal_index", "to_renewal_index"), strict=True)]
+        upsell = [movement_direction(settings, b, a, "upsell") for b, a in zip(
+            *_lists(changed, "from_upsell_index", "to_upsell_index"), strict=True)]
+        changed = changed.assign(
+            base=base, dir_renewal=renewal, dir_upsell=upsell
+        ).set_index("account_id")
+        mine = (frame["baseline"] == base) & frame["account_id"].isin(changed.index)
+        ids = frame.loc[mine, "account_id"]
+        dir_r = changed["dir_renewal"].reindex(ids).to_numpy()
+        frame.loc[mine, "prev_ri"] = changed["from_renewal_index"].reindex(ids).to_numpy()
+        frame.loc[mine, "moved"] = pd.notna(dir_r)
+        frame.loc[mine, "worsened"] = dir_r == "down"
+        frame.loc[mine, "new_upsell"] = changed["dir_upsell"].reindex(ids).to_numpy() == "up"
+    frame["moved"] = frame["moved"].astype(bool)
+    frame["worsened"] = frame["worsened"].astype(bool)
+    frame["risky"] = frame["ri"].isin(risky)
+    frame["likely"] = frame["ui"] == likely
+    frame["arr_risky"] = frame["arr"].where(frame["risky"], 0.0)
+    frame["arr_likely"] = frame["arr"].where(frame["likely"], 0.0)
+
+    totals = frame.groupby("owner", sort=True).agg(
+        accounts=("account_id", "size"), arr=("arr", "sum"), at_risk=("risky", "sum"),
+        arr_at_risk=("arr_risky", "sum"), upsells=("likely", "sum"),
+        upsell_arr=("arr_likely", "sum"), email=("owner_email", "first"),
+        slack_id=("owner_slack_id", "first"), baseline=("baseline", "first"))
+    by_cat = frame.groupby(["owner", "ri"]).agg(n=("account_id", "size"), arr=("arr", "sum"))
+    cat_counts: dict[str, dict[str, tuple[int, float]]] = {}
+    by_cat = by_cat.reset_index()
+    for owner, ri, n, arr in zip(*_lists(by_cat, "owner", "ri", "n", "arr"), strict=True):
+        cat_counts.setdefault(owner, {})[ri] = (int(n), float(arr))
+
+    moved = frame[frame["moved"]].sort_values(
+        ["owner", "worsened", "arr", "name"], ascending=[True, False, False, True])
+    movements: dict[str, list[Movement]] = {}
+    for owner, acc, name, arr, pri, ri, worse in zip(*_lists(
+            moved, "owner", "account_id", "name", "arr", "prev_ri", "ri", "worsened"), strict=True):
+        movements.setdefault(owner, []).append(Movement(
+            acc, name, float(arr), pri, ri, emoji[pri], emoji[ri], bool(worse)))
+
+    ups = frame[frame["likely"]].sort_values(["owner", "arr", "name"], ascending=[True, False, True])
+    ups = ups.groupby("owner", sort=False).head(TOP_UPSELLS)
+    top_ups: dict[str, list[Upsell]] = {}
+    for owner, acc, name, arr, new in zip(*_lists(
+            ups, "owner", "account_id", "name", "arr", "new_upsell"), strict=True):
+        top_ups.setdefault(owner, []).append(Upsell(acc, name, float(arr), bool(new)))
+
+    out = []
+    for owner, t in zip(totals.index.tolist(), totals.itertuples(index=False), strict=True):
+        counts = cat_counts.get(owner, {})
+        out.append(Pulse(
+            owner=owner,
+            owner_email=t.email if isinstance(t.email, str) else None,
+            owner_slack_id=_first_slack_id(t.slack_id),
+            period=period,
+            baseline=t.baseline if isinstance(t.baseline, str) else None,
+            accounts=int(t.accounts), arr=float(t.arr),
+            categories=[CategoryCount(c, emoji[c], *counts.get(c, (0, 0.0))) for c in cats],
+            arr_at_risk=float(t.arr_at_risk), at_risk_accounts=int(t.at_risk),
+            upsell_name=likely, upsell_emoji=settings.upsell_index.likely.emoji,
+            upsell_accounts=int(t.upsells), upsell_arr=float(t.upsell_arr),
+            top_upsells=top_ups.get(owner, []),
+            movements=movements.get(owner, []),
+        ))
+    return out
+
+
+def _lists(frame: pd.DataFrame, *columns: str) -> list[list[Any]]:
+    """Columns as Python lists (iterating Arrow-backed pandas columns item by item is slow)."""
+    return [frame[c].tolist() for c in columns]
+
+
+def _first_slack_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def to_send(pulses: Iterable[Pulse], settings: Settings) -> list[Pulse]:
+    """The pulses that become messages (steady ones only if pulse.send_when_steady)."""
+    return [p for p in pulses if p.movements or settings.pulse.send_when_steady]
