@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 VALID_TOKEN_PREFIX = "xoxb-"
+APP_TOKEN_PREFIX = "xapp-"
 MAX_BLOCKS = 50
 
 
@@ -61,6 +62,8 @@ class FakeSlack:
     uploads: dict[str, bytes] = field(default_factory=dict)
     posted: list[dict[str, Any]] = field(default_factory=list)  # messages chat.postMessage delivered
     history_scope: bool = True  # False: conversations.history answers missing_scope
+    # A tests.fakes.socket_mode.SocketModeServer: apps.connections.open hands out its URL.
+    socket_mode: Any = None
 
     def __post_init__(self) -> None:
         self._failures: dict[str, deque[Failure]] = {}
@@ -170,8 +173,12 @@ class FakeSlack:
                 body_out = json.dumps({"ok": False, "error": failure.error}).encode()
                 return self._send(req, failure.status, body_out, "application/json", extra)
         token = headers.get("authorization", "").removeprefix("Bearer ").strip() or params.get("token", "")
-        if not str(token).startswith(VALID_TOKEN_PREFIX):
-            return self._json(req, {"ok": False, "error": "invalid_auth"})
+        # apps.connections.open takes the app-level token only; every other method a bot token.
+        wanted = APP_TOKEN_PREFIX if method == "apps.connections.open" else VALID_TOKEN_PREFIX
+        if not str(token).startswith(wanted):
+            known = str(token).startswith((APP_TOKEN_PREFIX, VALID_TOKEN_PREFIX))
+            return self._json(req, {"ok": False,
+                                    "error": "not_allowed_token_type" if known else "invalid_auth"})
         answer = getattr(self, "_m_" + method.replace(".", "_"), None)
         if answer is None:
             return self._json(req, {"ok": False, "error": "unknown_method"})
@@ -232,6 +239,11 @@ class FakeSlack:
         if blocks is not None and (not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS):
             return {"ok": False, "error": "invalid_blocks", "errors": ["must be at most 50 blocks"]}
         return None
+
+    def _m_apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.socket_mode is None:
+            return {"ok": False, "error": "socket_mode_disabled"}   # the app's setting is off
+        return {"ok": True, "url": self.socket_mode.url()}
 
     def _m_auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "team_id": self.team_id, "user_id": self.bot_user_id,

@@ -58,3 +58,35 @@ def test_file_upload_v2_lands_on_the_fake(fake: FakeSlack) -> None:
     assert resp["ok"]
     assert list(fake.uploads.values()) == [b"\x89PNG..."]
     assert fake.calls_to("files.completeUploadExternal")
+
+
+@pytest.mark.slow
+def test_socket_mode_handshake_hello_and_acks() -> None:
+    """slack_sdk's own Socket Mode client connects to the fake and acks an envelope."""
+    from slack_sdk.socket_mode import SocketModeClient
+    from slack_sdk.socket_mode.response import SocketModeResponse
+
+    from tests.fakes.socket_mode import SocketModeServer, wait_until
+
+    with SocketModeServer() as ws, FakeSlack(socket_mode=ws) as fake:
+        bot = WebClient(token="xoxb-test", base_url=fake.api_url)
+        with pytest.raises(SlackApiError) as err:
+            bot.apps_connections_open(app_token="xoxb-test")
+        assert err.value.response["error"] == "not_allowed_token_type"
+        client = SocketModeClient(app_token="xapp-test", web_client=bot, auto_reconnect_enabled=False)
+        seen = []
+
+        def listener(c: SocketModeClient, req) -> None:
+            seen.append(req.type)
+            c.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id,
+                                                           payload={"text": "ok"}))
+
+        client.socket_mode_request_listeners.append(listener)
+        client.connect()
+        try:
+            ws.wait_connected(timeout=10)
+            envelope = ws.send_envelope("slash_commands", {"command": "/outcome", "text": "x"})
+            assert ws.wait_ack(envelope, timeout=5) == {"envelope_id": envelope, "payload": {"text": "ok"}}
+            assert wait_until(lambda: seen == ["slash_commands"], timeout=2)
+        finally:
+            client.close()
