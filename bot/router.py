@@ -123,6 +123,8 @@ def parse_list(settings: Settings, rest: str) -> acc.ListQuery:
             m = _MENTION.match(tok)
             if m:
                 opts["owner_slack_id"] = m.group(1)
+            elif tok.startswith("@") and len(tok) > 1:   # "@maria" typed as text (console, ask)
+                opts["owner_email"] = tok.lower()
             else:
                 words.append(tok)
         i += 1

@@ -96,12 +96,6 @@ def _fuzzy(store: Store, key: str, limit: int) -> list[tuple[str, float, int]]:
     return better if better and (not hits or better[0][1] >= hits[0][1]) else hits
 
 
-def _nearest(store: Store, key: str, limit: int) -> list[tuple[str, float, int]]:
-    index = _name_index(store)
-    hits = process.extract(key, index.keys, scorer=fuzz.WRatio, limit=limit) if index.keys else []
-    return [(index.ids[i], score, i) for _, score, i in hits if score > 0]
-
-
 def warm_names(store: Store) -> None:
     """Load the name index and compile the templates now (at server start), so the first
     users do not wait for either."""
@@ -118,7 +112,8 @@ def find_account(store: Store, query: str) -> Match:
     """Case-insensitive and forgiving: exact name or id, then name prefix, then fuzzy.
 
     One account -> Match.account. Several -> Match.choices (largest ARR first).
-    None -> AccountNotFound with up to three "did you mean" suggestions.
+    None -> AccountNotFound with up to three "did you mean" suggestions (none when no name
+    is close: scores below SUGGEST_SCORE are not suggested).
     """
     key = name_key(query)
     if not key:
@@ -137,8 +132,8 @@ def find_account(store: Store, query: str) -> Match:
     hits = _fuzzy(store, key, limit=CHOICES_SHOWN)
     if _confident(hits):
         return Match(query, account=queries.account(store, hits[0][0]), how="fuzzy")
-    if not hits:  # nothing close: still offer the nearest names rather than a dead end
-        hits = _nearest(store, key, 3)
+    # Only names that score at least SUGGEST_SCORE: "asdkjh 12 !!" resembles no account,
+    # and suggesting the least unlike one would send people to an unrelated account.
     suggestions = queries.accounts_by_ids(store, [h[0] for h in hits[:3]])
     raise AccountNotFound(query, suggestions)
 
@@ -178,12 +173,41 @@ def card(store: Store, settings: Settings, account_id: str, as_of: str | None = 
 # -- lists ------------------------------------------------------------------------------------------
 
 
+def owner_by_handle(store: Store, handle: str) -> str:
+    """'@maria' -> the one owner email whose name part is maria (maria@…, maria.lopez@…)."""
+    name = handle.lstrip("@").casefold()
+    emails = [o["owner_email"] for o in queries.owners(store) if o["owner_email"]]
+    local = {e: e.split("@", 1)[0] for e in emails}
+    for rule in (lambda part: part == name,
+                 lambda part: re.split(r"[._+-]", part)[0] == name,
+                 lambda part: len(name) >= 3 and part.startswith(name)):
+        found = sorted(e for e, part in local.items() if rule(part))
+        if len(found) == 1:
+            return found[0]
+        if found:
+            listed = ", ".join(found[:5]) + (", …" if len(found) > 5 else "")
+            raise BadArguments(f"Several owners match {escape(handle)}: {listed}. Use the email.")
+    raise BadArguments(f"No owner matches {escape(handle)}. Use a Slack mention or an owner's email.")
+
+
+def escape(text: str) -> str:
+    from messages.render import escape_mrkdwn
+
+    return escape_mrkdwn(text)
+
+
 @guarded
 def list_accounts(store: Store, settings: Settings, q: ListQuery,
                   me: Requester | None = None) -> AccountList:
     """Accounts in one category (of the latest period), by ARR, one page at a time."""
     p = period(store)
+    if q.segment_id is not None:
+        from bot.services.catalog import require_segment
+
+        require_segment(store, q.segment_id)   # "segment 9" means the same everywhere
     owner_email, owner_slack_id, label = q.owner_email, q.owner_slack_id, None
+    if owner_email and owner_email.startswith("@"):   # "owner @maria" typed as text (console)
+        owner_email = owner_by_handle(store, owner_email)
     if q.mine:
         if me is None or not (me.user_id or me.owner_email):
             raise BadArguments("I don't know which accounts are yours: `mine` needs a Slack user.")

@@ -28,14 +28,20 @@ def segments(store: Store, settings: Settings) -> SegmentsData:
                         model["provisional"])
 
 
-@guarded
-def segment(store: Store, settings: Settings, segment_id: int, top: int = 5) -> SegmentData:
+def require_segment(store: Store, segment_id: int) -> dict[str, Any]:
+    """The segment of the current model, or BadArguments naming the segments there are."""
     model = _churn_model(store)
     seg = queries.segment(store, model["version"], segment_id)
     if seg is None:
         known = [s["segment_id"] for s in queries.segments(store, model["version"])]
         listed = ", ".join(str(k) for k in known) or "none yet"
         raise BadArguments(f"There is no segment {segment_id}. Segments: {listed}.")
+    return seg
+
+
+@guarded
+def segment(store: Store, settings: Settings, segment_id: int, top: int = 5) -> SegmentData:
+    seg = require_segment(store, segment_id)
     p = period(store)
     members = queries.segment_members(store, p.as_of, segment_id)
     by_cat: dict[str, int] = {c: 0 for c in settings.renewal_categories}

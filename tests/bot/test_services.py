@@ -35,9 +35,11 @@ def test_no_match_suggests(store) -> None:
     with pytest.raises(AccountNotFound) as err:
         acc.find_account(store, "globe heal")
     assert [s["name"] for s in err.value.suggestions] == ["Globex Health"]
-    with pytest.raises(AccountNotFound) as err:
-        acc.find_account(store, "qqqqqqqq")
-    assert len(err.value.suggestions) <= 3  # the nearest names, however far
+    # Nothing alike: no "did you mean" to an unrelated account.
+    for query in ("qqqqqqqq", "asdkjh 12 !!", "zz top"):
+        with pytest.raises(AccountNotFound) as err:
+            acc.find_account(store, query)
+        assert err.value.suggestions == [], query
 
 
 def test_name_index_follows_new_accounts(store) -> None:
