@@ -20,7 +20,7 @@ import click
 
 from bot import defaults
 from bot.config import ConfigError, Settings, load_settings
-from storage.errors import IngestError
+from storage.errors import IngestError, SqlSourceError
 from bot.slack_client import MissingSecret
 from scoring.errors import ScoringError
 from storage.store import Store, StoreError
@@ -60,7 +60,7 @@ def has_snapshots(path: str | os.PathLike[str]) -> bool:
 
 # Errors whose message is meant for the person at the keyboard.
 USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, IngestError, StoreError, MissingSecret,
-                                            ScoringError)
+                                            ScoringError, SqlSourceError)
 
 
 @dataclass
@@ -144,9 +144,9 @@ def main(ctx: click.Context, config_path: str | None, db_path: str | None, verbo
 
 
 def _register() -> None:
-    from bot.commands import data, pulse, scoring, slack
+    from bot.commands import crm, data, pulse, scoring, slack
 
-    for module in (data, slack, pulse, scoring):
+    for module in (data, slack, pulse, scoring, crm):
         for command in module.COMMANDS:
             main.add_command(command)
 

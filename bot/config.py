@@ -9,17 +9,22 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from bot import defaults
+from bot.crm.settings import CrmSecrets, CrmSettings, crm_secrets
 from messages.settings import DisplaySettings
 from scoring.settings import RenewalBand, ScoringSettings
 from storage.contract import normalize_column
+
+if TYPE_CHECKING:
+    from storage.sources import SqlSource
 
 
 class ConfigError(Exception):
@@ -133,6 +138,20 @@ class SmtpSettings(_Strict):
     recipients: list[str]
 
 
+class SourceSettings(_Strict):
+    """A named SQL source (storage.sources): where, what, when."""
+
+    url: str = Field(min_length=1)          # SQLAlchemy URL without the password
+    password_env: str | None = None         # the environment variable holding it
+    query: str = Field(min_length=1)        # may use :last_sync
+    schedule: CronSettings | None = None    # null: run with `outcomes ingest --source NAME`
+
+    def source(self, name: str) -> SqlSource:
+        from storage.sources import SqlSource
+
+        return SqlSource(name, self.url, self.query, self.password_env)
+
+
 class Secrets(_Strict):
     """Secrets read from the environment only; never logged (SecretStr)."""
 
@@ -155,11 +174,22 @@ class Settings(_Strict):
     pulse: PulseSettings
     inbox: InboxSettings
     smtp: SmtpSettings
+    sources: dict[str, SourceSettings]
+    crm: CrmSettings
     # Not from app.yaml: where things are and what the environment says.
     db_path: str = defaults.DEFAULT_DB_FILE
     config_path: str | None = None
     slack_api_url: str = defaults.DEFAULT_SLACK_API_URL
     secrets: Secrets = Secrets()
+    crm_secrets: CrmSecrets = CrmSecrets()
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, sources: dict[str, SourceSettings]) -> dict[str, SourceSettings]:
+        for name in sources:
+            if not SOURCE_NAME.match(name):
+                raise ValueError(f"source name {name!r}: use lower-case letters, digits, - and _")
+        return sources
 
     @field_validator("columns")
     @classmethod
@@ -236,7 +266,9 @@ class Settings(_Strict):
         return self.for_scoring.component_of(column)
 
 
-_WHOLE = {"columns", "components", "schedule.pulse", "schedule.summary", "schedule.inbox"}
+_WHOLE = {"columns", "components", "schedule.pulse", "schedule.summary", "schedule.inbox",
+          "sources", "crm.hubspot.fields", "crm.salesforce.fields"}
+SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any], path: str = "") -> dict[str, Any]:
@@ -298,6 +330,7 @@ def load_settings(
         slack_app_token=_env_secret(env, defaults.ENV_SLACK_APP_TOKEN),
         smtp_password=_env_secret(env, defaults.ENV_SMTP_PASSWORD),
     )
+    merged["crm_secrets"] = crm_secrets(env)
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:

@@ -82,6 +82,31 @@ DEFAULTS: dict[str, Any] = {
         "sender": None,
         "recipients": [],
     },
+    # SQL sources by name (docs/sources.md): url (SQLAlchemy, no password), password_env,
+    # query (may use :last_sync), schedule (cron fields; null = on demand only).
+    "sources": {},
+    # Scores written back to the CRM (docs/crm.md): `outcomes push --to ...`.
+    "crm": {
+        # The column of your data that identifies the account in the CRM.
+        "key_column": "account_id",
+        "push_after_scoring": [],      # e.g. [hubspot]: push after every scoring run
+        "hubspot": {
+            # A unique company property holding the key; null = the key is the record id.
+            "id_property": "outcomes_account_id",
+            "fields": {"health_score": "outcomes_health_score",
+                       "renewal_index": "outcomes_renewal_index",
+                       "upsell_index": "outcomes_upsell_index",
+                       "churn_probability": "outcomes_churn_probability"},
+        },
+        "salesforce": {
+            "api_version": "v61.0",
+            "external_id_field": "Outcomes_Account_Id__c",   # an External ID field on Account
+            "fields": {"health_score": "Outcomes_Health_Score__c",
+                       "renewal_index": "Outcomes_Renewal_Index__c",
+                       "upsell_index": "Outcomes_Upsell_Index__c",
+                       "churn_probability": "Outcomes_Churn_Probability__c"},
+        },
+    },
 }
 
 # Environment variables: secrets live only here, never in app.yaml.
@@ -92,3 +117,8 @@ ENV_SLACK_API_URL = "SLACK_API_URL"
 ENV_SMTP_PASSWORD = "OUTCOMES_SMTP_PASSWORD"
 ENV_CONFIG = "OUTCOMES_CONFIG"
 ENV_DB = "OUTCOMES_DB"
+ENV_HUBSPOT_TOKEN = "HUBSPOT_ACCESS_TOKEN"
+ENV_HUBSPOT_API_URL = "HUBSPOT_API_URL"
+DEFAULT_HUBSPOT_API_URL = "https://api.hubapi.com"
+ENV_SALESFORCE_TOKEN = "SALESFORCE_ACCESS_TOKEN"
+ENV_SALESFORCE_INSTANCE_URL = "SALESFORCE_INSTANCE_URL"

@@ -30,3 +30,8 @@ class IngestError(Exception):
             else:
                 lines.append(f"  - {where}{message}")
         return "\n".join(lines)
+
+
+class SqlSourceError(Exception):
+    """A SQL source's query cannot be run (URL, password, driver, connection, SQL): the
+    message says why. See `storage.sources`."""

@@ -45,7 +45,8 @@ import pyarrow.compute as pc
 
 from storage.batch_source import SourceProblem
 from storage.deliveries import Clock, parse_stamp, stamp, system_clock
-from storage.ingest import IngestError, IngestReport, ProgressFn, ingest_batches
+from storage.errors import IngestError, SqlSourceError
+from storage.ingest import IngestReport, ProgressFn, ingest_batches
 from storage.store import Store
 
 BATCH_ROWS = 50_000
@@ -56,10 +57,6 @@ NOUN = "query result"
 # Optional dialects and the extra that installs each.
 EXTRAS = {"snowflake": "snowflake", "bigquery": "bigquery", "redshift": "redshift"}
 _HASH_KEYS = ("0123456789abcdef", "fedcba9876543210")
-
-
-class SqlSourceError(Exception):
-    """The query cannot be run (URL, password, driver, connection, SQL): the message says why."""
 
 
 @dataclass(frozen=True)

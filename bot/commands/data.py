@@ -102,19 +102,55 @@ def _iso_date(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--as-of", metavar="YYYY-MM-DD", callback=_iso_date,
               help="Snapshot date for rows without an as_of column (or with blank dates).")
+@click.option("--sql", metavar="QUERY",
+              help="Ingest this SELECT's result instead of files (with --url); :last_sync in it "
+                   "is the start of the last successful sync of the same query.")
+@click.option("--url", metavar="URL", help="SQLAlchemy URL for --sql, e.g. "
+              "postgresql+psycopg://reader@db:5432/analytics or duckdb:///book.duckdb.")
+@click.option("--password-env", metavar="VAR",
+              help="Environment variable holding the database password for --url.")
+@click.option("--source", "source_names", metavar="NAME", multiple=True,
+              help="Ingest a SQL source named in app.yaml 'sources' (repeatable; 'all': every one).")
+@click.option("--preview", is_flag=True,
+              help="With --sql/--source: print the first rows and what each column becomes; "
+                   "store nothing.")
+@click.option("--rows", "preview_rows", default=10, show_default=True, metavar="N",
+              type=click.IntRange(1, 1000), help="Rows --preview shows.")
 @click.pass_obj
-def ingest(state: CliContext, files: tuple[Path, ...], as_of: str | None) -> None:
-    """Validate and store account snapshot FILES (CSV or Parquet).
+def ingest(state: CliContext, files: tuple[Path, ...], as_of: str | None, sql: str | None,
+           url: str | None, password_env: str | None, source_names: tuple[str, ...],
+           preview: bool, preview_rows: int) -> None:
+    """Validate and store account snapshot FILES (CSV or Parquet), or a SQL query's result.
 
-    Each file is stored whole or not at all; re-ingesting a file changes nothing.
-    The format is docs/data-contract.md; app.yaml 'columns' maps your headers.
+    Each file (or query result) is stored whole or not at all; re-ingesting the same
+    rows changes nothing. The format is docs/data-contract.md; app.yaml 'columns'
+    maps your headers. SQL sources: docs/sources.md.
     """
+    from bot.commands import sql as sql_cli
+
+    chosen = [name for name, given in (("FILES", files), ("--sql", sql), ("--source", source_names))
+              if given]
+    if len(chosen) != 1:
+        raise click.UsageError("give snapshot FILES, or --sql QUERY --url URL, or --source NAME"
+                               + (f" (not {' and '.join(chosen)})" if chosen else ""))
+    if url and not sql:
+        raise click.UsageError("--url goes with --sql")
+    if preview and files:
+        raise click.UsageError("--preview goes with --sql or --source")
     state.with_default_db()
     first_data = not has_snapshots(state.settings.db_path)
     failed = changed = 0
+    total, what = len(files), "files"
+    if not files:
+        sources = sql_cli.pick_sources(state, sql, url, password_env, source_names)
+        if preview:
+            bad = sql_cli.preview_all(state, sources, as_of, preview_rows)
+            sys.exit(1 if bad else 0)
+        changed, failed = sql_cli.sync_all(state, sources, as_of, _describe)
+        total, what = len(sources), "SQL sources" if len(sources) > 1 else "SQL source"
     for path in files:
         try:
             report = _ingest_with_progress(state, path, as_of)
@@ -132,7 +168,7 @@ def ingest(state: CliContext, files: tuple[Path, ...], as_of: str | None) -> Non
                        f"use it (the demo book stays in {DEMO_DB_FILE}: --db {DEMO_DB_FILE}).")
         click.echo(f"Next: `{command_name()} score` trains and scores it.")
     if failed:
-        click.secho(f"{failed} of {len(files)} files rejected; fix them and ingest them again.",
+        click.secho(f"{failed} of {total} {what} rejected; fix them and ingest them again.",
                     fg="red", err=True)
         sys.exit(1)
 

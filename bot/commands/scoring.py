@@ -56,9 +56,15 @@ def score(state: CliContext) -> None:
     Learns churn and upsell models from the book's own history, then stores a health
     score, Renewal Index and Upsell Index per account per date, segments, drivers,
     Leading Indicators and data components. Running it again with no new data changes
-    nothing and does not retrain.
+    nothing and does not retrain. With crm.push_after_scoring in app.yaml, the
+    scores then go to the CRM (`outcomes push`).
     """
     click.echo(run_scoring(state).summary())
+    if state.settings.crm.push_after_scoring:
+        from bot.crm.push import push_after_scoring
+
+        for line in push_after_scoring(state.store, state.settings):
+            click.echo(line)
 
 
 @click.command()

@@ -209,3 +209,104 @@ def push(
         log.warning("%s push: %d accounts refused, e.g. %s", destination, len(report.failed),
                     next(iter(report.failed.items())))
     return report
+
+
+# -- with the bookkeeping: lock, job run, log -----------------------------------------
+
+
+def run_push(store: Store, settings: Any, destination: str, *, clock: Clock = system_clock,
+             sleep: Sleep = time.sleep, progress: Callable[[int, int], None] | None = None,
+             plan: PushPlan | None = None) -> PushReport:
+    """`push` under the destination's job lock, recorded in job_runs as push:<destination>.
+
+    `settings` is the app's Settings (crm, crm_secrets, horizon_days). Raises
+    CrmNotConfigured, NothingToPush or LockHeld before anything is sent."""
+    from bot.crm.settings import connection
+    from storage import deliveries as ledger
+    from storage.deliveries import JobLock
+
+    conn = connection(destination, settings.crm_secrets)
+    job = f"push:{destination}"
+    with JobLock(store, f"job:{job}", clock=clock):
+        run_id = ledger.start_run(store, job, now=clock())
+        try:
+            report = push(store, settings.crm, destination, conn, horizon_days=settings.horizon_days,
+                          clock=clock, sleep=sleep, progress=progress, plan=plan)
+        except BaseException as exc:
+            ledger.finish_run(store, run_id, "error", {"error": repr(exc)}, now=clock())
+            raise
+        ledger.finish_run(store, run_id, "ok" if report.ok else "partial", report.detail(),
+                          now=clock())
+    return report
+
+
+def push_after_scoring(store: Store, settings: Any) -> list[str]:
+    """Push to each destination of `crm.push_after_scoring`; one line per destination.
+
+    Never raises: a scoring run is done whatever the CRM says (the next one retries)."""
+    lines = []
+    for destination in settings.crm.push_after_scoring:
+        try:
+            report = run_push(store, settings, destination)
+        except Exception as exc:   # noqa: BLE001  (reported, and retried by the next run)
+            log.warning("push to %s after scoring failed: %s", destination, exc)
+            lines.append(f"{destination}: not pushed: {exc}")
+            continue
+        lines.append(describe(report))
+    return lines
+
+
+def describe(report: PushReport) -> str:
+    plan = report.plan
+    head = (f"{plan.destination}: {report.written:,} of {len(plan.changes):,} changed accounts "
+            f"written ({report.fields_written:,} fields, {report.requests} requests"
+            + (f", waited {report.waited_seconds:.0f} s for rate limits" if report.waited_seconds else "")
+            + ")")
+    if not plan.changes:
+        head = f"{plan.destination}: nothing changed since the last push ({plan.accounts:,} accounts)."
+    lines = [head]
+    if report.failed:
+        lines.append(f"  {len(report.failed):,} refused (sent again next run):")
+        for account_id, why in list(report.failed.items())[:MAX_FAILURES_SHOWN]:
+            lines.append(f"    {account_id}: {why}")
+        if len(report.failed) > MAX_FAILURES_SHOWN:
+            lines.append(f"    ... and {len(report.failed) - MAX_FAILURES_SHOWN:,} more")
+    if report.stopped:
+        lines.append(f"  stopped: {report.stopped}; {report.not_sent:,} accounts wait for the next run")
+    lines.extend(_plan_notes(plan))
+    return "\n".join(lines)
+
+
+def _plan_notes(plan: PushPlan) -> list[str]:
+    notes = []
+    if plan.without_key:
+        notes.append(f"  {len(plan.without_key):,} accounts have no CRM key (crm.key_column) and "
+                     f"are not pushed, e.g. {', '.join(plan.without_key[:3])}")
+    if plan.duplicate_keys:
+        notes.append(f"  {len(plan.duplicate_keys):,} accounts share a CRM key with another and "
+                     f"are not pushed, e.g. {', '.join(plan.duplicate_keys[:3])}")
+    return notes
+
+
+def describe_plan(plan: PushPlan, show: int) -> str:
+    """The dry run: what would change in the CRM, field by field."""
+    if not plan.changes:
+        lines = [f"{plan.destination} (dry run): nothing changed since the last push "
+                 f"({plan.accounts:,} accounts, scores as of {plan.as_of})."]
+    else:
+        lines = [f"{plan.destination} (dry run): {len(plan.changes):,} of {plan.accounts:,} accounts "
+                 f"would change ({plan.field_changes:,} fields; scores as of {plan.as_of}):"]
+        listed = plan.changes if show <= 0 else plan.changes[:show]
+        for change in listed:
+            parts = [f"{f} {_shown(change.before.get(f))} -> {_shown(v)}" for f, v in change.values.items()]
+            who = change.name if change.key == change.account_id else f"{change.name}, CRM key {change.key}"
+            lines.append(f"  {change.account_id} ({who}): " + "; ".join(parts))
+        if len(listed) < len(plan.changes):
+            lines.append(f"  ... and {len(plan.changes) - len(listed):,} more (--show 0 lists all)")
+    lines.extend(_plan_notes(plan))
+    lines.append("Nothing was sent.")
+    return "\n".join(lines)
+
+
+def _shown(value: Any) -> str:
+    return "(never pushed)" if value is None else json.dumps(value, ensure_ascii=False)

@@ -15,16 +15,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from bot import defaults
+
 DESTINATIONS = ("hubspot", "salesforce")
 Destination = Literal["hubspot", "salesforce"]
 # What can be pushed: the score's columns (scoring.persist.export_frame).
 VALUES = ("health_score", "renewal_index", "upsell_index", "churn_probability")
 
-ENV_HUBSPOT_TOKEN = "HUBSPOT_ACCESS_TOKEN"
-ENV_HUBSPOT_URL = "HUBSPOT_API_URL"
-DEFAULT_HUBSPOT_URL = "https://api.hubapi.com"
-ENV_SALESFORCE_TOKEN = "SALESFORCE_ACCESS_TOKEN"
-ENV_SALESFORCE_URL = "SALESFORCE_INSTANCE_URL"
 
 
 class _Strict(BaseModel):
@@ -64,29 +61,32 @@ class CrmSettings(_Strict):
     salesforce: SalesforceSettings
 
 
-DEFAULTS = {
-    "key_column": "account_id",
-    "push_after_scoring": [],
-    "hubspot": {
-        "id_property": "outcomes_account_id",
-        "fields": {"health_score": "outcomes_health_score",
-                   "renewal_index": "outcomes_renewal_index",
-                   "upsell_index": "outcomes_upsell_index",
-                   "churn_probability": "outcomes_churn_probability"},
-    },
-    "salesforce": {
-        "api_version": "v61.0",
-        "external_id_field": "Outcomes_Account_Id__c",
-        "fields": {"health_score": "Outcomes_Health_Score__c",
-                   "renewal_index": "Outcomes_Renewal_Index__c",
-                   "upsell_index": "Outcomes_Upsell_Index__c",
-                   "churn_probability": "Outcomes_Churn_Probability__c"},
-    },
-}
-
-
 class CrmNotConfigured(Exception):
     """A token or URL the push needs is not in the environment; the message names it."""
+
+
+class CrmSecrets(_Strict):
+    """What the environment says about the CRMs (never app.yaml)."""
+
+    hubspot_token: SecretStr | None = None
+    hubspot_api_url: str = defaults.DEFAULT_HUBSPOT_API_URL
+    salesforce_token: SecretStr | None = None
+    salesforce_instance_url: str | None = None
+
+
+def crm_secrets(env: Mapping[str, str] | None = None) -> CrmSecrets:
+    env = os.environ if env is None else env
+
+    def get(name: str) -> str | None:
+        return env.get(name, "").strip() or None
+
+    hub, sf = get(defaults.ENV_HUBSPOT_TOKEN), get(defaults.ENV_SALESFORCE_TOKEN)
+    return CrmSecrets(
+        hubspot_token=SecretStr(hub) if hub else None,
+        hubspot_api_url=get(defaults.ENV_HUBSPOT_API_URL) or defaults.DEFAULT_HUBSPOT_API_URL,
+        salesforce_token=SecretStr(sf) if sf else None,
+        salesforce_instance_url=get(defaults.ENV_SALESFORCE_INSTANCE_URL),
+    )
 
 
 @dataclass(frozen=True)
@@ -95,21 +95,22 @@ class Connection:
     token: SecretStr
 
 
-def connection(destination: str, env: Mapping[str, str] | None = None) -> Connection:
+def connection(destination: str, secrets: CrmSecrets | Mapping[str, str] | None = None) -> Connection:
     """Base URL and token of a destination, from the environment only."""
-    env = os.environ if env is None else env
+    if not isinstance(secrets, CrmSecrets):
+        secrets = crm_secrets(secrets)
     if destination == "hubspot":
-        token, url = env.get(ENV_HUBSPOT_TOKEN, "").strip(), env.get(ENV_HUBSPOT_URL, "").strip()
-        if not token:
-            raise CrmNotConfigured(f"set {ENV_HUBSPOT_TOKEN} to a HubSpot private app token "
-                                   "(scope crm.objects.companies.write)")
-        return Connection((url or DEFAULT_HUBSPOT_URL).rstrip("/"), SecretStr(token))
+        if secrets.hubspot_token is None:
+            raise CrmNotConfigured(f"set {defaults.ENV_HUBSPOT_TOKEN} to a HubSpot private app "
+                                   "token (scope crm.objects.companies.write)")
+        return Connection(secrets.hubspot_api_url.rstrip("/"), secrets.hubspot_token)
     if destination == "salesforce":
-        token, url = env.get(ENV_SALESFORCE_TOKEN, "").strip(), env.get(ENV_SALESFORCE_URL, "").strip()
-        missing = [name for name, value in ((ENV_SALESFORCE_TOKEN, token), (ENV_SALESFORCE_URL, url))
-                   if not value]
+        missing = [name for name, value in ((defaults.ENV_SALESFORCE_TOKEN, secrets.salesforce_token),
+                                            (defaults.ENV_SALESFORCE_INSTANCE_URL,
+                                             secrets.salesforce_instance_url)) if not value]
         if missing:
             raise CrmNotConfigured(f"set {' and '.join(missing)} (an OAuth access token and your "
                                    "org's instance URL, e.g. https://acme.my.salesforce.com)")
-        return Connection(url.rstrip("/"), SecretStr(token))
+        assert secrets.salesforce_token is not None and secrets.salesforce_instance_url
+        return Connection(secrets.salesforce_instance_url.rstrip("/"), secrets.salesforce_token)
     raise ValueError(f"unknown destination {destination!r}")

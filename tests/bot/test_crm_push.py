@@ -10,13 +10,15 @@ import pytest
 
 from bot.crm.clients import HubSpotClient, Record
 from bot.crm.push import NothingToPush, plan_push, push
-from bot.crm.settings import DEFAULTS, Connection, CrmNotConfigured, CrmSettings, connection
+from bot.crm.settings import Connection, CrmNotConfigured, CrmSettings, connection
+from bot.defaults import DEFAULTS as APP_DEFAULTS
 from storage import crm_ledger
 from storage.store import Store
 from tests.fakes.crm_api import FakeHubSpot, FakeSalesforce
 
 AS_OF = "2026-11-01"
 NOW = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
+DEFAULTS = APP_DEFAULTS["crm"]
 CATEGORIES = ["Likely to Renew", "Watch", "At Risk", "Likely to Churn"]
 
 
