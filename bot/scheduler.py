@@ -8,6 +8,7 @@ Jobs (cron fields and time zone from `schedule.*` in app.yaml):
   pulse    weekly Customer Owner Pulse DMs                  (bot.pulse.send.send_pulses)
   summary  weekly channel summary (+ email if SMTP is set)  (bot.summary_job.send_summary)
   inbox    ingest + rescore new files of inbox.path         (bot.inbox.process_inbox)
+  source:NAME  each SQL source with a schedule: sync, rescore, push (bot.sources_job)
 
 Every app process may run a scheduler: each job takes its store lock
 (`job:<name>`) for the whole run and the delivery ledger skips what was sent,
@@ -61,6 +62,9 @@ def job_specs(settings: Settings) -> list[JobSpec]:
 
     tz = settings.schedule.timezone
     summary_on = bool(settings.slack.summary_channel) or email_configured(settings)
+    sources = [JobSpec(f"source:{name}", f"SQL source {name!r}: ingest, rescore", True, None,
+                       spec.schedule, _trigger(spec.schedule, tz))
+               for name, spec in settings.sources.items() if spec.schedule is not None]
     return [
         JobSpec("pulse", "Customer Owner Pulse (DMs)", True, None,
                 settings.schedule.pulse, _trigger(settings.schedule.pulse, tz)),
@@ -70,6 +74,7 @@ def job_specs(settings: Settings) -> list[JobSpec]:
         JobSpec("inbox", "Ingest and score the inbox folder", bool(settings.inbox.path),
                 None if settings.inbox.path else "set inbox.path",
                 settings.schedule.inbox, _trigger(settings.schedule.inbox, tz)),
+        *sources,
     ]
 
 
@@ -93,6 +98,7 @@ def run_job(name: str, settings: Settings, store: Store, client: WebClient | Non
     from bot.pulse.build import NoScores
     from bot.pulse.send import send_pulses
     from bot.services import NotScoredYet
+    from bot.sources_job import PREFIX, sync_scheduled_source
     from bot.summary_job import send_summary
 
     actions: dict[str, Callable[[], Any]] = {
@@ -100,6 +106,9 @@ def run_job(name: str, settings: Settings, store: Store, client: WebClient | Non
         "summary": lambda: send_summary(store, settings, client, clock=clock),
         "inbox": lambda: process_inbox(store, settings, client, clock=clock),
     }
+    if name.startswith(PREFIX):
+        source = name[len(PREFIX):]
+        actions[name] = lambda: sync_scheduled_source(store, settings, source, client, clock=clock)
     try:
         result = actions[name]()
     except LockHeld as exc:

@@ -143,6 +143,11 @@ def jobs(state: CliContext, as_json: bool) -> None:
             "why_not": spec.why_not,
             "last_run": run,
         })
+    # On-demand jobs that ran (outcomes push, unscheduled SQL sources): their last run too.
+    scheduled = {r["job"] for r in rows}
+    for name in sorted(set(last) - scheduled):
+        rows.append({"job": name, "what": "on demand", "enabled": False, "schedule": "on demand",
+                     "next_run": None, "why_not": "not scheduled", "last_run": last[name]})
     # Failed or in doubt, unless a later delivery of the same kind reached the recipient
     # (a later pulse covers everything since the last one they received).
     attention = state.store.query(
@@ -153,14 +158,16 @@ def jobs(state: CliContext, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"jobs": rows, "attention": attention}, indent=2))
         return
+    width = max([8, *(len(r["job"]) for r in rows)])
     for r in rows:
         state_text = f"next {r['next_run']}" if r["enabled"] else f"off ({r['why_not']})"
-        click.echo(f"{r['job']:<8} {r['schedule']:<24} {state_text}")
+        click.echo(f"{r['job']:<{width}} {r['schedule']:<24} {state_text}")
         run = r["last_run"]
+        pad = " " * (width + 1)
         if run:
-            click.echo(f"         last: {run['started_at']} {run['status']} {run['detail'] or ''}")
+            click.echo(f"{pad}last: {run['started_at']} {run['status']} {run['detail'] or ''}")
         else:
-            click.echo("         last: never")
+            click.echo(f"{pad}last: never")
     if attention:
         click.echo(f"Deliveries needing attention ({len(attention)}):")
         for a in attention:

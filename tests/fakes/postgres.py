@@ -23,7 +23,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 USER = "outcomes"
 OWNER_PASSWORD = "owner-secret"
@@ -137,3 +140,10 @@ class PostgresServer:
             GRANT USAGE ON SCHEMA public TO {READER};
             {grants}""")
         return f"postgresql+psycopg://{READER}@127.0.0.1:{self.port}/{DATABASE}"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session; import this into a conftest.py to use it."""
+    with PostgresServer() as server:
+        yield server
