@@ -123,6 +123,8 @@ class ScheduleSettings(_Strict):
 
 class PulseSettings(_Strict):
     send_when_steady: bool
+    max_items: int = Field(ge=1, le=25)   # messages.pulse.MAX_MOVEMENTS_SHOWN
+    snooze_days: int = Field(ge=1, le=365)
 
 
 class InboxSettings(_Strict):

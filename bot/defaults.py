@@ -72,7 +72,14 @@ DEFAULTS: dict[str, Any] = {
         "summary": {"day_of_week": "mon", "hour": 9, "minute": 30},
         "inbox": {"hour": 6, "minute": 0},
     },
-    "pulse": {"send_when_steady": True},
+    "pulse": {
+        # An owner none of whose accounts moved gets no DM (true: a one-line "all steady").
+        "send_when_steady": False,
+        # Movements shown per pulse, most important first; the rest are "and N more".
+        "max_items": 10,
+        # `/outcome snooze ACCOUNT` without a number of days.
+        "snooze_days": 30,
+    },
     "inbox": {"path": None},
     "smtp": {
         "host": None,

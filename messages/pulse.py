@@ -18,7 +18,8 @@ from messages.render import Message, checked, environment, render_text
 
 # The account-card button of the Slack app (its listener answers this id).
 OPEN_ACCOUNT_ACTION = OPEN_ACCOUNT
-MAX_MOVEMENTS_SHOWN = 12
+MAX_MOVEMENTS_SHOWN = 25   # the most a pulse shows whatever pulse.max_items says (an actions
+                           # block holds 25 buttons, one per movement shown)
 SECTION_TEXT = 3000
 MAX_PROBLEMS_SHOWN = 20
 
@@ -133,13 +134,14 @@ class _Pieces:
         return "\n".join([*lines, "", self.footer])
 
 
-def _render(pulse: Pulse) -> _Pieces:
+def _render(pulse: Pulse, max_items: int = MAX_MOVEMENTS_SHOWN) -> _Pieces:
     b = _pieces()
     if not pulse.movements:
         return _Pieces(steady=str(b.steady(pulse)).strip())
     heading = str(b.movements_heading(pulse)).strip()
     shown, lines, used = [], [], len(heading)
-    for m in pulse.movements[:MAX_MOVEMENTS_SHOWN]:
+    # Most important first (the order `bot.pulse.build` gives), at most max_items of them.
+    for m in pulse.movements[:min(max_items, MAX_MOVEMENTS_SHOWN)]:
         line = str(b.movement(m)).strip()
         if used + 1 + len(line) > SECTION_TEXT:   # keep the movements section within Slack's limit
             break
@@ -159,14 +161,15 @@ def _render(pulse: Pulse) -> _Pieces:
     )
 
 
-def pulse_text(pulse: Pulse) -> str:
+def pulse_text(pulse: Pulse, max_items: int = MAX_MOVEMENTS_SHOWN) -> str:
     """The whole pulse as mrkdwn text (notification, screen readers, `--dry-run`)."""
-    return _render(pulse).text()
+    return _render(pulse, max_items).text()
 
 
-def pulse_message(pulse: Pulse) -> Message:
-    """One owner's pulse. No movements: the one-line 'all steady'."""
-    parts = _render(pulse)
+def pulse_message(pulse: Pulse, max_items: int = MAX_MOVEMENTS_SHOWN) -> Message:
+    """One owner's pulse: at most `max_items` movements (pulse.max_items), then "…and N more".
+    No movements: the one-line 'all steady'."""
+    parts = _render(pulse, max_items)
     text = parts.text()
     if parts.steady is not None:
         return checked(text, [{"type": "section", "text": _mrkdwn(parts.steady)}])

@@ -196,5 +196,6 @@ def _first_slack_id(value: Any) -> str | None:
 
 
 def to_send(pulses: Iterable[Pulse], settings: Settings) -> list[Pulse]:
-    """The pulses that become messages (steady ones only if pulse.send_when_steady)."""
-    return [p for p in pulses if p.movements or settings.pulse.send_when_steady]
+    """The pulses that become messages: steady ones (nothing of the owner's moved) only
+    if pulse.send_when_steady."""
+    return [p for p in pulses if not p.steady or settings.pulse.send_when_steady]

@@ -35,7 +35,7 @@ from bot.delivery import (
     settle_stuck,
 )
 from bot.pulse.build import KIND, build_pulses, pulse_key, to_send
-from messages.pulse import Pulse, admin_report_message, pulse_message, pulse_text
+from messages.pulse import Pulse, admin_report_message, pulse_message
 from messages.render import Message
 from storage import deliveries as ledger
 from storage.deliveries import Clock, JobLock, system_clock
@@ -114,7 +114,7 @@ class PlannedPulse:
 
 def plan_pulses(store: Store, settings: Settings) -> list[PlannedPulse]:
     """The messages a run would send now (no Slack calls): for `--dry-run` and the bench."""
-    return [PlannedPulse(p, pulse_message(p))
+    return [PlannedPulse(p, pulse_message(p, settings.pulse.max_items))
             for p in to_send(build_pulses(store, settings), settings)]
 
 
@@ -147,12 +147,14 @@ def _send_all(store: Store, settings: Settings, client: WebClient, run: PulseRun
             lock.renew()
         if pulse_key(pulse.owner, pulse.period) in in_doubt:
             continue
-        run.deliveries.append(_send_one(store, client, pulse, cache, clock, sleep))
+        run.deliveries.append(_send_one(store, client, pulse, cache, clock, sleep,
+                                        settings.pulse.max_items))
     report_problems(client, settings, "Customer Owner Pulse", run, admin_report_message)
 
 
 def _send_one(store: Store, client: WebClient, pulse: Pulse,
-              cache: dict[str, ledger.CachedUser], clock: Clock, sleep: Sleep) -> Delivery:
+              cache: dict[str, ledger.CachedUser], clock: Clock, sleep: Sleep,
+              max_items: int) -> Delivery:
     now = clock()
     key = pulse_key(pulse.owner, pulse.period)
     try:
@@ -164,7 +166,7 @@ def _send_one(store: Store, client: WebClient, pulse: Pulse,
                                         period=pulse.period, error=error, now=now)
         # The admins hear about an owner missing from Slack once per period, not every run.
         return Delivery(key, pulse.owner, "failed", error, report=attempts == 1)
-    delivery = deliver(store, client, pulse_message(pulse), key=key, kind=KIND,
+    delivery = deliver(store, client, pulse_message(pulse, max_items), key=key, kind=KIND,
                        recipient=pulse.owner, period=pulse.period, channel=channel,
                        command="pulse", clock=clock, sleep=sleep)
     if delivery.status == "sent" and delivery.ts and pulse.movements:
@@ -180,6 +182,6 @@ def dry_run_lines(planned: Iterable[PlannedPulse]) -> Iterable[str]:
         p = item.pulse
         who = " / ".join(x for x in (p.owner_email, p.owner_slack_id) if x)
         n = len(p.movements)
-        yield (f"--- To {who} ({n} movement{'' if n == 1 else 's'}, {p.accounts} accounts, "
-               f"{p.period})")
-        yield pulse_text(p)
+        yield (f"--- To {who} ({n} movement{'' if n == 1 else 's'}, {p.accounts} "
+               f"account{'' if p.accounts == 1 else 's'}, {p.period})")
+        yield item.message.text

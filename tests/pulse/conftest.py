@@ -67,7 +67,10 @@ def insert_scores(store: Store, settings: Settings, as_of: str,
 
 
 def write_config(folder: Path, **overrides: Any) -> Path:
-    config = {"slack": {"admin_channel": ADMIN_CHANNEL, "summary_channel": SUMMARY_CHANNEL}}
+    # The standard book's tests count Ben's "all steady" DM; by default steady owners get
+    # none (tests/pulse/test_noise.py).
+    config = {"slack": {"admin_channel": ADMIN_CHANNEL, "summary_channel": SUMMARY_CHANNEL},
+              "pulse": {"send_when_steady": True}}
     for key, value in overrides.items():
         config.setdefault(key, {}).update(value) if isinstance(value, dict) else config.update({key: value})
     path = folder / "app.yaml"

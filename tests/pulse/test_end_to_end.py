@@ -52,10 +52,11 @@ def test_inbox_scoring_and_pulse_end_to_end(tmp_path, fake):
         text = by_user["D" + uid.lstrip("U")]["text"]
         mine = expected.get(email, set())
         mentioned = {n for n in names if re.search(rf"\*{re.escape(n)}\*", text)}
-        if len(mine) <= 12:
+        shown = settings.pulse.max_items
+        if len(mine) <= shown:
             assert mentioned == mine, email
         else:
-            assert mentioned <= mine and len(mentioned) == 12
+            assert mentioned <= mine and len(mentioned) == shown
         if not mine:
             assert text.startswith("All steady")
     assert fake.posted_to(ADMIN_CHANNEL)   # the inbox report

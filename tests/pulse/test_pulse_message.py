@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from messages.pulse import (
     MAX_MOVEMENTS_SHOWN,
     CategoryCount,
@@ -33,7 +35,7 @@ def test_many_movements_stay_within_slack_limits() -> None:
     (actions,) = [b for b in msg.blocks if b["type"] == "actions"]
     assert 0 < len(actions["elements"]) <= MAX_MOVEMENTS_SHOWN
     assert all(len(b["text"]["text"]) <= 75 for b in actions["elements"])
-    assert "more movements with less ARR" in msg.text
+    assert re.search(r"…and \d+ more movements\.", msg.text)
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in msg.blocks)
 
 
@@ -47,3 +49,17 @@ def test_steady_is_one_line() -> None:
     msg = pulse_message(a_pulse(0))
     assert msg.text.count("\n") == 0 and msg.text.startswith("All steady")
     assert len(msg.blocks) == 1
+
+
+def test_at_most_max_items_most_important_first_then_and_n_more() -> None:
+    pulse = a_pulse(7)
+    msg = pulse_message(pulse, max_items=3)
+    checked(msg.text, msg.blocks)
+    (actions,) = [b for b in msg.blocks if b["type"] == "actions"]
+    assert [e["value"] for e in actions["elements"]] == [m.account_id for m in pulse.movements[:3]]
+    assert "…and 4 more movements." in msg.text
+    contexts = [b["elements"][0]["text"] for b in msg.blocks if b["type"] == "context"]
+    assert "…and 4 more movements." in contexts
+    one_more = pulse_message(a_pulse(4), max_items=3)
+    assert "…and 1 more movement." in one_more.text
+    assert "more movement" not in pulse_message(a_pulse(3), max_items=3).text
