@@ -44,7 +44,9 @@ def warehouse(postgres: PostgresServer) -> str:  # noqa: F811
     engine = sa.create_engine(postgres.url)
     book.to_sql("cs_snapshots", engine, index=False, if_exists="replace")
     engine.dispose()
-    postgres.psql("ALTER TABLE cs_snapshots ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();"
+    # Changed an hour ago: a sync reads back to its start time rounded down to the second.
+    postgres.psql("ALTER TABLE cs_snapshots ADD COLUMN updated_at timestamptz NOT NULL"
+                  " DEFAULT now() - interval '1 hour';"
                   "CREATE VIEW bad_snapshots AS SELECT account_id, as_of, 'n/a' AS arr FROM cs_snapshots;")
     return postgres.create_reader("cs_snapshots", "bad_snapshots")
 
