@@ -248,11 +248,24 @@ _CRM_PUSHES = """
         ) WITHOUT ROWID;
 """
 
+_SNOOZES = """
+        -- Accounts left out of their owner's pulse and the movement sections for a while
+        -- (storage.snoozes): until the date, or until they move two categories.
+        CREATE TABLE snoozes (
+            account_id TEXT PRIMARY KEY,
+            until TEXT NOT NULL,                 -- YYYY-MM-DD: snoozed through the day before
+            renewal_index TEXT,                  -- its category when snoozed
+            snoozed_by TEXT,                     -- Slack user id (or owner email in the console)
+            created_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+"""
+
 
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _INITIAL),
     ("0002_source_syncs", _SOURCE_SYNCS),
     ("0003_crm_pushes", _CRM_PUSHES),
+    ("0004_snoozes", _SNOOZES),
 ]
 
 

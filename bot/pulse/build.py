@@ -133,6 +133,11 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
         frame.loc[mine, "moved"] = pd.notna(dir_r)
         frame.loc[mine, "worsened"] = dir_r == "down"
         frame.loc[mine, "new_upsell"] = changed["dir_upsell"].reindex(ids).to_numpy() == "up"
+    # A snoozed account leaves its owner's pulse: not a movement, not a top upsell.
+    from bot.services.snooze import active as snoozed
+
+    quiet = frame["account_id"].isin(list(snoozed(store, settings)))
+    frame.loc[quiet, ["moved", "worsened", "new_upsell"]] = False
     frame["moved"] = frame["moved"].astype(bool)
     frame["worsened"] = frame["worsened"].astype(bool)
     frame["risky"] = frame["ri"].isin(risky)
@@ -159,7 +164,7 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
         movements.setdefault(owner, []).append(Movement(
             acc, name, float(arr), pri, ri, emoji[pri], emoji[ri], bool(worse)))
 
-    ups = frame[frame["likely"]].sort_values(["owner", "arr", "name"], ascending=[True, False, True])
+    ups = frame[frame["likely"] & ~quiet].sort_values(["owner", "arr", "name"], ascending=[True, False, True])
     ups = ups.groupby("owner", sort=False).head(TOP_UPSELLS)
     top_ups: dict[str, list[Upsell]] = {}
     for owner, acc, name, arr, new in zip(*_lists(

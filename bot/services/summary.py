@@ -50,7 +50,12 @@ def summary(store: Store, settings: Settings, *, as_of: str | None = None,
     if p.previous:
         renewal_before = queries.category_totals(store, p.previous, "renewal_index", **owner)
         upsell_before = queries.category_totals(store, p.previous, "upsell_index", **owner)
-        moves = movement_rows(settings, queries.movements(store, p.previous, p.as_of, **owner))
+        from bot.services.snooze import active as snoozed
+
+        quiet = snoozed(store, settings)   # snoozed accounts leave the movement sections
+        moves = [m for m in movement_rows(settings, queries.movements(store, p.previous, p.as_of,
+                                                                      **owner))
+                 if m.account_id not in quiet]
     renewal = _lines(settings.renewal_categories, renewal_now, renewal_before)
     upsell = _lines(settings.upsell_categories, upsell_now, upsell_before)
     return SummaryData(
