@@ -21,7 +21,7 @@ from bot import defaults
 from bot.crm.settings import CrmSecrets, CrmSettings, crm_secrets
 from messages.settings import DisplaySettings
 from scoring.settings import RenewalBand, ScoringSettings
-from storage.contract import normalize_column
+from storage.columns import normalize_column
 
 if TYPE_CHECKING:
     from storage.sources import SqlSource

@@ -9,7 +9,6 @@ batch of 100k rows costs milliseconds.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -38,12 +37,6 @@ STRAY_TEXT_SHARE = 0.05
 SETTLED_AFTER = 1000
 
 
-_NON_WORD = re.compile(r"[^0-9a-z]+")
-
-
-def normalize_column(name: str) -> str:
-    """Column names are case-insensitive and trimmed; punctuation becomes '_'."""
-    return _NON_WORD.sub("_", str(name).strip().lower()).strip("_")
 
 
 class RowNumbers(list):

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from storage.columns import normalize_column
 from storage.contract import (
     CANONICAL,
     MAX_ROWS_NAMED,
@@ -32,7 +33,6 @@ from storage.contract import (
     Problems,
     RowNumbers,
     metric_values,
-    normalize_column,
     settle_kind,
 )
 from storage.batch_source import BatchSource, SourceProblem

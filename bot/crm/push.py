@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.crm.clients import BatchResult, CrmError, Record, Sleep, make_client
-from bot.config import normalize_column
+from storage.columns import normalize_column
 from bot.crm.settings import Connection, CrmSettings
 from storage import crm_ledger
 from storage.deliveries import Clock, system_clock
