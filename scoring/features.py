@@ -86,7 +86,8 @@ def load_book(store: Store, plan: MetricPlan) -> pd.DataFrame:
     float array: far faster and lighter than materialising millions of Python strings.
     Columns: account_id, as_of, arr, churned, upsold, one per usable metric (categories
     as text), and internal ones whose leading underscore no metric name can have
-    (ingest strips it): _account_code, _day, _status_churned, _days_to_renewal, _n_products.
+    (ingest strips it): _account_code, _day, _status_churned, _days_to_renewal,
+    _customer_since, _n_products.
     """
     conn = store.conn
     counts = conn.execute(
@@ -108,11 +109,12 @@ def load_book(store: Store, plan: MetricPlan) -> pd.DataFrame:
         f"IFNULL(churned, {miss})",
         f"IFNULL(upsold, {miss})",
         f"IFNULL(julianday(renewal_date) - julianday(as_of), {miss})",
+        f"IFNULL(julianday(customer_since), {miss})",
         "CASE WHEN products IS NULL OR products = '' THEN " + miss
         + " ELSE length(products) - length(replace(products, ';', '')) + 1 END",
     ]
     names = ["_day", "_status_churned", "arr", "churned", "upsold", "_days_to_renewal",
-             "_n_products"]
+             "_customer_since", "_n_products"]
     params: list[str] = []
     for metric in plan.numeric:
         exprs.append(f'IFNULL("{METRIC_PREFIX}{metric}", {miss})')
@@ -147,6 +149,8 @@ def load_book(store: Store, plan: MetricPlan) -> pd.DataFrame:
             data[name] = cats[np.where(np.isnan(col), len(cats) - 1, col).astype("int64")]
         elif name == "_day":
             data[name] = np.round(day - 2440587.5).astype("int64")  # days since 1970-01-01
+        elif name == "_customer_since":
+            data[name] = np.round(matrix[:, i] - 2440587.5)        # the same scale (NaN: none)
         else:
             data[name] = matrix[:, i]
     return pd.DataFrame(data)
@@ -227,8 +231,14 @@ def build_features(book: pd.DataFrame, plan: MetricPlan) -> FeatureSet:
     # Context from the canonical columns.
     add(f"{CONTEXT}days_to_renewal", book["_days_to_renewal"].to_numpy(dtype="float64"),
         f"{CONTEXT}days_to_renewal")
+    # Tenure: since `customer_since` when the data gives it, else since the first snapshot.
     first_day = pd.Series(days).groupby(accounts).transform("min").to_numpy()
-    add(f"{CONTEXT}tenure_days", (days - first_day).astype("float64"), f"{CONTEXT}tenure_days")
+    if "_customer_since" in book:
+        since = book["_customer_since"].to_numpy(dtype="float64")
+        start = np.where(np.isfinite(since), np.minimum(since, days), first_day)
+    else:
+        start = first_day
+    add(f"{CONTEXT}tenure_days", (days - start).astype("float64"), f"{CONTEXT}tenure_days")
     add_with_trends(f"{CONTEXT}arr", book["arr"].to_numpy(dtype="float64"), f"{CONTEXT}arr",
                     ("d3",))
     add(f"{CONTEXT}n_products", book["_n_products"].to_numpy(dtype="float64"),

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from storage.errors import MAX_ROWS_NAMED
 REQUIRED = ("account_id", "as_of")
 TEXT_COLUMNS = ("account_id", "name", "owner_email", "owner_slack_id", "products", "status")
-DATE_COLUMNS = ("as_of", "renewal_date")
+DATE_COLUMNS = ("as_of", "renewal_date", "customer_since")
 BOOL_COLUMNS = ("churned", "upsold")
 CANONICAL = (*TEXT_COLUMNS, *DATE_COLUMNS, *BOOL_COLUMNS, "arr")
 

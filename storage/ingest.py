@@ -42,7 +42,7 @@ from storage.store import METRIC_PREFIX, Store
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SNAPSHOT_FIXED = ("account_id", "as_of", "name", "owner_email", "owner_slack_id", "arr",
-                  "renewal_date", "products", "status", "churned", "upsold")
+                  "renewal_date", "products", "status", "churned", "upsold", "customer_since")
 # (phase, rows just handled, rows in the file): phase "checking" (total not known
 # yet, 0) then "storing".
 ProgressFn = Callable[[str, int, int], None]

@@ -260,12 +260,18 @@ _SNOOZES = """
         ) WITHOUT ROWID;
 """
 
+_CUSTOMER_SINCE = """
+        -- When the account became a customer (data contract, optional): true tenure.
+        ALTER TABLE snapshots ADD COLUMN customer_since TEXT;   -- YYYY-MM-DD
+"""
+
 
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _INITIAL),
     ("0002_source_syncs", _SOURCE_SYNCS),
     ("0003_crm_pushes", _CRM_PUSHES),
     ("0004_snoozes", _SNOOZES),
+    ("0005_customer_since", _CUSTOMER_SINCE),
 ]
 
 

@@ -133,3 +133,22 @@ def test_metrics_named_like_internal_columns(tmp_path, demo_book):
         features = json.loads(store.scalar("SELECT features FROM models WHERE kind = 'churn'"))
         assert "day" in features and "ctx__days_to_renewal" in features
         assert report.rows_scored == int((book["status"] != "churned").sum())
+
+
+def test_tenure_counts_from_customer_since_when_given(tmp_path) -> None:
+    from scoring.features import build_features, load_book, metric_plan
+    from storage.ingest import ingest_file
+    from storage.store import Store
+
+    csv = tmp_path / "book.csv"
+    csv.write_text("account_id,as_of,customer_since,logins\n"
+                   "old,2026-01-01,2016-01-01,3\nold,2026-02-01,2016-01-01,3\n"
+                   "new,2026-01-01,,4\nnew,2026-02-01,,4\n")
+    with Store(tmp_path / "t.db") as store:
+        ingest_file(store, csv)
+        book = load_book(store, metric_plan(store))
+        frame = build_features(book, metric_plan(store)).frame
+    tenure = dict(zip(zip(book["account_id"], book["as_of"]), frame["ctx__tenure_days"]))
+    assert tenure[("old", "2026-01-01")] == 3653          # ten years, from customer_since
+    assert tenure[("new", "2026-01-01")] == 0             # no customer_since: the first snapshot
+    assert tenure[("new", "2026-02-01")] == 31

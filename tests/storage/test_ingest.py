@@ -184,3 +184,20 @@ def test_accounts_follow_the_latest_snapshot_whatever_the_file_order(tmp_path: P
         # March is the latest: its ARR wins; its blank name falls back to the last name given.
         assert (row["arr"], row["name"], row["first_as_of"], row["last_as_of"]) == (
             300.0, "Acme", "2025-01-01", "2025-03-01")
+
+
+def test_customer_since_is_a_date_of_the_contract(tmp_path: Path) -> None:
+    """customer_since is stored as a date (not a metric), and a bad one rejects the file."""
+    text = ("account_id,as_of,customer_since,logins\n"
+            "1,2026-01-01,2019-05-01,3\n2,2026-01-01,,4\n")
+    with Store(tmp_path / "o.db") as store:
+        report = ingest_file(store, write(tmp_path, text))
+        assert [p.name for p in report.metrics] == ["logins"]
+        rows = store.query("SELECT account_id, customer_since FROM snapshots ORDER BY account_id")
+        assert rows == [{"account_id": "1", "customer_since": "2019-05-01"},
+                        {"account_id": "2", "customer_since": None}]
+        before = store.scalar("SELECT count(*) FROM snapshots")
+        with pytest.raises(IngestError) as err:
+            ingest_file(store, write(tmp_path, text.replace("2019-05-01", "05/01/2019"), "bad.csv"))
+        assert "column 'customer_since': is not a date in YYYY-MM-DD form at row 2" in str(err.value)
+        assert store.scalar("SELECT count(*) FROM snapshots") == before
