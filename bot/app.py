@@ -25,8 +25,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
-from bot.listeners import Deps, Registry, register
+from bot.listeners import register
 from bot.listeners.common import describe, report_error
+from bot.listeners.deps import Deps, Registry
 from bot.slack_client import MissingSecret, make_client
 from storage.store import Store
 

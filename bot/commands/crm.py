@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from bot.cli import CliContext
+from bot.commands.context import CliContext
 from bot.crm.settings import DESTINATIONS
 
 

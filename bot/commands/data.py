@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
-from contextlib import ExitStack
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli import DEMO_DB_FILE, CliContext, command_name, has_snapshots, hint
+from bot.commands.context import DEMO_DB_FILE, CliContext, command_name, has_snapshots, hint
 from storage.demo_book import DemoSpec
 from storage.errors import IngestError
 

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from bot.cli import CliContext
+from bot.commands.context import CliContext
 
 
 def _one_mode(dry_run: bool, now: bool, release: str | None) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli import CliContext
+from bot.commands.context import CliContext
 from scoring.errors import ScoringError
 from storage.store import METRIC_PREFIX
 

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from bot.cli import CliContext
+from bot.commands.context import CliContext
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def ask(state: CliContext, text: str, user: str | None, as_json: bool) -> None:
       outcomes ask "list at risk mine" --user maria.lopez@example.com
       outcomes ask "/outcome summary" --json
     """
-    from bot.cli import hint
+    from bot.commands.context import hint
     from bot.console import answer, render
 
     exchange = answer(state.store, state.settings, text, user)
@@ -104,7 +104,7 @@ def console(state: CliContext, user: str | None) -> None:
 
     Without a terminal attached, shows a few sample exchanges and exits.
     """
-    from bot.cli import hint
+    from bot.commands.context import hint
     from bot.console import run_console
 
     run_console(state.store, state.settings, user=user, out=lambda text: click.echo(hint(text)))

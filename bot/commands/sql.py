@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot.cli import CliContext
+from bot.commands.context import CliContext
 
 if TYPE_CHECKING:
     from storage.sources import Preview, SqlSource, SyncReport

@@ -7,7 +7,6 @@ from typing import Any
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
-from bot.listeners import Deps
 from bot.listeners.common import (
     action_pattern,
     action_value,
@@ -16,6 +15,7 @@ from bot.listeners.common import (
     send,
     user_of,
 )
+from bot.listeners.deps import Deps
 from bot.services import feedback as fbs
 from messages import feedback as feedback_msg
 from messages.actions import FLAG_ACCOUNT

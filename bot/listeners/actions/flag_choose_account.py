@@ -7,8 +7,8 @@ from typing import Any
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
-from bot.listeners import Deps
 from bot.listeners.common import action_pattern, action_value, send, user_of
+from bot.listeners.deps import Deps
 from bot.services import feedback as fbs
 from bot.services.errors import BadArguments
 from messages import feedback as feedback_msg

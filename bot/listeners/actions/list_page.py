@@ -8,8 +8,8 @@ from typing import Any
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
-from bot.listeners import Deps
 from bot.listeners.common import action_pattern, action_value, send, user_of
+from bot.listeners.deps import Deps
 from bot.services import accounts as acc
 from bot.services import home
 from bot.services.errors import BadArguments

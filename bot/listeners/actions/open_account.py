@@ -7,13 +7,13 @@ from typing import Any
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
-from bot.listeners import Deps
 from bot.listeners.common import (
     action_pattern,
     action_value,
     container_is_ephemeral,
     send,
 )
+from bot.listeners.deps import Deps
 from bot.services import accounts as acc
 from messages import account as account_msg
 from messages.actions import OPEN_ACCOUNT

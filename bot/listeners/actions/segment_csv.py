@@ -8,8 +8,8 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.listeners import Deps
 from bot.listeners.common import action_pattern, action_value, channel_of, send
+from bot.listeners.deps import Deps
 from bot.services import catalog
 from bot.services.errors import BadArguments, UserError
 from messages.actions import SEGMENT_CSV

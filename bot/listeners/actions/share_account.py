@@ -7,8 +7,8 @@ from typing import Any
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
-from bot.listeners import Deps
 from bot.listeners.common import action_pattern, action_value, channel_of, user_of
+from bot.listeners.deps import Deps
 from messages.actions import SHARE_ACCOUNT
 
 

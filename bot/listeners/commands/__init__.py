@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners import Deps
+from bot.listeners.deps import Deps
 
 
 def register(app: App, deps: Deps) -> None:

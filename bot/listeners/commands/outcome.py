@@ -9,8 +9,8 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot import router
-from bot.listeners import Deps
 from bot.listeners.common import send
+from bot.listeners.deps import Deps
 from bot.services import accounts as acc
 from bot.services import home, sharing
 from messages import account as account_msg

@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
-from bot.listeners import Deps
+from bot.listeners.deps import Deps
 from bot.services import home
 from messages.home import home_view
 

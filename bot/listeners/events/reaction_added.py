@@ -14,7 +14,7 @@ from typing import Any
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
-from bot.listeners import Deps
+from bot.listeners.deps import Deps
 from bot.services import feedback as fbs
 from messages import feedback as feedback_msg
 from storage import feedback as fb
