@@ -94,16 +94,35 @@ def sync_all(state: CliContext, sources: list[SqlSource], as_of: str | None,
     """Sync each source; (changed, failed)."""
     from storage.errors import IngestError, SqlSourceError
 
+    from bot.delivery import recorded_run
+    from bot.sources_job import SourceRun, job_name
+    from storage.deliveries import LockHeld
+
     changed = failed = 0
     for source in sources:
-        try:
-            report = _sync_with_progress(state, source, as_of)
-        except (IngestError, SqlSourceError) as exc:
-            failed += 1
-            click.secho(str(exc), fg="red", err=True)
-            continue
-        changed += report.ingest is not None and not report.ingest.unchanged
-        click.echo(describe_sync(report, describe_ingest))
+        # A named source's run is its job's run too (`outcomes jobs`), under its lock.
+        run = SourceRun(source.name or "")
+        with ExitStack() as stack:
+            if source.name:
+                try:
+                    stack.enter_context(recorded_run(state.store, job_name(source.name), run))
+                except LockHeld as exc:
+                    failed += 1
+                    click.secho(f"{source.label}: another process is syncing it now ({exc}); "
+                                "try again later.", fg="red", err=True)
+                    continue
+            try:
+                report = _sync_with_progress(state, source, as_of)
+            except (IngestError, SqlSourceError) as exc:
+                failed += 1
+                run.outcome, run.text = "rejected", str(exc).splitlines()[0]
+                click.secho(str(exc), fg="red", err=True)
+                continue
+            stored = report.ingest is not None and not report.ingest.unchanged
+            run.rows, run.stored = report.rows_read, stored
+            run.text = "by hand (outcomes ingest --source)"
+            changed += stored
+            click.echo(describe_sync(report, describe_ingest))
     return changed, failed
 
 

@@ -63,7 +63,7 @@ class _FakeApi:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> Any:
+    def start(self, port: int = 0) -> Any:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -81,7 +81,7 @@ class _FakeApi:
             def do_GET(self) -> None:
                 fake._handle(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
@@ -311,3 +311,41 @@ class FakeSalesforce(_FakeApi):
             account.update(values)
             self.applied.append(str(values[self.external_id_field]))
         return 200, results, {}
+
+
+def _serve(argv: list[str] | None = None) -> None:
+    """`python -m tests.fakes.crm_api hubspot|salesforce [--port N] [--accounts-from DB]`:
+    a fake CRM to try `outcomes push` against (docs/crm.md); Ctrl-C stops it."""
+    import argparse
+    import signal
+    import sqlite3
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.crm_api")
+    parser.add_argument("crm", choices=["hubspot", "salesforce"])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--accounts-from", metavar="DB",
+                        help="an Outcomes store whose account ids exist in the fake CRM")
+    args = parser.parse_args(argv)
+    ids: list[str] = []
+    if args.accounts_from:
+        with sqlite3.connect(f"file:{args.accounts_from}?mode=ro", uri=True) as conn:
+            ids = [r[0] for r in conn.execute("SELECT account_id FROM accounts")]
+    fake: _FakeApi = (FakeHubSpot(companies={i: {} for i in ids}) if args.crm == "hubspot"
+                      else FakeSalesforce(accounts={i: {"Name": i} for i in ids}))
+    fake.start(args.port)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))   # `kill` ends it like Ctrl-C
+    print(f"fake {args.crm} on {fake.base_url} (token {fake.token}), {len(ids)} accounts", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        written = len(fake.applied)
+        fake.stop()
+        print(f"{len(fake.calls)} requests, {written} records written", flush=True)
+
+
+if __name__ == "__main__":
+    _serve()
