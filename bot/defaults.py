@@ -35,11 +35,13 @@ DEFAULTS: dict[str, Any] = {
     "horizon_days": 90,
     "upsell_growth": 0.10,
     "renewal_index": {
-        # Best first; `min` is the lowest health score (0-100) of the band.
+        # Best first; `min` is the lowest health score (0-100) of the band. Health is the
+        # share of the book (same date) with a higher churn probability, so `min: 5`
+        # means "not among the riskiest 5%".
         "bands": [
-            {"name": "Likely to Renew", "min": 75, "emoji": ":large_green_circle:"},
-            {"name": "Watch", "min": 50, "emoji": ":large_yellow_circle:"},
-            {"name": "At Risk", "min": 25, "emoji": ":large_orange_circle:"},
+            {"name": "Likely to Renew", "min": 50, "emoji": ":large_green_circle:"},
+            {"name": "Watch", "min": 20, "emoji": ":large_yellow_circle:"},
+            {"name": "At Risk", "min": 5, "emoji": ":large_orange_circle:"},
             {"name": "Likely to Churn", "min": 0, "emoji": ":red_circle:"},
         ],
     },

@@ -1,97 +1,178 @@
-"""Time-based backtest: would the models have been right about the latest known period?
+"""The backtest of exactly the production configuration, from its walk-forward predictions.
 
-The known rows are split the way training validates (the latest known dates held
-out; a stratified slice for a single snapshot). The whole training procedure (family
-choice, calibration, refit) runs on the earlier rows only, then the held-out rows are
-scored and compared with what really happened: ROC AUC, PR AUC, Brier score, and the
-realised churn / upsell rate in each category. A plain `HistGradientBoostingClassifier()`
-on the raw metrics, trained on the same rows, is the baseline to beat.
+`train_model` validates walk-forward: at each cut-off the chosen family and settings are
+trained on the rows whose outcome was known before it (a purge gap of one horizon) and
+predict the next snapshot dates. This module turns those out-of-time predictions into
+what a person can check, the same figures whether they come from `outcomes evaluate`,
+the stored model metrics or `/outcome accuracy`:
+
+- ROC AUC and PR AUC with 95% intervals from a bootstrap over accounts (an account's
+  rows are resampled together: they share most of their outcome window), beside a plain
+  `HistGradientBoostingClassifier()` on the raw metric columns trained and tested on the
+  same rows;
+- mean predicted vs realised overall, per Renewal Index category (health ranked within
+  each test date, as in production) and per decile of predicted probability, and the
+  top-decile lift;
+- a plain warning when the known positives are too few to trust the figures.
+
+Each test block is calibrated by a mapping fitted on the earlier blocks only, so the
+first block serves calibration and is not reported (account folds: by the other folds).
+Intervals are computed on at most BOOTSTRAP_ROWS rows (a seeded sample of accounts).
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.metrics import average_precision_score
 
 from scoring.errors import ModelError, ScoringError
-from scoring.indexes import health_scores, renewal_indexes, upsell_indexes
-from scoring.models import choose_split, train_model
-from scoring.pipeline import _prepare, _Prepared, single_thread
+from scoring.indexes import health_scores, renewal_indexes
 from scoring.settings import ScoringSettings
 from storage.store import Store
 
-MIN_CATEGORY_ROWS = 30   # smaller categories are too noisy to count for monotonicity
+BOOTSTRAP = 200
+BOOTSTRAP_PR = 60
+BOOTSTRAP_ROWS = 30_000
+MIN_TRUSTED_POSITIVE_ACCOUNTS = 30
+SEED_OFFSET = 1009
 
 
-@dataclass
-class CategoryRate:
-    category: str
-    rows: int
-    realised_rate: float | None
-    mean_predicted: float | None
+def weighted_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None) -> float | None:
+    """ROC AUC with row weights (ties count half); None with one class only."""
+    y = np.asarray(y).astype(bool)
+    w = np.ones(len(y)) if w is None else np.asarray(w, dtype="float64")
+    _, bucket = np.unique(p, return_inverse=True)
+    pos = np.bincount(bucket, weights=w * y)
+    neg = np.bincount(bucket, weights=w * ~y)
+    tp, tn = pos.sum(), neg.sum()
+    if tp <= 0 or tn <= 0:
+        return None
+    below = np.cumsum(neg) - neg
+    return float((pos * (below + 0.5 * neg)).sum() / (tp * tn))
 
 
-@dataclass
-class OutcomeEvaluation:
-    kind: str
-    scheme: str
-    train_until: str | None
-    test_from: str | None
-    test_to: str | None
-    n_train: int
-    n_test: int
-    n_test_positive: int
-    roc_auc: float | None
-    pr_auc: float | None
-    brier: float | None
-    base_rate: float | None
-    baseline_roc_auc: float | None
-    family: str | None
-    categories: list[CategoryRate] = field(default_factory=list)
-    monotonic: bool | None = None
-    threshold: float | None = None
-    precision: float | None = None
-    recall: float | None = None
+def grouped_intervals(y: np.ndarray, scores: dict[str, np.ndarray], groups: np.ndarray,
+                      seed: int) -> dict[str, dict[str, float | None]]:
+    """ROC AUC and PR AUC of each score with 95% account-bootstrap intervals."""
+    rng = np.random.default_rng(seed + SEED_OFFSET)
+    codes, inverse = np.unique(groups, return_inverse=True)
+    rows = np.arange(len(y))
+    if len(y) > BOOTSTRAP_ROWS:   # a seeded sample of whole accounts
+        keep = rng.random(len(codes)) < BOOTSTRAP_ROWS / len(y)
+        rows = np.flatnonzero(keep[inverse])
+        codes, inverse = np.unique(inverse[rows], return_inverse=True)
+    yb = y[rows]
+    out: dict[str, dict[str, float | None]] = {}
+    draws = [np.bincount(rng.integers(0, len(codes), len(codes)), minlength=len(codes))[inverse]
+             for _ in range(BOOTSTRAP)]
+    for name, p in scores.items():
+        auc = weighted_auc(y, p)
+        pr = float(average_precision_score(y, p)) if 0 < y.sum() < len(y) else None
+        pb = p[rows]
+        aucs = [a for a in (weighted_auc(yb, pb, w) for w in draws) if a is not None]
+        prs = [float(average_precision_score(yb, pb, sample_weight=w)) for w in draws[:BOOTSTRAP_PR]
+               if 0 < (w * yb).sum() < w.sum()]
+        lo, hi = (np.percentile(aucs, [2.5, 97.5]) if len(aucs) >= 20 else (None, None))
+        plo, phi = (np.percentile(prs, [2.5, 97.5]) if len(prs) >= 20 else (None, None))
+        out[name] = {"roc_auc": _r(auc), "roc_auc_low": _r(lo), "roc_auc_high": _r(hi),
+                     "pr_auc": _r(pr), "pr_auc_low": _r(plo), "pr_auc_high": _r(phi)}
+    return out
+
+
+def _r(x: Any, digits: int = 4) -> float | None:
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return None
+    return round(float(x), digits)
+
+
+def summarise_backtest(model: Any, settings: ScoringSettings) -> dict[str, Any] | None:
+    """The backtest figures of one trained model (JSON-ready), or None without one."""
+    bt = model.backtest
+    if bt is None or not len(bt.rows):
+        return None
+    seed = settings.seed
+    report = ~np.isnan(bt.calibrated)
+    calibrated = True
+    if report.sum() == 0 or bt.y[report].sum() == 0:
+        report = np.ones(len(bt.y), dtype=bool)
+        calibrated = False
+    y, p = bt.y[report], (bt.calibrated if calibrated else bt.raw)[report]
+    groups, dates = bt.groups[report], bt.as_of[report]
+    scores = {"model": p}
+    if bt.baseline_raw is not None and not np.isnan(bt.baseline_raw[report]).any():
+        scores["baseline"] = bt.baseline_raw[report]
+    ci = grouped_intervals(y, scores, groups, seed)
+    pos_accounts = int(len(np.unique(groups[y == 1])))
+    out: dict[str, Any] = {
+        "scheme": bt.scheme, "cutoffs": [c for c in bt.cutoffs if c],
+        "test_from": str(dates.min()), "test_to": str(dates.max()),
+        "folds_reported": int(len(np.unique(bt.fold[report]))),
+        "rows": int(len(y)), "positives": int(y.sum()), "accounts": int(len(np.unique(groups))),
+        "positive_accounts": pos_accounts, "realised_rate": _r(y.mean()),
+        "mean_predicted": _r(p.mean()) if calibrated else None,
+        "calibration_ratio": _r(p.mean() / y.mean(), 3) if calibrated and y.mean() > 0 else None,
+        "family": model.metrics.get("family"), "settings": model.metrics.get("settings"),
+        **ci["model"],
+        "baseline": ci.get("baseline"),
+        "per_cutoff_roc_auc": [weighted_auc(bt.y[bt.fold == f], bt.raw[bt.fold == f])
+                               for f in range(int(bt.fold.max()) + 1)],
+    }
+    out["per_cutoff_roc_auc"] = [_r(a) for a in out["per_cutoff_roc_auc"]]
+    # Deciles of predicted probability, and the top-decile lift.
+    order = np.argsort(-p, kind="stable")
+    deciles = np.empty(len(p), dtype=int)
+    deciles[order] = np.minimum(10 * np.arange(len(p)) // max(len(p), 1), 9)
+    out["deciles"] = [{"decile": d + 1, "rows": int((deciles == d).sum()),
+                       "mean_predicted": _r(p[deciles == d].mean()) if calibrated else None,
+                       "realised_rate": _r(y[deciles == d].mean())}
+                      for d in range(10) if (deciles == d).any()]
+    top = deciles == 0
+    out["top_decile_lift"] = _r(y[top].mean() / y.mean(), 2) if y.mean() > 0 and top.any() else None
+    if model.kind == "churn":
+        health = health_scores(p, dates)
+        cats = renewal_indexes(health, settings)
+        out["categories"] = [{
+            "category": c, "rows": int((cats == c).sum()),
+            "share": _r((cats == c).mean()),
+            "realised_rate": _r(y[cats == c].mean()) if (cats == c).any() else None,
+            "mean_predicted": _r(p[cats == c].mean()) if calibrated and (cats == c).any() else None,
+            "share_of_positives": _r(y[cats == c].sum() / max(y.sum(), 1)),
+        } for c in settings.renewal_categories]
+        rates = [c["realised_rate"] for c in out["categories"] if c["rows"]]
+        out["monotonic"] = bool(all(a < b for a, b in zip(rates, rates[1:], strict=False)))
+    else:
+        threshold = settings.upsell_threshold or model.metrics.get("threshold", 0.5)
+        chosen = p >= threshold
+        out["threshold"] = threshold
+        out["precision"] = _r(y[chosen].mean()) if chosen.any() else None
+        out["recall"] = _r(y[chosen].sum() / max(y.sum(), 1))
+    warnings = []
+    if not calibrated:
+        warnings.append("too few outcomes in the earlier test blocks to check calibration")
+    if pos_accounts < max(MIN_TRUSTED_POSITIVE_ACCOUNTS, settings.min_positive_labels):
+        warnings.append(f"only {pos_accounts} accounts with a known "
+                        f"{'churn' if model.kind == 'churn' else 'upsell'} in the test periods: "
+                        "too few to trust these figures (the interval shows how unsure they are)")
+    out["warnings"] = warnings
+    return out
 
 
 @dataclass
 class EvaluationReport:
-    churn: OutcomeEvaluation | None
-    upsell: OutcomeEvaluation | None
+    churn: dict[str, Any] | None
+    upsell: dict[str, Any] | None
+    provisional: dict[str, bool] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def summary(self) -> str:
-        lines = []
-        for ev in (self.churn, self.upsell):
-            if ev is None:
-                continue
-            span = f"{ev.test_from} to {ev.test_to}" if ev.test_from else "a stratified slice"
-            lines.append(
-                f"{ev.kind.capitalize()} backtest ({ev.scheme}): trained on {ev.n_train:,} rows"
-                f"{' up to ' + ev.train_until if ev.train_until else ''}, tested on {ev.n_test:,} "
-                f"rows ({ev.n_test_positive:,} positive) from {span}.")
-            lines.append(f"  ROC AUC {_f(ev.roc_auc)} (plain gradient boosting {_f(ev.baseline_roc_auc)}),"
-                         f" PR AUC {_f(ev.pr_auc)}, Brier {_f(ev.brier, 4)}, base rate {_pct(ev.base_rate)};"
-                         f" model {ev.family}.")
-            for c in ev.categories:
-                lines.append(f"  {c.category:<24} {c.rows:>8,} rows  realised {_pct(c.realised_rate):>6}"
-                             f"  predicted {_pct(c.mean_predicted):>6}")
-            if ev.monotonic is not None:
-                lines.append(f"  Realised rates ordered across categories: {'yes' if ev.monotonic else 'NO'}")
-            if ev.threshold is not None:
-                lines.append(f"  Threshold {ev.threshold:.3f}: precision {_f(ev.precision, 2)}, "
-                             f"recall {_f(ev.recall, 2)}")
-        lines.extend(f"Warning: {w}" for w in self.warnings)
-        return "\n".join(lines)
+        return "\n".join(summary_lines(self.churn, self.upsell, self.provisional, self.warnings))
 
 
 def _f(x: float | None, digits: int = 3) -> str:
@@ -102,95 +183,74 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-def _metric(fn: Any, y: np.ndarray, p: np.ndarray) -> float | None:
-    if len(np.unique(y)) < 2:
-        return None
-    return round(float(fn(y, p)), 4)
+def _ci(m: dict[str, Any] | None, key: str) -> str:
+    if not m or m.get(key) is None:
+        return "n/a"
+    lo, hi = m.get(f"{key}_low"), m.get(f"{key}_high")
+    band = f" [{lo:.2f}-{hi:.2f}]" if lo is not None and hi is not None else ""
+    return f"{m[key]:.3f}{band}"
 
 
-def _baseline(prepared: _Prepared, X: pd.DataFrame, y: np.ndarray, train: np.ndarray,
-              test: np.ndarray, seed: int) -> float | None:
-    """ROC AUC of HistGradientBoostingClassifier() on the raw current metrics."""
-    plan = prepared.plan
-    raw = X[[*plan.numeric, *plan.categorical]].copy()
-    for c in plan.categorical:
-        raw[c] = raw[c].astype("category")
-    if raw.shape[1] == 0:
-        return None
-    clf = HistGradientBoostingClassifier(random_state=seed).fit(raw.iloc[train], y[train])
-    return _metric(roc_auc_score, y[test], clf.predict_proba(raw.iloc[test])[:, 1])
-
-
-def _evaluate_kind(kind: str, prepared: _Prepared, settings: ScoringSettings) -> OutcomeEvaluation:
-    labels = prepared.churn if kind == "churn" else prepared.upsold
-    known = ~np.isnan(labels)
-    fs = prepared.features
-    X = fs.frame.loc[known].reset_index(drop=True)
-    y = labels[known].astype("int64")
-    as_of = fs.keys["as_of"].to_numpy()[known]
-    seed = settings.seed
-    split = choose_split(as_of, y, settings.horizon_days, seed)
-    if split.scheme == "none":
-        raise ModelError(f"{kind}: too few known outcomes to hold any out")
-    train, test = split.train, split.validation
-    model = train_model(
-        kind, X.iloc[train].reset_index(drop=True), y[train], as_of[train],
-        numeric=fs.numeric, categorical=fs.categorical, horizon_days=settings.horizon_days,
-        seed=seed, min_positive_labels=settings.min_positive_labels,
-        threshold=settings.upsell_threshold if kind == "upsell" else None)
-    p = model.predict(X.iloc[test])
-    yt = y[test]
-    ev = OutcomeEvaluation(
-        kind=kind, scheme=split.scheme,
-        train_until=str(as_of[train].max()) if split.scheme == "time" else None,
-        test_from=str(as_of[test].min()) if split.scheme == "time" else None,
-        test_to=str(as_of[test].max()) if split.scheme == "time" else None,
-        n_train=len(train), n_test=len(test), n_test_positive=int(yt.sum()),
-        roc_auc=_metric(roc_auc_score, yt, p), pr_auc=_metric(average_precision_score, yt, p),
-        brier=round(float(brier_score_loss(yt, p)), 5), base_rate=round(float(yt.mean()), 4),
-        baseline_roc_auc=_baseline(prepared, X, y, train, test, seed),
-        family=model.metrics.get("family"),
-    )
-    if kind == "churn":
-        cats = renewal_indexes(health_scores(p), settings)
-        order = settings.renewal_categories
-    else:
-        threshold = settings.upsell_threshold or model.metrics.get("threshold", 0.5)
-        cats = upsell_indexes(p, threshold, settings)
-        order = [settings.upsell_unlikely, settings.upsell_likely]
-        chosen = p >= threshold
-        ev.threshold = float(threshold)
-        ev.precision = round(float(yt[chosen].mean()), 4) if chosen.any() else None
-        ev.recall = round(float(yt[chosen].sum() / max(yt.sum(), 1)), 4)
-    for name in order:
-        mask = cats == name
-        ev.categories.append(CategoryRate(
-            name, int(mask.sum()),
-            round(float(yt[mask].mean()), 4) if mask.any() else None,
-            round(float(p[mask].mean()), 4) if mask.any() else None))
-    rates = [c.realised_rate for c in ev.categories if c.rows >= MIN_CATEGORY_ROWS]
-    ev.monotonic = (all(a <= b for a, b in itertools.pairwise(rates)) if len(rates) >= 2 else None)
-    return ev
+def summary_lines(churn: dict[str, Any] | None, upsell: dict[str, Any] | None,
+                  provisional: dict[str, bool], warnings: list[str]) -> list[str]:
+    lines = []
+    for kind, ev in (("churn", churn), ("upsell", upsell)):
+        if ev is None:
+            continue
+        how = (f"walk-forward, {len(ev['cutoffs'])} cut-offs ({', '.join(ev['cutoffs'])}), "
+               f"{ev['folds_reported']} test blocks reported" if ev["scheme"] == "walk-forward"
+               else f"{ev['folds_reported']} folds of accounts")
+        flag = " [PROVISIONAL]" if provisional.get(kind) else ""
+        lines.append(f"{kind.capitalize()} backtest{flag} ({how}): {ev['rows']:,} out-of-time rows "
+                     f"from {ev['test_from']} to {ev['test_to']}, {ev['positives']:,} positive "
+                     f"({ev['positive_accounts']:,} accounts); model {ev['family']} {ev['settings']}.")
+        lines.append(f"  ROC AUC {_ci(ev, 'roc_auc')} (plain gradient boosting "
+                     f"{_ci(ev.get('baseline'), 'roc_auc')}), PR AUC {_ci(ev, 'pr_auc')} (plain "
+                     f"{_ci(ev.get('baseline'), 'pr_auc')}); top-decile lift {_f(ev['top_decile_lift'], 1)}x.")
+        lines.append(f"  Predicted {_pct(ev['mean_predicted'])} vs realised {_pct(ev['realised_rate'])}"
+                     f" (ratio {_f(ev['calibration_ratio'], 2)}).")
+        for c in ev.get("categories", []):
+            lines.append(f"  {c['category']:<24} {c['rows']:>8,} rows ({_pct(c['share']):>6})  realised "
+                         f"{_pct(c['realised_rate']):>6}  predicted {_pct(c['mean_predicted']):>6}  "
+                         f"{_pct(c['share_of_positives']):>6} of churners")
+        if "monotonic" in ev:
+            lines.append(f"  Realised churn rises strictly across categories: "
+                         f"{'yes' if ev['monotonic'] else 'NO'}")
+        lines.append("  Deciles (predicted / realised): " + ", ".join(
+            f"{d['decile']}: {_pct(d['mean_predicted'])}/{_pct(d['realised_rate'])}"
+            for d in ev["deciles"]))
+        if ev.get("threshold") is not None:
+            lines.append(f"  Threshold {ev['threshold']:.3f}: precision {_f(ev['precision'], 2)}, "
+                         f"recall {_f(ev['recall'], 2)}")
+        lines.extend(f"  Warning: {w}" for w in ev["warnings"])
+    lines.extend(f"Warning: {w}" for w in warnings)
+    return lines
 
 
 def backtest(store: Store, settings: ScoringSettings) -> EvaluationReport:
-    """Run the time-based backtest for churn and upsell (see module docstring)."""
+    """Train exactly as `outcomes score` does and report its walk-forward backtest."""
+    from scoring.pipeline import _prepare, _train, single_thread
+
     with single_thread():
-        return _backtest(store, settings)
+        if not store.scalar("SELECT count(*) FROM snapshots"):
+            raise ScoringError("no snapshots stored yet: run `outcomes ingest FILE` first")
+        prepared = _prepare(store, settings)
+        out: dict[str, dict[str, Any] | None] = {}
+        provisional: dict[str, bool] = {}
+        warnings: list[str] = []
+        for kind in ("churn", "upsell"):
+            try:
+                model = _train(kind, prepared, settings)
+            except ModelError as exc:
+                out[kind] = None
+                warnings.append(f"no {kind} backtest: {exc}")
+                continue
+            provisional[kind] = model.provisional
+            warnings.extend(model.warnings)
+            out[kind] = summarise_backtest(model, settings)
+            if out[kind] is None:
+                warnings.append(f"no {kind} backtest: too few known outcomes to hold any out")
+        if out["churn"] is None and out["upsell"] is None:
+            raise ScoringError("nothing to evaluate: " + "; ".join(warnings))
+        return EvaluationReport(out["churn"], out["upsell"], provisional, warnings)
 
-
-def _backtest(store: Store, settings: ScoringSettings) -> EvaluationReport:
-    if not store.scalar("SELECT count(*) FROM snapshots"):
-        raise ScoringError("no snapshots stored yet: run `outcomes ingest FILE` first")
-    prepared = _prepare(store, settings)
-    out: dict[str, OutcomeEvaluation | None] = {}
-    warnings: list[str] = []
-    for kind in ("churn", "upsell"):
-        try:
-            out[kind] = _evaluate_kind(kind, prepared, settings)
-        except ModelError as exc:
-            out[kind] = None
-            warnings.append(f"no {kind} backtest: {exc}")
-    if out["churn"] is None and out["upsell"] is None:
-        raise ScoringError("nothing to evaluate: " + "; ".join(warnings))
-    return EvaluationReport(out["churn"], out["upsell"], warnings)

@@ -1,8 +1,13 @@
 """Snapshots -> the feature frame the models learn from.
 
-Features are the account's current metrics plus trailing-window trends (change
-versus about 3 and 6 months earlier), computed from the account's own past
-snapshots only, so a row never sees anything dated after its `as_of`. A few
+Features are the account's current metrics plus its trajectory, computed from the
+account's own past snapshots only, so a row never sees anything dated after its
+`as_of`: the change versus about 1, 3 and 6 months earlier, and over its last
+snapshots the slope (per 30 days, last 6), the volatility (spread of the
+snapshot-to-snapshot changes, last 6), the drawdown from its peak (last 12) and how many
+snapshots in a row it has declined. Non-negative metrics are compared on a log scale
+(log1p), others as plain differences. For a metric that is mostly zero (severe
+tickets, days a payment is late), the days since it was last non-zero. A few
 context features come from the canonical columns (days to renewal, tenure, ARR
 and its trend, number of products): they are not data components, so Leading
 Indicators leave them out, but they are real signals (most churn happens at
@@ -24,13 +29,17 @@ CONTEXT = "ctx__"
 TREND_SEP = "__"
 # Suffix -> days back. A snapshot at least this old (and within the tolerance) is the
 # comparison point: with monthly snapshots these are the ones 3 and 6 months earlier.
-TREND_WINDOWS: dict[str, int] = {"d3": 85, "d6": 175}
+TREND_WINDOWS: dict[str, int] = {"d1": 25, "d3": 85, "d6": 175}
+SLOPE_SNAPSHOTS = 6
+PEAK_SNAPSHOTS = 12
+SPARSE_ZERO_SHARE = 0.5     # a metric zero this often gets a 'days since non-zero' feature
 TREND_TOLERANCE_DAYS = 60
 CONTEXT_LABELS = {
     f"{CONTEXT}days_to_renewal": "Days to renewal",
     f"{CONTEXT}tenure_days": "Customer for (days)",
     f"{CONTEXT}arr": "ARR",
     f"{CONTEXT}arr{TREND_SEP}d3": "ARR change (3 months)",
+    f"{CONTEXT}renewal_soon": "Renewal within the horizon",
     f"{CONTEXT}n_products": "Products in use",
 }
 
@@ -175,6 +184,86 @@ def _lookback(account_codes: np.ndarray, days: np.ndarray, back: int) -> np.ndar
     return np.where(ok, safe, -1)
 
 
+def _previous(accounts: np.ndarray, k: int) -> np.ndarray:
+    """Row index of the account's k-th previous snapshot (-1: none). Rows sorted."""
+    n = len(accounts)
+    idx = np.arange(n) - k
+    ok = idx >= 0
+    ok[ok] &= accounts[idx[ok]] == accounts[ok]
+    return np.where(ok, idx, -1).astype("int64")
+
+
+def _trajectory(t: np.ndarray, days: np.ndarray, prev: list[np.ndarray]
+                ) -> dict[str, np.ndarray]:
+    """Slope, volatility, drawdown and decline run of one (transformed) metric."""
+    n = len(t)
+
+    def at(k: int) -> np.ndarray:      # value k snapshots back (NaN: none)
+        if k == 0:
+            return t
+        i = prev[k - 1]
+        return np.where(i >= 0, t[np.maximum(i, 0)], np.nan)
+
+    def day_at(k: int) -> np.ndarray:
+        if k == 0:
+            return days.astype("float64")
+        i = prev[k - 1]
+        return np.where(i >= 0, days[np.maximum(i, 0)], np.nan)
+
+    c = np.zeros(n)
+    sx = np.zeros(n)
+    sy = np.zeros(n)
+    sxx = np.zeros(n)
+    sxy = np.zeros(n)
+    for k in range(SLOPE_SNAPSHOTS):
+        y, x = at(k), (day_at(k) - days) / 30.0
+        ok = ~np.isnan(y) & ~np.isnan(x)
+        y, x = np.where(ok, y, 0.0), np.where(ok, x, 0.0)
+        c += ok
+        sx += x
+        sy += y
+        sxx += x * x
+        sxy += x * y
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den = c * sxx - sx * sx
+        slope = np.where((c >= 3) & (den > 0), (c * sxy - sx * sy) / den, np.nan)
+    dc = np.zeros(n)
+    ds = np.zeros(n)
+    dss = np.zeros(n)
+    for k in range(SLOPE_SNAPSHOTS - 1):
+        d = at(k) - at(k + 1)
+        ok = ~np.isnan(d)
+        d = np.where(ok, d, 0.0)
+        dc += ok
+        ds += d
+        dss += d * d
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vol = np.where(dc >= 3, np.sqrt(np.maximum(dss / dc - (ds / dc) ** 2, 0.0)), np.nan)
+    peak = t.copy()
+    run = np.zeros(n)
+    alive = np.ones(n, dtype=bool)
+    for k in range(1, PEAK_SNAPSHOTS):
+        v = at(k)
+        peak = np.fmax(peak, v)
+        with np.errstate(invalid="ignore"):
+            alive &= at(k - 1) < v
+        run += alive
+    return {"slope": slope, "vol": vol, "drawdown": t - peak,
+            "declining": np.where(np.isnan(t), np.nan, run)}
+
+
+def _days_since_nonzero(values: np.ndarray, accounts: np.ndarray, days: np.ndarray
+                        ) -> np.ndarray:
+    """Days since the account's latest snapshot (this one included) with a value > 0."""
+    n = len(values)
+    with np.errstate(invalid="ignore"):
+        pos = np.where(values > 0, np.arange(n), -1)
+    last = np.maximum.accumulate(pos) if n else pos
+    ok = last >= 0
+    ok[ok] &= accounts[last[ok]] == accounts[ok]
+    return np.where(ok, days - days[np.maximum(last, 0)], np.nan).astype("float64")
+
+
 def _change(now: np.ndarray, before: np.ndarray, nonneg: bool) -> np.ndarray:
     """Log change for non-negative metrics (scale-free), plain difference otherwise."""
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -183,7 +272,7 @@ def _change(now: np.ndarray, before: np.ndarray, nonneg: bool) -> np.ndarray:
         return now - before
 
 
-def build_features(book: pd.DataFrame, plan: MetricPlan) -> FeatureSet:
+def build_features(book: pd.DataFrame, plan: MetricPlan, horizon_days: int = 90) -> FeatureSet:
     """Features for every row of `book` (from `load_book`, churned rows removed).
 
     Trends only look backwards within the same account, so no row sees its own future.
@@ -196,6 +285,7 @@ def build_features(book: pd.DataFrame, plan: MetricPlan) -> FeatureSet:
     if not bool(np.all(np.diff(key) > 0)):
         raise ValueError("book must be sorted by account_id, as_of with one row per pair")
     lags = {suffix: _lookback(accounts, days, back) for suffix, back in TREND_WINDOWS.items()}
+    prev = [_previous(accounts, k) for k in range(1, PEAK_SNAPSHOTS)]
 
     data: dict[str, np.ndarray] = {}
     base_of: dict[str, str] = {}
@@ -217,7 +307,17 @@ def build_features(book: pd.DataFrame, plan: MetricPlan) -> FeatureSet:
             add(f"{name}{TREND_SEP}{suffix}", _change(values, before, nonneg), base)
 
     for metric in plan.numeric:
-        add_with_trends(metric, book[metric].to_numpy(dtype="float64"), metric)
+        values = book[metric].to_numpy(dtype="float64")
+        add_with_trends(metric, values, metric)
+        filled = values[~np.isnan(values)]
+        nonneg = bool(filled.size) and float(filled.min()) >= 0
+        with np.errstate(invalid="ignore"):
+            t = np.log1p(values) if nonneg else values
+        for name, col in _trajectory(t, days, prev).items():
+            add(f"{metric}{TREND_SEP}{name}", col, metric)
+        if nonneg and filled.size and float((filled == 0).mean()) >= SPARSE_ZERO_SHARE:
+            add(f"{metric}{TREND_SEP}since_nonzero", _days_since_nonzero(values, accounts, days),
+                metric)
     # Utilisation: 'seats_used' next to 'seats' means seats_used / seats (one of the
     # strongest health signals; it belongs to the '_used' metric's component).
     for metric in plan.numeric:
@@ -229,8 +329,14 @@ def build_features(book: pd.DataFrame, plan: MetricPlan) -> FeatureSet:
                 ratio = np.where(total > 0, used / total, np.nan)
             add(f"{metric}{TREND_SEP}ratio", ratio, metric)
     # Context from the canonical columns.
-    add(f"{CONTEXT}days_to_renewal", book["_days_to_renewal"].to_numpy(dtype="float64"),
-        f"{CONTEXT}days_to_renewal")
+    to_renewal = book["_days_to_renewal"].to_numpy(dtype="float64")
+    add(f"{CONTEXT}days_to_renewal", to_renewal, f"{CONTEXT}days_to_renewal")
+    # Most churn is decided at renewal: whether it falls within the horizon, for the
+    # trees to combine with every health signal.
+    with np.errstate(invalid="ignore"):
+        soon = np.where(np.isnan(to_renewal), np.nan,
+                        ((to_renewal >= 0) & (to_renewal <= horizon_days)).astype("float64"))
+    add(f"{CONTEXT}renewal_soon", soon, f"{CONTEXT}renewal_soon")
     # Tenure: since `customer_since` when the data gives it, else since the first snapshot.
     first_day = pd.Series(days).groupby(accounts).transform("min").to_numpy()
     if "_customer_since" in book:

@@ -1,4 +1,13 @@
-"""Health score -> Renewal Index, upsell probability -> Upsell Index, and movements.
+"""Churn probability -> health score -> Renewal Index; upsell probability -> Upsell Index.
+
+The Renewal Index is relative to the book: on a book where 3% of accounts churn in a
+quarter, an absolute cut-off on the probability puts nearly everyone in the best band.
+So the 0-100 health score is the account's standing among the book's accounts of the
+same snapshot date: the share of them with a higher calibrated churn probability (ties
+count half). Health 80 = healthier than 80% of the book. The bands in app.yaml cut that
+scale (by default: the riskiest 5% Likely to Churn, the next 15% At Risk, the next 30%
+Watch, the healthier half Likely to Renew), and the calibrated probability itself is
+shown beside the category, with how it compares with the book's average.
 
 Band edges and category names come from ScoringSettings only, so a team can rename a band
 or move its edge in app.yaml without touching code.
@@ -13,9 +22,32 @@ from scoring.settings import ScoringSettings
 from storage.store import Store
 
 
-def health_scores(churn_probability: np.ndarray) -> np.ndarray:
-    """0-100 health = calibrated probability of no churn within the horizon, 2 decimals."""
-    return np.round(100.0 * (1.0 - np.asarray(churn_probability, dtype="float64")), 2)
+def health_scores(churn_probability: np.ndarray, as_of: np.ndarray,
+                  reference: pd.DataFrame | None = None) -> np.ndarray:
+    """0-100 health: the share of the same date's accounts with a higher churn probability.
+
+    `as_of` gives each row's snapshot date; `reference` (columns as_of,
+    churn_probability) holds already-scored rows of those dates that the ranking must
+    include. Ties count half; 1 decimal.
+    """
+    p = np.asarray(churn_probability, dtype="float64")
+    dates = np.asarray(as_of).astype(str)
+    n_new = len(p)
+    if reference is not None and len(reference):
+        p = np.r_[p, reference["churn_probability"].to_numpy(dtype="float64")]
+        dates = np.r_[dates, reference["as_of"].to_numpy().astype(str)]
+    s = pd.Series(p)
+    by = s.groupby(dates)
+    rank = by.rank(method="average").to_numpy()          # 1 = lowest probability
+    size = by.transform("size").to_numpy(dtype="float64")
+    health = 100.0 * (size - rank + 0.5) / size
+    return np.round(health[:n_new], 1)
+
+
+def book_average(churn_probability: np.ndarray, as_of: np.ndarray) -> np.ndarray:
+    """Each row's date's mean churn probability (what 'your book's average' means)."""
+    p = pd.Series(np.asarray(churn_probability, dtype="float64"))
+    return p.groupby(np.asarray(as_of).astype(str)).transform("mean").to_numpy()
 
 
 def renewal_indexes(health: np.ndarray, settings: ScoringSettings) -> np.ndarray:

@@ -1,91 +1,76 @@
-"""Churn and upsell classifiers: pipelines, validation split, family choice, calibration.
+"""Churn and upsell classifiers: walk-forward validation, model choice, calibration, refit.
 
-Each model is one scikit-learn Pipeline (ColumnTransformer + classifier + calibration)
-so it can be stored whole and rescoring never re-implements a transform. The model
-family is chosen on validation rows the candidate never trained on: the latest known
-dates when the book has a history (time-based), a stratified random slice when it is a
-single snapshot with explicit labels; the reported validation metrics come from that
-train-only model. The chosen family is then refit on all known rows so the latest dates
-are scored by the most informed model, and its probabilities are calibrated on
-out-of-fold predictions of that same family trained the same way: K folds of whole
-snapshot dates in contiguous blocks (a held-out month's neighbours, which share much of
-its outcome window, are mostly held out with it). A mapping learned on the validation
-model's scores does not fit the refit model: more data and different trees give another
-score scale, and the validation months have their own churn level. Platt scaling on
-the log-odds rather than isotonic: two parameters are stable with the few hundred
-positives of a small book, and a strictly increasing mapping keeps the ranking (AUC,
-drivers, the upsell threshold) without isotonic's ties; on big books the out-of-fold
-slope comes out near 1, so a more flexible shape would buy little. Rows are sampled
-per fit on huge books. Everything is seeded.
+Each model is one scikit-learn Pipeline (ColumnTransformer + a HistGradientBoosting or
+LogisticRegression classifier), stored whole so rescoring never re-implements a
+transform, and a separate two-number calibration (Platt: slope and intercept on the
+log-odds) applied to the pipeline's output. The pipeline's final estimator is the plain
+classifier, so explanations can be computed exactly from the model that scores.
+
+Validation is walk-forward in time: at each of (at least) 4 cut-off dates a model is
+trained on the rows whose outcome window closed before the cut-off (a purge gap of one
+horizon: no training label describes the test period) and predicts the whole snapshot
+dates from the cut-off to the next one. Those out-of-time predictions are used for
+everything that is claimed about the model:
+
+- the model family and its settings (boosting rounds, regularisation) are chosen on
+  their mean ROC AUC across the cut-offs;
+- the calibration of the final model is fitted on the out-of-time predictions of exactly
+  that configuration, weighting recent test dates more (a half-life of one horizon), so
+  probabilities follow the book's current churn level rather than its history average;
+- the backtest (`evaluate`, `/outcome accuracy`) reports them, each test block mapped
+  by a calibration fitted on the earlier blocks only.
+
+A single snapshot (or too short a history) gets folds of accounts instead (stratified,
+grouped by account). Gradient boosting carries monotone constraints for the metrics
+whose direction is clear on the training rows (a strong rank association and a monotone
+pattern across deciles). Books with fewer known positives than `min_positive_labels`
+use regularised logistic regression only, and their scores are provisional.
+
+Every fit, the final one included, trains on at most MAX_FIT_ROWS rows (a seeded
+sample), so the models the calibration was measured on are the size of the one that
+scores. Everything is seeded.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import sklearn
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from scoring.errors import ModelError
 
 FAMILIES = ("hist_gradient_boosting", "logistic_regression")
-# Caps that keep training time flat on very large books; rows are sampled with the seed.
-MAX_TRAIN_ROWS = 120_000
-MAX_VALIDATION_ROWS = 50_000
-MAX_REFIT_ROWS = 150_000
-# Out-of-fold calibration of the refit family: folds of whole dates; each fold's model
-# trains on a sample of the other folds and predicts a sample of its own rows.
-CALIBRATION_FOLDS = 3
-MAX_OOF_TRAIN_ROWS = 40_000
-MAX_OOF_PREDICT_ROWS = 20_000
-VALIDATION_SHARE = 0.25
-MIN_VALIDATION_POSITIVES = 5
+CUTOFFS = 4                 # walk-forward cut-offs (test blocks)
+TEST_SHARE = 0.4            # share of the known dates the test blocks span (at least 1 date each)
+MAX_FIT_ROWS = 100_000      # every fit, walk-forward and final, samples at most this many rows
+MAX_TEST_ROWS = 30_000      # rows predicted per test block (seeded sample)
+MIN_FOLD_POSITIVES = 3      # a cut-off whose training rows hold fewer positives is skipped
+MIN_CALIBRATION_POSITIVES = 5
 EPS = 1e-6
 # Moderate trees: prediction cost (trees x depth) matters as much as accuracy, since
-# every snapshot row is scored and drivers re-predict the latest rows per metric.
-HGB = {"learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 15, "min_samples_leaf": 40}
+# every snapshot row is scored. Boosting rounds are chosen on the walk-forward folds.
+HGB = {"learning_rate": 0.08, "max_leaf_nodes": 15, "min_samples_leaf": 40,
+       "l2_regularization": 1.0}
+HGB_ROUNDS = (25, 50, 100)
+LR_C = (0.05, 0.3)
+# Monotone constraint when the rank correlation's z-score is at least this and the
+# decile rates move one way.
+MONOTONE_Z = 4.0
+MONOTONE_SAMPLE = 20_000
 
 
-# -- the calibrated final estimator ------------------------------------------------------
-
-
-class PlattCalibrated(ClassifierMixin, BaseEstimator):
-    """A classifier whose probabilities go through a fixed Platt mapping.
-
-    The mapping (slope, intercept on the log-odds) is learned by `train_model` on
-    out-of-fold predictions of the same family and settings, and passed in, so fitting
-    on all rows keeps a calibration that was measured on rows the models had not seen.
-    """
-
-    def __init__(self, estimator: Any = None, slope: float = 1.0, intercept: float = 0.0):
-        self.estimator = estimator
-        self.slope = slope
-        self.intercept = intercept
-
-    def fit(self, X: Any, y: Any) -> PlattCalibrated:
-        self.estimator_ = clone(self.estimator).fit(X, y)
-        self.classes_ = self.estimator_.classes_
-        return self
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        raw = self.estimator_.predict_proba(X)[:, 1]
-        p = _sigmoid(self.slope * _logit(raw) + self.intercept)
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+# -- calibration -------------------------------------------------------------------------
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -97,12 +82,13 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def fit_platt(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Slope and intercept mapping raw log-odds to calibrated ones."""
+def fit_platt(raw: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None
+              ) -> tuple[float, float]:
+    """Slope and intercept mapping raw log-odds to calibrated ones (optionally weighted)."""
     if len(np.unique(y)) < 2:
         return 1.0, 0.0
     lr = LogisticRegression(C=1e4, max_iter=1000)
-    lr.fit(_logit(raw).reshape(-1, 1), y)
+    lr.fit(_logit(raw).reshape(-1, 1), y, sample_weight=weight)
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
@@ -110,12 +96,33 @@ def apply_platt(raw: np.ndarray, slope: float, intercept: float) -> np.ndarray:
     return _sigmoid(slope * _logit(raw) + intercept)
 
 
+def calibrate(raw: np.ndarray, calibration: dict[str, Any] | None) -> np.ndarray:
+    """The stored calibration (model metrics['calibration']) applied to raw probabilities."""
+    if not calibration or calibration.get("method") != "platt":
+        return np.asarray(raw, dtype="float64")
+    return apply_platt(raw, float(calibration["slope"]), float(calibration["intercept"]))
+
+
+def predict_calibrated(pipeline: Pipeline, calibration: dict[str, Any] | None,
+                       X: pd.DataFrame) -> np.ndarray:
+    """Calibrated probability of the positive class for the rows of X (features in order)."""
+    return calibrate(pipeline.predict_proba(X)[:, 1], calibration)
+
+
+def recency_weights(days: np.ndarray, horizon_days: int) -> np.ndarray:
+    """Weight of each row for calibration: halves every `horizon_days` back from the latest."""
+    days = np.asarray(days, dtype="float64")
+    if not len(days):
+        return days
+    return 0.5 ** ((days.max() - days) / max(horizon_days, 1))
+
+
 # -- pipelines --------------------------------------------------------------------------
 
 
 def build_pipeline(family: str, numeric: list[str], categorical: list[str], seed: int,
                    **params: Any) -> Pipeline:
-    """Preprocessing + classifier for one model family (not yet calibrated)."""
+    """Preprocessing + classifier for one model family and its settings."""
     if family == "hist_gradient_boosting":
         cat = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
                              encoded_missing_value=np.nan)
@@ -123,14 +130,13 @@ def build_pipeline(family: str, numeric: list[str], categorical: list[str], seed
             [("categorical", cat, categorical), ("numeric", "passthrough", numeric)],
             remainder="drop", verbose_feature_names_out=False,
         )
+        monotone = params.get("monotone") or {}
         clf = HistGradientBoostingClassifier(
-            learning_rate=params.get("learning_rate", HGB["learning_rate"]),
-            max_iter=params.get("max_iter", HGB["max_iter"]),
+            learning_rate=HGB["learning_rate"], max_iter=int(params.get("max_iter", HGB_ROUNDS[-1])),
             max_leaf_nodes=HGB["max_leaf_nodes"], min_samples_leaf=HGB["min_samples_leaf"],
-            l2_regularization=1.0,
-            early_stopping=params.get("early_stopping", True),
-            validation_fraction=0.15, n_iter_no_change=20,
+            l2_regularization=HGB["l2_regularization"], early_stopping=False,
             categorical_features=[True] * len(categorical) + [False] * len(numeric),
+            monotonic_cst=[0] * len(categorical) + [int(monotone.get(c, 0)) for c in numeric],
             random_state=seed,
         )
         return Pipeline([("prep", prep), ("model", clf)])
@@ -148,51 +154,113 @@ def build_pipeline(family: str, numeric: list[str], categorical: list[str], seed
             [("categorical", cat, categorical), ("numeric", num, numeric)],
             remainder="drop", verbose_feature_names_out=False,
         )
-        clf = LogisticRegression(C=params.get("C", 0.3), max_iter=1000)
+        clf = LogisticRegression(C=float(params.get("C", LR_C[-1])), max_iter=2000)
         return Pipeline([("prep", prep), ("model", clf)])
     raise ValueError(f"unknown model family {family!r}")
 
 
-# -- validation split -------------------------------------------------------------------
+def monotone_directions(X: pd.DataFrame, y: np.ndarray, numeric: list[str],
+                        seed: int) -> dict[str, int]:
+    """+1 / -1 for numeric features whose effect on the outcome has a clear direction.
+
+    Clear = the rank correlation with the outcome has |z| >= MONOTONE_Z and the outcome
+    rate across the feature's deciles moves the same way (Spearman of the decile rates
+    >= 0.8). Measured on (a seeded sample of) the training rows only.
+    """
+    from scipy.stats import rankdata
+
+    n = len(y)
+    rows = np.arange(n)
+    if n > MONOTONE_SAMPLE:
+        rows = np.sort(np.random.default_rng(seed).choice(n, MONOTONE_SAMPLE, replace=False))
+    yy = y[rows].astype("float64")
+    if yy.std() == 0:
+        return {}
+    out: dict[str, int] = {}
+    for c in numeric:
+        x = X[c].to_numpy(dtype="float64")[rows]
+        ok = ~np.isnan(x)
+        if ok.sum() < 200 or np.unique(x[ok]).size < 5:
+            continue
+        rx = rankdata(x[ok])
+        yo = yy[ok]
+        if yo.std() == 0:
+            continue
+        r = float(np.corrcoef(rx, yo)[0, 1])
+        if not np.isfinite(r) or abs(r) * np.sqrt(ok.sum()) < MONOTONE_Z:
+            continue
+        bins = np.minimum((10 * (rx - 1) / len(rx)).astype(int), 9)
+        rates = np.array([yo[bins == b].mean() for b in range(10) if (bins == b).any()])
+        if len(rates) < 4:
+            continue
+        rr = float(np.corrcoef(np.arange(len(rates)), rankdata(rates))[0, 1])
+        if np.isfinite(rr) and rr * np.sign(r) >= 0.8:
+            out[c] = int(np.sign(r))
+    return out
+
+
+# -- walk-forward folds -----------------------------------------------------------------
 
 
 @dataclass
-class Split:
-    train: np.ndarray          # row positions
-    validation: np.ndarray
-    scheme: str                # 'time' | 'stratified' | 'none'
-    validation_start: str | None = None
+class Folds:
+    """Training and test rows of each validation fold, oldest cut-off first."""
+
+    scheme: str                        # 'walk-forward' | 'grouped' | 'none'
+    train: list[np.ndarray] = field(default_factory=list)
+    test: list[np.ndarray] = field(default_factory=list)
+    cutoffs: list[str | None] = field(default_factory=list)
 
 
-def choose_split(as_of: np.ndarray, y: np.ndarray, horizon_days: int, seed: int) -> Split:
-    """Train on the past, validate on the latest known dates; stratified when no history.
+def walk_forward_folds(as_of: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                       horizon_days: int, seed: int, k: int = CUTOFFS) -> Folds:
+    """Walk-forward folds in time (see module doc); account folds without a history.
 
-    Training rows are those whose outcome window closed before the first validation date
-    (as_of + horizon <= it), so no training label describes the validation period. When
-    that leaves too few positives the gap is dropped, then the split falls back to a
-    stratified random one.
+    Test blocks are contiguous runs of whole snapshot dates spanning the latest
+    TEST_SHARE of the known dates; the training rows of the block starting at cut-off c
+    are those with as_of + horizon <= c. Fewer blocks are used only when the history is
+    too short for k (at least 2; otherwise account folds). Account folds: every account
+    in one fold, stratified on whether it ever had a positive outcome.
     """
-    n = len(y)
-    idx = np.arange(n)
-    dates = np.sort(np.unique(as_of))
-    if len(dates) >= 3:
-        # At least 3 validation dates once there are 6: calibration on one or two months
-        # follows their particular churn level too closely.
-        n_val = max(3 if len(dates) >= 6 else 1, round(VALIDATION_SHARE * len(dates)))
-        start = dates[-n_val]
-        val = as_of >= start
-        gap_end = (pd.Timestamp(start) - pd.Timedelta(days=horizon_days)).strftime("%Y-%m-%d")
-        for train in (as_of <= gap_end, as_of < start):
-            if (y[val].sum() >= MIN_VALIDATION_POSITIVES and y[train].sum() >= MIN_VALIDATION_POSITIVES
-                    and (1 - y[train]).sum() >= MIN_VALIDATION_POSITIVES
-                    and (1 - y[val]).sum() >= MIN_VALIDATION_POSITIVES):
-                return Split(idx[train], idx[val], "time", str(start))
-    positives = int(y.sum())
-    if min(positives, n - positives) >= 4:
-        train, val = train_test_split(idx, test_size=VALIDATION_SHARE, stratify=y,
-                                      random_state=seed)
-        return Split(np.sort(train), np.sort(val), "stratified")
-    return Split(idx, idx[:0], "none")
+    as_of = np.asarray(as_of).astype(str)
+    dates = np.unique(as_of)
+    day = pd.to_datetime(as_of).to_numpy().astype("datetime64[D]").astype("int64")
+    date_days = pd.to_datetime(dates).to_numpy().astype("datetime64[D]").astype("int64")
+    for blocks in range(k, 1, -1):
+        per = max(1, round(TEST_SHARE * len(dates) / blocks))
+        first = len(dates) - per * blocks
+        if first < 1:
+            continue
+        starts = [first + i * per for i in range(blocks)]
+        train, test, cutoffs = [], [], []
+        for i, s in enumerate(starts):
+            end = starts[i + 1] if i + 1 < blocks else len(dates)
+            t_rows = np.flatnonzero((day >= date_days[s]) & (day <= date_days[end - 1]))
+            tr_rows = np.flatnonzero(day + horizon_days <= date_days[s])
+            if y[tr_rows].sum() < MIN_FOLD_POSITIVES or (1 - y[tr_rows]).sum() < MIN_FOLD_POSITIVES:
+                continue
+            train.append(tr_rows)
+            test.append(t_rows)
+            cutoffs.append(str(dates[s]))
+        if len(train) >= min(blocks, k) and len(train) >= 2:
+            return Folds("walk-forward", train, test, cutoffs)
+    # No usable history: folds of accounts.
+    codes, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    ever = np.zeros(len(codes))
+    np.maximum.at(ever, inverse, y)
+    n_splits = int(min(k, ever.sum(), len(codes) - ever.sum()))
+    if n_splits < 2:
+        return Folds("none")
+    skf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    train, test = [], []
+    for tr, te in skf.split(np.zeros(len(y)), y, inverse):
+        if y[tr].sum() < 1 or y[tr].sum() == len(tr):
+            continue
+        train.append(np.sort(tr))
+        test.append(np.sort(te))
+    if len(train) < 2:
+        return Folds("none")
+    return Folds("grouped", train, test, [None] * len(train))
 
 
 def _sample(rows: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
@@ -205,9 +273,26 @@ def _sample(rows: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
 
 
 @dataclass
+class Backtest:
+    """Out-of-time predictions of the configuration that scores (row positions in X)."""
+
+    scheme: str
+    rows: np.ndarray
+    fold: np.ndarray
+    raw: np.ndarray
+    calibrated: np.ndarray     # block f mapped by a calibration fitted on blocks < f (NaN: none)
+    y: np.ndarray
+    as_of: np.ndarray
+    groups: np.ndarray
+    cutoffs: list[str | None]
+    baseline_raw: np.ndarray | None = None   # plain HistGradientBoosting on the raw columns
+
+
+@dataclass
 class TrainedModel:
     kind: str
-    pipeline: Pipeline
+    pipeline: Pipeline          # prep + plain HistGradientBoosting / LogisticRegression
+    calibration: dict[str, Any]
     numeric: list[str]
     categorical: list[str]
     metrics: dict[str, Any]
@@ -215,8 +300,9 @@ class TrainedModel:
     train_start: str | None
     train_end: str | None
     provisional: bool
-    # Held-out rows and the train-only model's calibrated probabilities on them, for
-    # permutation importance and reports (not stored).
+    backtest: Backtest | None = None
+    # Held-out rows of the latest cut-off and the model that had not seen them (raw
+    # pipeline with `feature_names_`), for permutation importance (not stored).
     validation_X: pd.DataFrame | None = None
     validation_y: np.ndarray | None = None
     validation_model: Any = None
@@ -227,6 +313,10 @@ class TrainedModel:
         return [*self.numeric, *self.categorical]
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities."""
+        return predict_calibrated(self.pipeline, self.calibration, X[self.features])
+
+    def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         return self.pipeline.predict_proba(X[self.features])[:, 1]
 
 
@@ -243,92 +333,9 @@ def _safe_auc(y: np.ndarray, p: np.ndarray) -> float | None:
     return round(float(roc_auc_score(y, p)), 4)
 
 
-def _safe_pr(y: np.ndarray, p: np.ndarray) -> float | None:
-    if len(np.unique(y)) < 2:
-        return None
-    return round(float(average_precision_score(y, p)), 4)
-
-
-def _crossfit_calibrated(raw: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
-    """Calibrated validation probabilities where each half is mapped by the other's fit,
-    so the reported Brier score is not measured on the rows the mapping learned from."""
-    rng = np.random.default_rng(seed)
-    fold = rng.permutation(len(y)) % 2
-    out = np.empty(len(y))
-    for k in (0, 1):
-        fit_rows, apply_rows = fold != k, fold == k
-        slope, intercept = fit_platt(raw[fit_rows], y[fit_rows])
-        out[apply_rows] = apply_platt(raw[apply_rows], slope, intercept)
-    return out
-
-
-def calibration_folds(as_of: np.ndarray, y: np.ndarray, seed: int,
-                      k: int = CALIBRATION_FOLDS) -> list[np.ndarray]:
-    """Row positions of each out-of-fold calibration fold (together: every row once).
-
-    With at least k snapshot dates, each fold is a contiguous block of whole dates
-    (blocks of about equal row counts), so no date is split between fitting and
-    predicting and a held-out date's neighbours, which share much of its outcome
-    window, mostly sit in the same fold. A single-date book with explicit labels gets
-    stratified, seeded row folds. Empty when there are too few rows or outcomes.
-    """
-    n = len(y)
-    dates, inverse, counts = np.unique(as_of.astype(str), return_inverse=True, return_counts=True)
-    if len(dates) >= k:
-        middle = np.cumsum(counts) - counts / 2.0
-        block_of_date = np.minimum((k * middle / n).astype(int), k - 1)
-        block = block_of_date[inverse]
-        folds = [np.flatnonzero(block == b) for b in range(k)]
-        folds = [f for f in folds if len(f)]
-        return folds if len(folds) >= 2 else []
-    positives = int(y.sum())
-    if min(positives, n - positives) < k:
-        return []
-    skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    return [np.sort(test) for _, test in skf.split(np.zeros(n), y)]
-
-
-def out_of_fold_raw(make_pipeline: Any, X: pd.DataFrame, y: np.ndarray, as_of: np.ndarray,
-                    numeric: list[str], categorical: list[str], seed: int
-                    ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Raw (uncalibrated) out-of-fold probabilities: (row positions, probabilities, folds).
-
-    `make_pipeline(numeric, categorical)` builds the family exactly as the final fit
-    does. Each fold's model trains on (a seeded sample of) the other folds' rows and
-    predicts (a seeded sample of) its own; folds whose training rows hold one class
-    only are skipped.
-    """
-    rng = np.random.default_rng(seed + 7919)
-    folds = calibration_folds(as_of, y, seed)
-    all_rows = np.arange(len(y))
-    rows_out: list[np.ndarray] = []
-    raw_out: list[np.ndarray] = []
-    used = 0
-    for fold in folds:
-        in_fold = np.zeros(len(y), dtype=bool)
-        in_fold[fold] = True
-        train_rows = _sample(all_rows[~in_fold], MAX_OOF_TRAIN_ROWS, rng)
-        predict_rows = _sample(fold, MAX_OOF_PREDICT_ROWS, rng)
-        yt = y[train_rows]
-        if len(np.unique(yt)) < 2:
-            continue
-        Xt = X.iloc[train_rows]
-        num_t, cat_t = _usable(Xt, numeric, categorical)
-        if not num_t and not cat_t:
-            continue
-        pipe = make_pipeline(num_t, cat_t)
-        pipe.fit(Xt[[*num_t, *cat_t]], yt)
-        rows_out.append(predict_rows)
-        raw_out.append(pipe.predict_proba(X.iloc[predict_rows][[*num_t, *cat_t]])[:, 1])
-        used += 1
-    if not rows_out:
-        return all_rows[:0], np.zeros(0), 0
-    return np.concatenate(rows_out), np.concatenate(raw_out), used
-
-
 def choose_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """The probability cut-off with the best F1 on validation rows: (threshold, precision,
-    recall). Rounded to 3 decimals so reruns and reports agree."""
+    """The probability cut-off with the best F1: (threshold, precision, recall).
+    Rounded to 3 decimals so reruns and reports agree."""
     if len(p) == 0 or y.sum() == 0:
         return 0.5, 0.0, 0.0
     order = np.argsort(-p, kind="stable")
@@ -338,7 +345,6 @@ def choose_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float, float]
     precision = tp / k
     recall = tp / ys.sum()
     f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall + 1e-12), 0)
-    # Only cut between distinct probabilities.
     last_of_tie = np.r_[ps[1:] != ps[:-1], True]
     f1 = np.where(last_of_tie, f1, -1)
     best = int(np.argmax(f1))
@@ -350,18 +356,81 @@ def choose_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float, float]
     return threshold, round(prec, 4), round(rec, 4)
 
 
+def _fit(family: str, X: pd.DataFrame, y: np.ndarray, numeric: list[str],
+         categorical: list[str], seed: int, **params: Any) -> tuple[Pipeline, list[str], list[str]]:
+    """Fit one configuration on these rows; monotone directions measured on them."""
+    num, cat = _usable(X, numeric, categorical)
+    if family == "hist_gradient_boosting":
+        params = {**params, "monotone": monotone_directions(X, y, num, seed)}
+    pipe = build_pipeline(family, num, cat, seed, **params)
+    pipe.fit(X[[*num, *cat]], y)
+    return pipe, num, cat
+
+
+def _candidates(family: str) -> list[dict[str, Any]]:
+    if family == "hist_gradient_boosting":
+        return [{"max_iter": r} for r in HGB_ROUNDS]
+    return [{"C": c} for c in LR_C]
+
+
+def _fold_predictions(family: str, X: pd.DataFrame, y: np.ndarray, train: np.ndarray,
+                      test: np.ndarray, numeric: list[str], categorical: list[str],
+                      seed: int) -> tuple[list[np.ndarray], Any, list[str]]:
+    """Raw test probabilities of each candidate setting of a family (one list entry each)."""
+    pipe, num, cat = _fit(family, X.iloc[train], y[train], numeric, categorical, seed,
+                          max_iter=HGB_ROUNDS[-1], C=LR_C[0])
+    Xt = X.iloc[test][[*num, *cat]]
+    if family == "hist_gradient_boosting":
+        staged = {}
+        wanted = set(HGB_ROUNDS)
+        Zt = pipe.named_steps["prep"].transform(Xt)
+        for i, p in enumerate(pipe.named_steps["model"].staged_predict_proba(Zt), start=1):
+            if i in wanted:
+                staged[i] = p[:, 1]
+        last = pipe.named_steps["model"].n_iter_
+        out = [staged.get(r, staged.get(min(last, r), None)) for r in HGB_ROUNDS]
+        out = [o if o is not None else pipe.predict_proba(Xt)[:, 1] for o in out]
+        return out, pipe, [*num, *cat]
+    out = [pipe.predict_proba(Xt)[:, 1]]
+    for c in LR_C[1:]:
+        other = build_pipeline(family, num, cat, seed, C=c)
+        other.fit(X.iloc[train][[*num, *cat]], y[train])
+        out.append(other.predict_proba(Xt)[:, 1])
+        pipe = other
+    return out, pipe, [*num, *cat]
+
+
+def _plain_baseline(X: pd.DataFrame, y: np.ndarray, train: np.ndarray, test: np.ndarray,
+                    raw_columns: list[str], categorical: list[str], seed: int) -> np.ndarray | None:
+    """HistGradientBoostingClassifier() with default settings on the raw metric columns."""
+    cols = [c for c in raw_columns if c in X.columns]
+    if not cols or len(np.unique(y[train])) < 2:
+        return None
+    frame = X[cols].copy()
+    for c in cols:
+        if c in categorical:
+            frame[c] = pd.Categorical(frame[c].astype("object"))
+    clf = HistGradientBoostingClassifier(random_state=seed, categorical_features="from_dtype")
+    clf.fit(frame.iloc[train], y[train])
+    return clf.predict_proba(frame.iloc[test])[:, 1]
+
+
 def train_model(
     kind: str, X: pd.DataFrame, y: np.ndarray, as_of: np.ndarray, *, numeric: list[str],
     categorical: list[str], horizon_days: int, seed: int, min_positive_labels: int,
+    groups: np.ndarray | None = None, raw_columns: list[str] | None = None,
     threshold: float | None = None,
 ) -> TrainedModel:
-    """Choose, calibrate and refit one classifier on the rows with a known outcome.
+    """Validate (walk-forward), choose, calibrate and refit one classifier.
 
-    `X` holds the known rows only; `y` is 0/1; `as_of` their dates (ISO strings).
-    Raises ModelError when there is nothing to learn (no positives or no negatives).
+    `X` holds the known rows only; `y` is 0/1; `as_of` their dates (ISO strings);
+    `groups` their account ids (for account folds and grouped intervals); `raw_columns`
+    the plain metric columns the baseline uses. Raises ModelError when there is nothing
+    to learn (no positives or no negatives).
     """
     y = np.asarray(y, dtype="int64")
-    as_of = np.asarray(as_of, dtype=object)
+    as_of = np.asarray(as_of).astype(str).astype(object)
+    groups = np.asarray(groups if groups is not None else np.arange(len(y))).astype(str)
     positives = int(y.sum())
     if positives == 0 or positives == len(y):
         what = "no account" if positives == 0 else "every account"
@@ -371,161 +440,143 @@ def train_model(
     if not numeric and not categorical:
         raise ModelError(f"{kind}: no metric has values to learn from")
     rng = np.random.default_rng(seed)
-    split = choose_split(as_of, y, horizon_days, seed)
     warnings: list[str] = []
     provisional = positives < min_positive_labels
+    families = ["logistic_regression"] if provisional else list(FAMILIES)
     if provisional:
         warnings.append(
             f"{kind}: only {positives} known positive outcomes (fewer than {min_positive_labels}); "
-            "scores are provisional"
-        )
-
+            "scores are provisional")
     metrics: dict[str, Any] = {"n_known": len(y), "n_positive": positives,
-                               "base_rate": round(positives / len(y), 4),
-                               "validation": split.scheme}
-    candidates: dict[str, dict[str, Any]] = {}
-    chosen = "logistic_regression"
-    hgb_iters = 300
-    val_model = None
-    val_X = val_y = None
-    calibrated_cf = None
-    val_slope, val_intercept = 1.0, 0.0
-    if split.scheme != "none":
-        train_rows = _sample(split.train, MAX_TRAIN_ROWS, rng)
-        val_rows = _sample(split.validation, MAX_VALIDATION_ROWS, rng)
-        Xt, yt = X.iloc[train_rows], y[train_rows]
-        val_X, val_y = X.iloc[val_rows], y[val_rows]
-        num_t, cat_t = _usable(Xt, numeric, categorical)
-        fitted: dict[str, tuple[Pipeline, np.ndarray]] = {}
-        for family in FAMILIES:
-            pipe = build_pipeline(family, num_t, cat_t, seed)
-            if family == "hist_gradient_boosting" and len(train_rows) < 1000:
-                pipe.set_params(model__early_stopping=False, model__max_iter=100)
-            pipe.fit(Xt[[*num_t, *cat_t]], yt)
-            raw = pipe.predict_proba(val_X[[*num_t, *cat_t]])[:, 1]
-            fitted[family] = (pipe, raw)
-            candidates[family] = {"roc_auc": _safe_auc(val_y, raw), "pr_auc": _safe_pr(val_y, raw)}
-        chosen = max(FAMILIES, key=lambda f: (candidates[f]["roc_auc"] or 0.0, f == FAMILIES[0]))
-        pipe, raw = fitted[chosen]
-        if chosen == "hist_gradient_boosting":
-            hgb_iters = int(pipe.named_steps["model"].n_iter_)
-        # The train-only model keeps a mapping fitted on its own validation scores: it
-        # serves the honest validation metrics and the permutation importances only.
-        val_slope, val_intercept = fit_platt(raw, val_y)
-        calibrated_cf = _crossfit_calibrated(raw, val_y, seed)
-        val_model = Pipeline([("prep", pipe.named_steps["prep"]),
-                              ("model", _frozen(pipe.named_steps["model"], val_slope,
-                                                val_intercept))])
-        val_model.feature_names_ = [*num_t, *cat_t]
-        metrics.update({
-            "roc_auc": _safe_auc(val_y, raw), "pr_auc": _safe_pr(val_y, raw),
-            "brier": round(float(brier_score_loss(val_y, calibrated_cf)), 5),
-            "n_train": len(train_rows), "n_validation": len(val_rows),
-            "n_validation_positive": int(val_y.sum()),
-            "train_until": str(as_of[split.train].max()),
-            "validation_from": str(as_of[split.validation].min()),
-            "validation_to": str(as_of[split.validation].max()),
-            "candidates": candidates,
-        })
+                               "base_rate": round(positives / len(y), 4)}
+    days = pd.to_datetime(as_of).to_numpy().astype("datetime64[D]").astype("int64")
+
+    folds = walk_forward_folds(as_of, y, groups, horizon_days, seed)
+    metrics["validation"] = folds.scheme
+    if folds.scheme == "walk-forward" and len(folds.train) < CUTOFFS:
+        warnings.append(f"{kind}: the history allows only {len(folds.train)} walk-forward "
+                        f"cut-offs (fewer than {CUTOFFS})")
+    # Walk-forward predictions of every candidate configuration.
+    fold_rows: list[np.ndarray] = []
+    preds: dict[tuple[str, int], list[np.ndarray]] = {}
+    last_fit: dict[str, tuple[Any, list[str]]] = {}
+    baseline: list[np.ndarray | None] = []
+    for f, (train, test) in enumerate(zip(folds.train, folds.test, strict=True)):
+        train = _sample(train, MAX_FIT_ROWS, rng)
+        test = _sample(test, MAX_TEST_ROWS, rng)
+        fold_rows.append(test)
+        for family in families:
+            out, pipe, feats = _fold_predictions(family, X, y, train, test, numeric,
+                                                 categorical, seed + f)
+            for i, p in enumerate(out):
+                preds.setdefault((family, i), []).append(p)
+            last_fit[family] = (pipe, feats)
+        # The baseline is needed only where the backtest is reported (walk-forward: not the
+        # first block, which serves the calibration of the second).
+        baseline.append(np.full(len(test), np.nan) if f == 0 and folds.scheme == "walk-forward"
+                        else _plain_baseline(X, y, train, test, raw_columns or [], categorical, seed))
+
+    # Choose on the mean per-cut-off ROC AUC (ties: fewer rounds / the simpler setting).
+    scores: dict[tuple[str, int], float] = {}
+    for key, ps in preds.items():
+        aucs = [a for a in (_safe_auc(y[r], p) for r, p in zip(fold_rows, ps, strict=True))
+                if a is not None]
+        scores[key] = float(np.mean(aucs)) if aucs else 0.0
+    if scores:
+        best = max(scores.values())
+        chosen_key = min((k for k, v in scores.items() if v >= best - 0.002),
+                         key=lambda k: (FAMILIES.index(k[0]) if k[0] in families else 9, k[1]))
+        family, setting = chosen_key
     else:
-        warnings.append(f"{kind}: too few known outcomes to hold any out; "
-                        "no validation metrics")
-        metrics.update({"roc_auc": None, "pr_auc": None, "brier": None, "n_train": len(y)})
+        family, setting = families[-1], len(_candidates(families[-1])) - 1
+    params = dict(_candidates(family)[setting])
+    metrics["family"] = family
+    metrics["settings"] = params
+    metrics["candidates"] = {f"{k[0]} {_candidates(k[0])[k[1]]}": round(v, 4)
+                             for k, v in sorted(scores.items())}
 
-    metrics["family"] = chosen
-    params: dict[str, Any] = {"family": chosen, "seed": seed}
-    fit_params: dict[str, Any] = {}
-    if chosen == "hist_gradient_boosting":
-        # As many boosting rounds as early stopping found on the training slice, scaled
-        # a little for the extra data; no random inner split in the final fit.
-        iters = max(20, math.ceil(hgb_iters * 1.1))
-        fit_params = {"max_iter": iters, "early_stopping": False}
-        params.update(fit_params)
-
-    def make_pipeline(num: list[str], cat: list[str]) -> Pipeline:
-        return build_pipeline(chosen, num, cat, seed, **fit_params)
-
-    # Calibrate the final model on out-of-fold predictions of the same family, fitted
-    # the same way (see module doc).
-    oof_rows, oof_raw, n_folds = out_of_fold_raw(make_pipeline, X, y, as_of, numeric,
-                                                 categorical, seed)
-    oof_y = y[oof_rows]
-    oof_p = None
-    oof_pos = int(oof_y.sum())
-    if n_folds and min(oof_pos, len(oof_y) - oof_pos) >= MIN_VALIDATION_POSITIVES:
-        slope, intercept = fit_platt(oof_raw, oof_y)
-        oof_p = apply_platt(oof_raw, slope, intercept)
-        by_date = len(np.unique(as_of.astype(str))) >= CALIBRATION_FOLDS
-        calibration = {
-            "method": "platt", "fitted_on": "out-of-fold",
-            "folds": f"{n_folds} {'blocks of snapshot dates' if by_date else 'stratified row folds'}",
-            "n_rows": len(oof_y), "n_positive": oof_pos,
-            "out_of_fold_roc_auc": _safe_auc(oof_y, oof_raw),
-            "out_of_fold_mean_raw": round(float(oof_raw.mean()), 4),
-            "out_of_fold_rate": round(float(oof_y.mean()), 4),
-        }
-    elif split.scheme != "none":
-        slope, intercept = val_slope, val_intercept
-        calibration = {"method": "platt", "fitted_on": "validation (too few out-of-fold outcomes)"}
-        warnings.append(f"{kind}: too few outcomes for out-of-fold calibration; probabilities "
-                        "use the validation model's mapping")
+    backtest = None
+    calibration: dict[str, Any] = {"method": "none", "fitted_on": None}
+    if fold_rows:
+        rows = np.concatenate(fold_rows)
+        fold = np.concatenate([np.full(len(r), i) for i, r in enumerate(fold_rows)])
+        raw = np.concatenate(preds[(family, setting)])
+        yb = y[rows]
+        weight = (recency_weights(days[rows], horizon_days) if folds.scheme == "walk-forward"
+                  else np.ones(len(rows)))
+        # Calibration for reporting: walk-forward block f is mapped by a calibration fitted
+        # on the blocks before it (the first block gets none); an account fold by the others.
+        calibrated = np.full(len(rows), np.nan)
+        for f in range(len(fold_rows)):
+            here = fold == f
+            before = fold < f if folds.scheme == "walk-forward" else ~here
+            if yb[before].sum() >= MIN_CALIBRATION_POSITIVES:
+                s, i = fit_platt(raw[before], yb[before], weight[before])
+                calibrated[here] = apply_platt(raw[here], s, i)
+        base_raw = (np.concatenate(baseline) if baseline and all(b is not None for b in baseline)
+                    else None)
+        backtest = Backtest(folds.scheme, rows, fold, raw, calibrated, yb, as_of[rows],
+                            groups[rows], folds.cutoffs, base_raw)
+        if yb.sum() >= MIN_CALIBRATION_POSITIVES and (1 - yb).sum() >= MIN_CALIBRATION_POSITIVES:
+            slope, intercept = fit_platt(raw, yb, weight)
+            calibration = {
+                "method": "platt", "fitted_on": "walk-forward out-of-time predictions"
+                if folds.scheme == "walk-forward" else "out-of-fold predictions (account folds)",
+                "weighting": (f"recent test dates weigh more (half-life {horizon_days} days)"
+                              if folds.scheme == "walk-forward" else "uniform"),
+                "slope": round(slope, 6), "intercept": round(intercept, 6),
+                "n_rows": int(len(yb)), "n_positive": int(yb.sum()),
+                "weighted_rate": round(float(np.average(yb, weights=weight)), 5),
+            }
+        else:
+            warnings.append(f"{kind}: too few out-of-time outcomes to calibrate; "
+                            "probabilities are the model's own")
     else:
-        slope, intercept = 1.0, 0.0
-        calibration = {"method": "none", "fitted_on": None}
-    calibration.update({"slope": round(slope, 6), "intercept": round(intercept, 6)})
+        warnings.append(f"{kind}: too few known outcomes to hold any out; no backtest")
     metrics["calibration"] = calibration
 
     if kind == "upsell":
-        # The threshold applies to the final model's probabilities, so it is chosen on
-        # probabilities with the same mapping: the out-of-fold ones when there are any.
-        if oof_p is not None:
-            p_thr, y_thr, source = oof_p, oof_y, "out-of-fold"
-        elif calibrated_cf is not None:
-            p_thr, y_thr, source = calibrated_cf, val_y, "validation"
+        if backtest is not None and calibration["method"] == "platt":
+            p_thr = calibrate(backtest.raw, calibration)
+            if threshold is None:
+                threshold, prec, rec = choose_threshold(p_thr, backtest.y)
+                metrics["threshold_source"] = "out-of-time (best F1)"
+            else:
+                chosen_rows = p_thr >= threshold
+                prec = float(backtest.y[chosen_rows].mean()) if chosen_rows.any() else 0.0
+                rec = float(backtest.y[chosen_rows].sum() / max(backtest.y.sum(), 1))
+                metrics["threshold_source"] = "app.yaml"
+            metrics.update({"threshold": threshold, "threshold_precision": round(prec, 4),
+                            "threshold_recall": round(rec, 4)})
         else:
-            p_thr = y_thr = source = None
-        if p_thr is None:
             metrics.update({"threshold": threshold if threshold is not None else 0.5,
                             "threshold_source": "app.yaml" if threshold is not None else "default",
                             "threshold_precision": None, "threshold_recall": None})
-        else:
-            if threshold is None:
-                threshold, prec, rec = choose_threshold(p_thr, y_thr)
-                metrics["threshold_source"] = f"{source} (best F1)"
-            else:
-                chosen_rows = p_thr >= threshold
-                prec = float(y_thr[chosen_rows].mean()) if chosen_rows.any() else 0.0
-                rec = float(y_thr[chosen_rows].sum() / max(y_thr.sum(), 1))
-                metrics["threshold_source"] = "app.yaml"
-            metrics.update({"threshold": threshold, "threshold_precision": round(prec, 4),
-                            "threshold_recall": round(rec, 4),
-                            "threshold_rows": source})
 
-    # Refit the chosen family on all known rows (sampled on huge books).
-    refit_rows = _sample(np.arange(len(y)), MAX_REFIT_ROWS, rng)
-    Xa, ya = X.iloc[refit_rows], y[refit_rows]
-    num_a, cat_a = _usable(Xa, numeric, categorical)
-    base = make_pipeline(num_a, cat_a)
-    final = Pipeline([
-        ("prep", base.named_steps["prep"]),
-        ("model", PlattCalibrated(base.named_steps["model"], slope=slope, intercept=intercept)),
-    ])
-    final.fit(Xa[[*num_a, *cat_a]], ya)
+    # The held-out rows of the latest cut-off and its model, for permutation importance.
+    val_X = val_y = val_model = None
+    if fold_rows and family in last_fit:
+        pipe, feats = last_fit[family]
+        val_X, val_y = X.iloc[fold_rows[-1]], y[fold_rows[-1]]
+        val_model = pipe
+        val_model.feature_names_ = feats
+
+    # The final model: the chosen configuration on all known rows (sampled on huge books).
+    refit_rows = _sample(np.arange(len(y)), MAX_FIT_ROWS, rng)
+    final, num_a, cat_a = _fit(family, X.iloc[refit_rows], y[refit_rows], numeric,
+                               categorical, seed, **params)
+    if family == "hist_gradient_boosting":
+        cst = final.named_steps["model"].monotonic_cst
+        metrics["monotone"] = {c: int(v) for c, v in zip(num_a, cst[len(cat_a):], strict=True)
+                               if v}
     metrics["n_refit"] = len(refit_rows)
     return TrainedModel(
-        kind=kind, pipeline=final, numeric=num_a, categorical=cat_a, metrics=metrics,
-        params=params, train_start=str(as_of.min()), train_end=str(as_of.max()),
-        provisional=provisional, validation_X=val_X, validation_y=val_y,
-        validation_model=val_model, warnings=warnings,
+        kind=kind, pipeline=final, calibration=calibration, numeric=num_a, categorical=cat_a,
+        metrics=metrics, params={"family": family, "seed": seed, **params},
+        train_start=str(as_of.min()), train_end=str(as_of.max()), provisional=provisional,
+        backtest=backtest, validation_X=val_X, validation_y=val_y, validation_model=val_model,
+        warnings=warnings,
     )
-
-
-def _frozen(fitted: Any, slope: float, intercept: float) -> PlattCalibrated:
-    """Wrap an already fitted classifier with a Platt mapping, without refitting it."""
-    wrapped = PlattCalibrated(fitted, slope, intercept)
-    wrapped.estimator_ = fitted
-    wrapped.classes_ = fitted.classes_
-    return wrapped
 
 
 def _usable(X: pd.DataFrame, numeric: list[str], categorical: list[str]

@@ -102,6 +102,17 @@ def scored_keys(store: Store) -> pd.DataFrame:
     return store.frame("SELECT account_id, as_of FROM scores")
 
 
+def scores_of_dates(store: Store, dates: Sequence[str]) -> pd.DataFrame:
+    """as_of and churn_probability of the rows already scored on these dates."""
+    dates = [str(d) for d in dates]
+    frames = [store.frame("SELECT as_of, churn_probability FROM scores WHERE as_of IN"
+                          f" ({', '.join('?' * len(part))})", part)
+              for part in (dates[i:i + 500] for i in range(0, len(dates), 500))]
+    frames = [f for f in frames if len(f)]
+    return (pd.concat(frames, ignore_index=True) if frames
+            else pd.DataFrame({"as_of": [], "churn_probability": []}))
+
+
 # -- writes (inside a transaction) -------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 from scoring import explain, persist
 from scoring.components import ComponentStatus, component_status
 from scoring.errors import ModelError, ScoringError
+from scoring.evaluate import summarise_backtest
 from scoring.features import (
     CONTEXT,
     FeatureSet,
@@ -32,7 +33,7 @@ from scoring.features import (
 )
 from scoring.indexes import health_scores, renewal_indexes, upsell_indexes
 from scoring.labels import derive_label_arrays
-from scoring.models import TrainedModel, lib_versions, train_model
+from scoring.models import TrainedModel, calibrate, lib_versions, train_model
 from scoring.segments import (
     benchmarks,
     distinctive,
@@ -45,7 +46,7 @@ from scoring.segments import (
 from scoring.settings import ScoringSettings
 from storage.store import Store
 
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 PREDICT_CHUNK = 200_000
 RATE_SAMPLE = 300_000
 
@@ -103,10 +104,12 @@ class ScoreReport:
                 version = self.churn_model if kind == "churn" else self.upsell_model
                 if not m or not version:
                     continue
-                auc = m.get("roc_auc")
-                what = (f"validation ROC AUC {auc:.3f}, PR AUC {m['pr_auc']:.3f}, "
-                        f"Brier {m['brier']:.4f} ({m['validation']} split)" if auc is not None
-                        else "no validation possible")
+                bt = m.get("backtest")
+                what = (f"backtest ROC AUC {bt['roc_auc']:.3f} (plain gradient boosting "
+                        f"{(bt.get('baseline') or {}).get('roc_auc') or float('nan'):.3f}), "
+                        f"predicted/realised {bt['calibration_ratio'] or float('nan'):.2f} "
+                        f"({m['validation']})" if bt and bt.get("roc_auc") is not None
+                        else "no backtest possible")
                 extra = ""
                 if kind == "upsell" and m.get("threshold") is not None:
                     prec, rec = m.get("threshold_precision"), m.get("threshold_recall")
@@ -172,7 +175,7 @@ def _prepare(store: Store, settings: ScoringSettings) -> _Prepared:
     )
     # Rows of accounts that already left are neither scored nor trained on.
     keep = book["_status_churned"].to_numpy() == 0
-    features = build_features(book[keep], plan)
+    features = build_features(book[keep], plan, settings.horizon_days)
     return _Prepared(plan, features, churn[keep], upsold[keep])
 
 
@@ -189,16 +192,18 @@ def _train(kind: str, prepared: _Prepared, settings: ScoringSettings) -> Trained
         kind, X, labels[known].astype("int64"), fs.keys["as_of"].to_numpy()[known],
         numeric=fs.numeric, categorical=fs.categorical, horizon_days=settings.horizon_days,
         seed=settings.seed, min_positive_labels=settings.min_positive_labels,
+        groups=fs.keys["account_id"].to_numpy()[known], raw_columns=prepared.plan.all,
         threshold=settings.upsell_threshold if kind == "upsell" else None,
     )
 
 
-def _predict(pipeline: Any, features: list[str], X: pd.DataFrame) -> np.ndarray:
+def _predict(model: dict[str, Any], X: pd.DataFrame) -> np.ndarray:
+    """Calibrated probabilities of a model entry (pipeline, features, calibration)."""
     out = np.empty(len(X))
     for start in range(0, len(X), PREDICT_CHUNK):
-        part = X.iloc[start:start + PREDICT_CHUNK][features]
-        out[start:start + PREDICT_CHUNK] = pipeline.predict_proba(part)[:, 1]
-    return out
+        part = X.iloc[start:start + PREDICT_CHUNK][model["features"]]
+        out[start:start + PREDICT_CHUNK] = model["pipeline"].predict_proba(part)[:, 1]
+    return calibrate(out, model["calibration"])
 
 
 def score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn | None = None,
@@ -252,6 +257,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
         for kind, row in active.items():
             models[kind] = {"version": row["version"], "pipeline": persist.load_pipeline(
                 store, row["version"]), "features": row["features"], "metrics": row["metrics"],
+                "calibration": row["metrics"].get("calibration"),
                 "provisional": bool(row["provisional"])}
     else:
         report.trained = True
@@ -268,7 +274,12 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
                 report.warnings.append(f"no Upsell Index: {exc}")
                 continue
             report.warnings.extend(model.warnings)
+            bt = model.metrics["backtest"] = summarise_backtest(model, settings)
+            # The headline figures are the out-of-time backtest's (what `evaluate` reports).
+            model.metrics["roc_auc"] = bt["roc_auc"] if bt else None
+            model.metrics["pr_auc"] = bt["pr_auc"] if bt else None
             models[kind] = {"version": _version(kind, model, fp), "pipeline": model.pipeline,
+                            "calibration": model.calibration,
                             "features": model.features, "metrics": model.metrics,
                             "provisional": model.provisional, "trained": model}
         step(5)
@@ -309,15 +320,17 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     current_rows = latest & _current(store, keys, settings)
 
     X_pending = fs.frame if pending.all() else fs.frame.loc[pending]
-    churn_p = np.round(_predict(churn["pipeline"], churn["features"], X_pending), 6)
+    churn_p = np.round(_predict(churn, X_pending), 6)
     if upsell:
-        upsell_p = np.round(_predict(upsell["pipeline"], upsell["features"], X_pending), 6)
+        upsell_p = np.round(_predict(upsell, X_pending), 6)
         threshold = settings.upsell_threshold or upsell["metrics"].get("threshold", 0.5)
         upsell_idx = upsell_indexes(upsell_p, threshold, settings)
     else:
         upsell_p = np.full(len(X_pending), np.nan)
         upsell_idx = np.full(len(X_pending), None, dtype=object)
-    health = health_scores(churn_p)
+    pending_dates = keys["as_of"].to_numpy()[pending]
+    health = health_scores(churn_p, pending_dates,
+                           persist.scores_of_dates(store, np.unique(pending_dates)))
 
     # Segments of this run (always recomputed: same data, same segments).
     step(7)
@@ -338,7 +351,8 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
         Xe = X_pending.iloc[where][churn["features"]]
         seg_e = segment_ids[where]
         found = explain.account_drivers(
-            lambda f: churn["pipeline"].predict_proba(f)[:, 1], Xe, seg_e, typical,
+            lambda f: calibrate(churn["pipeline"].predict_proba(f)[:, 1], churn["calibration"]),
+            Xe, seg_e, typical,
             fs.base_of, driver_bench, settings.component_of)
         drivers[where] = [persist.dumps(d) for d in found]
         levels[where] = _levels(X_pending.iloc[where], seg_e, bench, prepared.plan.numeric)

@@ -63,6 +63,10 @@ class DemoSpec:
     seed: int = 42
     # Share of accounts already customers at the first snapshot; the rest join later.
     at_start: float = 0.75
+    # Churn level (added to every account's churn log-odds) and its change per month
+    # (negative: churn drifting down), for simulated low-churn and drifting books.
+    churn_shift: float = 0.0
+    churn_drift: float = 0.0
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -161,7 +165,8 @@ def iter_months(spec: DemoSpec = DemoSpec()) -> Iterator[pd.DataFrame]:
         # churn happens in between, mostly among unhealthy accounts.
         at_renewal = (when.month == renewal_month + 1) & (age > 0)
         risk = (-1.2 - 1.8 * health + 0.8 * (sliding > 0) + 1.5 * (late > 0) + 0.7 * sev1
-                - 0.3 * (nps - 7) - 0.3 * np.minimum(meetings, 4) + rng.normal(0, 0.3, n))
+                - 0.3 * (nps - 7) - 0.3 * np.minimum(meetings, 4) + rng.normal(0, 0.3, n)
+                + spec.churn_shift + spec.churn_drift * t)
         p_churn = np.where(at_renewal, _sigmoid(risk), _sigmoid(risk - 2.0))
         churns = present & (rng.random(n) < p_churn) & (age > 1)
         p_up = _sigmoid(-4.4 + 4.0 * (utilisation - 0.8) + 60 * growth + 0.6 * health)
