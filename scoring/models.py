@@ -415,7 +415,23 @@ def _plain_baseline(X: pd.DataFrame, y: np.ndarray, train: np.ndarray, test: np.
     return clf.predict_proba(frame.iloc[test])[:, 1]
 
 
-def train_model(
+def single_thread() -> Any:
+    """Limit OpenMP / BLAS thread pools to one thread for the duration of a block:
+    threads in gradient boosting slow down many times over when another process holds
+    a core, and training must stay predictable on a small shared machine."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+def train_model(*args: Any, **kwargs: Any) -> TrainedModel:
+    """Validate (walk-forward), choose, calibrate and refit one classifier (single-threaded);
+    see `_train_model`."""
+    with single_thread():
+        return _train_model(*args, **kwargs)
+
+
+def _train_model(
     kind: str, X: pd.DataFrame, y: np.ndarray, as_of: np.ndarray, *, numeric: list[str],
     categorical: list[str], horizon_days: int, seed: int, min_positive_labels: int,
     groups: np.ndarray | None = None, raw_columns: list[str] | None = None,

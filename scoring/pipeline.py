@@ -33,7 +33,7 @@ from scoring.features import (
 )
 from scoring.indexes import health_scores, renewal_indexes, upsell_indexes
 from scoring.labels import derive_label_arrays
-from scoring.models import TrainedModel, calibrate, lib_versions, train_model
+from scoring.models import TrainedModel, calibrate, lib_versions, single_thread, train_model
 from scoring.segments import (
     benchmarks,
     distinctive,
@@ -217,13 +217,6 @@ def score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn 
     """
     with single_thread():
         return _score_book(store, settings, progress=progress, clock=clock)
-
-
-def single_thread() -> Any:
-    """Limit OpenMP / BLAS thread pools to one thread for the duration of a block."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1)
 
 
 def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn | None,

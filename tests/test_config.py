@@ -21,7 +21,7 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch) -> None:
     settings = load_settings(env={})
     assert settings.horizon_days == DEFAULTS["horizon_days"] == 90
     assert settings.renewal_categories == ["Likely to Renew", "Watch", "At Risk", "Likely to Churn"]
-    assert [settings.renewal_category(s) for s in (100, 75, 74.9, 50, 49, 25, 24.9, 0)] == [
+    assert [settings.renewal_category(s) for s in (100, 50, 49.9, 20, 19.9, 5, 4.9, 0)] == [
         "Likely to Renew", "Likely to Renew", "Watch", "Watch", "At Risk", "At Risk",
         "Likely to Churn", "Likely to Churn"]
 

@@ -54,14 +54,23 @@ def test_evaluate_json_reports_ordered_rates(scored_db, tmp_path):
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
     churn = figures["churn"]
-    assert churn["scheme"] == "time" and churn["test_from"] > churn["train_until"]
-    for key in ("roc_auc", "pr_auc", "brier", "baseline_roc_auc"):
+    assert churn["scheme"] == "walk-forward" and len(churn["cutoffs"]) >= 4
+    for key in ("roc_auc", "roc_auc_low", "roc_auc_high", "pr_auc", "calibration_ratio",
+                "top_decile_lift"):
         assert churn[key] is not None
+    assert churn["baseline"]["roc_auc"] is not None
     assert churn["roc_auc"] > 0.7
     assert [c["category"] for c in churn["categories"]] == [
         "Likely to Renew", "Watch", "At Risk", "Likely to Churn"]
-    assert figures["upsell"]["categories"][1]["realised_rate"] > \
-        figures["upsell"]["categories"][0]["realised_rate"]
+    deciles = figures["upsell"]["deciles"]
+    assert deciles[0]["realised_rate"] > deciles[-1]["realised_rate"]
+    # The same figures as the model that scores (stored at training time).
+    from scoring import persist
+    from storage.store import Store
+
+    with Store(copy) as store:
+        stored = persist.active_models(store)["churn"]["metrics"]["backtest"]
+    assert stored["roc_auc"] == churn["roc_auc"] and stored["categories"] == churn["categories"]
 
 
 def test_evaluate_beats_the_baseline_with_ordered_churn_rates(tmp_path):
@@ -75,7 +84,7 @@ def test_evaluate_beats_the_baseline_with_ordered_churn_rates(tmp_path):
     result = _run(db, "evaluate", "--json")
     assert result.exit_code == 0, result.output
     churn = json.loads(result.stdout)["churn"]
-    assert churn["roc_auc"] >= churn["baseline_roc_auc"]
+    assert churn["roc_auc"] >= churn["baseline"]["roc_auc"]
     assert churn["monotonic"] is True
     rates = [c["realised_rate"] for c in churn["categories"] if c["rows"] >= 30]
     assert rates == sorted(rates) and len(rates) >= 2

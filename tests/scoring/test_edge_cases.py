@@ -36,7 +36,7 @@ def test_single_snapshot_with_explicit_labels(tmp_path):
         ingest_frame(store, snap, tmp_path / "csv")
         report = score_book(store, settings_for(db))
         assert report.rows_scored == len(snap)
-        assert report.model_metrics["churn"]["validation"] == "stratified"
+        assert report.model_metrics["churn"]["validation"] == "grouped"
         assert report.model_metrics["churn"]["roc_auc"] > 0.6
         assert store.scalar("SELECT count(DISTINCT as_of) FROM scores") == 1
         # No history: no trend features were used.

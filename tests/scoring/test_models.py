@@ -10,32 +10,43 @@ import pytest
 from scoring.errors import ModelError
 from scoring.features import MetricPlan, build_features, human_label
 from scoring.labels import derive_labels
-from scoring.models import PlattCalibrated, choose_split, choose_threshold, train_model
+from scoring.models import calibrate, choose_threshold, train_model, walk_forward_folds
 
 
 def _monthly_dates(n: int) -> list[str]:
     return [d.strftime("%Y-%m-%d") for d in pd.date_range("2025-01-01", periods=n, freq="MS")]
 
 
-def test_time_split_trains_only_on_outcomes_closed_before_validation():
+def test_walk_forward_folds_purge_one_horizon_and_test_whole_later_dates():
     rng = np.random.default_rng(0)
-    dates = np.array(_monthly_dates(12) * 200, dtype=object)
-    y = (rng.random(len(dates)) < 0.2).astype(int)
-    split = choose_split(dates, y, horizon_days=90, seed=1)
-    assert split.scheme == "time"
-    start = pd.Timestamp(split.validation_start)
-    train_dates = pd.to_datetime(dates[split.train])
-    assert (train_dates + pd.Timedelta(days=90) <= start).all()
-    assert (pd.to_datetime(dates[split.validation]) >= start).all()
-    assert not set(split.train) & set(split.validation)
+    dates = np.array(sorted(_monthly_dates(18) * 200), dtype=object)
+    accounts = np.array([f"a{i % 200}" for i in range(len(dates))], dtype=object)
+    y = (rng.random(len(dates)) < 0.1).astype(int)
+    folds = walk_forward_folds(dates, y, accounts, horizon_days=90, seed=1)
+    assert folds.scheme == "walk-forward" and len(folds.test) >= 4
+    previous_end = None
+    for train, test, cutoff in zip(folds.train, folds.test, folds.cutoffs, strict=True):
+        start = pd.Timestamp(cutoff)
+        assert (pd.to_datetime(dates[train]) + pd.Timedelta(days=90) <= start).all()
+        assert (pd.to_datetime(dates[test]) >= start).all()
+        # Whole dates: every row of a test date is in the block.
+        assert len(test) == np.isin(dates, np.unique(dates[test])).sum()
+        if previous_end is not None:
+            assert dates[test].min() > previous_end
+        previous_end = dates[test].max()
 
 
-def test_single_date_falls_back_to_a_stratified_split():
+def test_single_date_gets_folds_of_accounts():
     dates = np.array(["2025-01-01"] * 400, dtype=object)
+    accounts = np.array([f"a{i}" for i in range(400)], dtype=object)
     y = np.r_[np.ones(40), np.zeros(360)].astype(int)
-    split = choose_split(dates, y, horizon_days=90, seed=1)
-    assert split.scheme == "stratified"
-    assert y[split.validation].mean() == pytest.approx(0.1, abs=0.02)
+    folds = walk_forward_folds(dates, y, accounts, horizon_days=90, seed=1)
+    assert folds.scheme == "grouped" and len(folds.test) >= 4
+    seen = np.concatenate(folds.test)
+    assert len(seen) == len(set(seen)) == 400
+    for train, test in zip(folds.train, folds.test, strict=True):
+        assert not set(accounts[train]) & set(accounts[test])
+        assert y[test].mean() == pytest.approx(0.1, abs=0.03)
 
 
 def test_features_never_look_into_the_future(demo_book):
@@ -64,17 +75,28 @@ def test_features_never_look_into_the_future(demo_book):
     assert before["logins_30d__d3"].notna().mean() > 0.5
 
 
-def test_platt_calibration_keeps_the_ranking():
-    rng = np.random.default_rng(3)
-    X = pd.DataFrame({"x": rng.normal(size=500)})
-    y = (rng.random(500) < 1 / (1 + np.exp(-2 * X["x"]))).astype(int)
+@pytest.mark.slow
+def test_final_estimator_is_the_plain_classifier_and_calibration_keeps_the_ranking():
+    """Explanations need the plain model; calibration is a separate stored mapping."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
 
-    raw = LogisticRegression().fit(X, y)
-    cal = PlattCalibrated(LogisticRegression(), slope=0.5, intercept=-1.0).fit(X, y)
-    p_raw, p_cal = raw.predict_proba(X)[:, 1], cal.predict_proba(X)[:, 1]
-    assert np.array_equal(np.argsort(p_raw, kind="stable"), np.argsort(p_cal, kind="stable"))
-    assert p_cal.mean() < p_raw.mean()
+    rng = np.random.default_rng(3)
+    dates = np.array(sorted(_monthly_dates(12) * 150), dtype=object)
+    accounts = np.array([f"a{i % 150}" for i in range(len(dates))], dtype=object)
+    x = rng.normal(size=len(dates))
+    y = (rng.random(len(dates)) < 1 / (1 + np.exp(-(-2.5 + 1.5 * x)))).astype(int)
+    X = pd.DataFrame({"x": x, "noise": rng.normal(size=len(x))})
+    model = train_model("churn", X, y, dates, numeric=["x", "noise"], categorical=[],
+                        horizon_days=90, seed=1, min_positive_labels=30, groups=accounts,
+                        raw_columns=["x", "noise"])
+    final = model.pipeline.steps[-1][1]
+    assert isinstance(final, HistGradientBoostingClassifier | LogisticRegression)
+    assert model.calibration["method"] == "platt"
+    assert model.calibration["fitted_on"].startswith("walk-forward")
+    raw, cal = model.predict_raw(X), model.predict(X)
+    assert np.array_equal(np.argsort(raw, kind="stable"), np.argsort(cal, kind="stable"))
+    assert np.allclose(cal, calibrate(raw, model.metrics["calibration"]))
 
 
 def test_threshold_is_chosen_for_best_f1():

@@ -32,8 +32,13 @@ def test_every_current_row_is_scored_with_a_series(scored_db):
         assert dates == store.scalar("SELECT count(DISTINCT as_of) FROM snapshots")
         row = store.query("SELECT * FROM scores LIMIT 1")[0]
         assert 0 <= row["health_score"] <= 100
-        assert row["health_score"] == pytest.approx(100 * (1 - row["churn_probability"]), abs=0.01)
         settings = settings_for(db)
+        # Health is the standing within the date: a higher churn probability, a lower health.
+        latest = store.frame("SELECT health_score, churn_probability FROM scores"
+                             " WHERE as_of = (SELECT max(as_of) FROM scores)"
+                             " ORDER BY churn_probability")
+        assert latest["health_score"].is_monotonic_decreasing
+        assert latest["health_score"].max() > 95 and latest["health_score"].min() < 5
         assert row["renewal_index"] == settings.renewal_category(row["health_score"])
         assert row["upsell_index"] in settings.upsell_categories
         history = score_history(store)
@@ -76,11 +81,13 @@ def test_models_are_stored_whole_with_their_metadata(scored_db):
         assert [r["kind"] for r in rows] == ["churn", "upsell"]
         for row in rows:
             metrics = json.loads(row["metrics"])
-            for key in ("roc_auc", "pr_auc", "brier", "n_train", "n_positive", "family",
-                        "validation"):
+            for key in ("roc_auc", "pr_auc", "n_refit", "n_positive", "family", "validation",
+                        "calibration", "backtest"):
                 assert key in metrics
-            assert metrics["validation"] == "time"
-            assert metrics["validation_from"] > metrics["train_until"]
+            assert metrics["validation"] == "walk-forward"
+            assert len(metrics["backtest"]["cutoffs"]) >= 4
+            assert metrics["backtest"]["test_from"] >= metrics["backtest"]["cutoffs"][1]
+            assert metrics["roc_auc"] == metrics["backtest"]["roc_auc"]
             assert row["version"].startswith(f"{row['kind']}-{row['train_end']}-")
             assert json.loads(row["lib_versions"])["scikit-learn"]
             pipe = pipeline_from_bytes(row["blob"])
