@@ -160,7 +160,7 @@ def run_book(name: str, workdir: Path) -> dict:
     db = workdir / f"{name}.db"
     with Store(db) as store:
         _ingest(store, store_frame, workdir / f"{name}-csv")
-        settings = load_settings(None, str(db), env={})
+        settings = load_settings(None, str(db), env={}).for_scoring
         report = score_book(store, settings)
         scores = store.frame("SELECT account_id, as_of, health_score, churn_probability,"
                              " renewal_index, upsell_probability FROM scores")

@@ -29,10 +29,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from scoring.errors import ModelError, ScoringError
 from scoring.indexes import health_scores, renewal_indexes
 from scoring.settings import ScoringSettings
-from storage.store import Store
 
 BOOTSTRAP = 200
 BOOTSTRAP_PR = 60
@@ -225,32 +223,3 @@ def summary_lines(churn: dict[str, Any] | None, upsell: dict[str, Any] | None,
         lines.extend(f"  Warning: {w}" for w in ev["warnings"])
     lines.extend(f"Warning: {w}" for w in warnings)
     return lines
-
-
-def backtest(store: Store, settings: ScoringSettings) -> EvaluationReport:
-    """Train exactly as `outcomes score` does and report its walk-forward backtest."""
-    from scoring.pipeline import _prepare, _train, single_thread
-
-    with single_thread():
-        if not store.scalar("SELECT count(*) FROM snapshots"):
-            raise ScoringError("no snapshots stored yet: run `outcomes ingest FILE` first")
-        prepared = _prepare(store, settings)
-        out: dict[str, dict[str, Any] | None] = {}
-        provisional: dict[str, bool] = {}
-        warnings: list[str] = []
-        for kind in ("churn", "upsell"):
-            try:
-                model = _train(kind, prepared, settings)
-            except ModelError as exc:
-                out[kind] = None
-                warnings.append(f"no {kind} backtest: {exc}")
-                continue
-            provisional[kind] = model.provisional
-            warnings.extend(model.warnings)
-            out[kind] = summarise_backtest(model, settings)
-            if out[kind] is None:
-                warnings.append(f"no {kind} backtest: too few known outcomes to hold any out")
-        if out["churn"] is None and out["upsell"] is None:
-            raise ScoringError("nothing to evaluate: " + "; ".join(warnings))
-        return EvaluationReport(out["churn"], out["upsell"], provisional, warnings)
-

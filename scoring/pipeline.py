@@ -22,7 +22,7 @@ import pandas as pd
 from scoring import explain, persist
 from scoring.components import ComponentStatus, component_status
 from scoring.errors import ModelError, ScoringError
-from scoring.evaluate import summarise_backtest
+from scoring.evaluate import EvaluationReport, summarise_backtest
 from scoring.features import (
     CONTEXT,
     FeatureSet,
@@ -541,3 +541,30 @@ def _round(value: float | None, digits: int) -> float | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     return round(float(value), digits)
+
+
+def backtest(store: Store, settings: ScoringSettings) -> EvaluationReport:
+    """Train exactly as `outcomes score` does and report its walk-forward backtest."""
+    with single_thread():
+        if not store.scalar("SELECT count(*) FROM snapshots"):
+            raise ScoringError("no snapshots stored yet: run `outcomes ingest FILE` first")
+        prepared = _prepare(store, settings)
+        out: dict[str, dict[str, Any] | None] = {}
+        provisional: dict[str, bool] = {}
+        warnings: list[str] = []
+        for kind in ("churn", "upsell"):
+            try:
+                model = _train(kind, prepared, settings)
+            except ModelError as exc:
+                out[kind] = None
+                warnings.append(f"no {kind} backtest: {exc}")
+                continue
+            provisional[kind] = model.provisional
+            warnings.extend(model.warnings)
+            out[kind] = summarise_backtest(model, settings)
+            if out[kind] is None:
+                warnings.append(f"no {kind} backtest: too few known outcomes to hold any out")
+        if out["churn"] is None and out["upsell"] is None:
+            raise ScoringError("nothing to evaluate: " + "; ".join(warnings))
+        return EvaluationReport(out["churn"], out["upsell"], provisional, warnings)
+

@@ -107,7 +107,7 @@ def evaluate(state: CliContext, as_json: bool) -> None:
     Reports ROC AUC, PR AUC and Brier score for churn and upsell, next to a plain
     gradient-boosting baseline, and the realised churn / upsell rate per category.
     """
-    from scoring.evaluate import backtest
+    from scoring.pipeline import backtest
 
     report = backtest(state.store, state.settings.for_scoring)
     if as_json:

@@ -7,6 +7,7 @@ import io
 import json
 import shutil
 
+import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
@@ -73,6 +74,7 @@ def test_evaluate_json_reports_ordered_rates(scored_db, tmp_path):
     assert stored["roc_auc"] == churn["roc_auc"] and stored["categories"] == churn["categories"]
 
 
+@pytest.mark.slow
 def test_evaluate_beats_the_baseline_with_ordered_churn_rates(tmp_path):
     from storage.demo_book import DemoSpec, generate
     from storage.store import Store
