@@ -148,6 +148,10 @@ def _process(store: Store, settings: Settings, folder: Path, run: InboxRun, cloc
         run.results.append(FileResult(path.name, PROCESSED, detail, moved))
     if stored_new:
         run.scoring = _score(store, settings, scorer)
+        if settings.crm.push_after_scoring:   # docs/crm.md
+            from bot.crm.push import push_after_scoring
+
+            run.scoring = "\n".join([run.scoring, *push_after_scoring(store, settings)])
 
 
 def _reject(path: Path, folder: Path, error: str, now: datetime) -> FileResult:

@@ -120,3 +120,27 @@ def test_outcomes_ingest_source_reads_postgres_with_the_password_from_the_enviro
     with Store(db) as store:
         rows = pd.DataFrame(store.query("SELECT account_id FROM snapshots"))
     assert len(rows) > 0
+
+
+def test_the_inbox_job_pushes_after_rescoring_when_configured(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.inbox import process_inbox
+    from tests.bot.crm_book import score_book
+    from tests.fakes.crm_api import FakeHubSpot
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "book.csv").write_text("account_id,as_of\nACC-00000,2026-11-01\nACC-00001,2026-11-01\n")
+    cfg = tmp_path / "app.yaml"
+    cfg.write_text(f"slack: {{admin_channel: {ADMINS}}}\ninbox: {{path: {inbox}}}\n"
+                   "crm: {push_after_scoring: [hubspot]}\n")
+    with FakeHubSpot(companies={"ACC-00000": {}, "ACC-00001": {}}) as hub, FakeSlack() as slack:
+        settings = load_settings(str(cfg), tmp_path / "o.db", env={
+            "HUBSPOT_ACCESS_TOKEN": hub.token, "HUBSPOT_API_URL": hub.base_url})
+        client = WebClient(token="xoxb-test", base_url=slack.api_url)
+        with Store(settings.db_path) as store:
+            process_inbox(store, settings, client, clock=lambda: datetime.now(UTC) + timedelta(minutes=5),
+                          scorer=lambda s, _: score_book(s, 2))
+        assert sorted(hub.applied) == ["ACC-00000", "ACC-00001"]
+        assert "hubspot: 2 of 2 changed accounts written" in slack.posted_to(ADMINS)[0]["text"]
