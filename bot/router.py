@@ -5,6 +5,7 @@ Grammar (the command name comes from settings.slack.command):
   /outcome list <category> [mine] [segment <n>] [owner @user|email] [page <n>]
   /outcome summary [mine] | segments | segment <n> | indicators (ingredients) | features
   /outcome share <account> | share list <category> ... | accuracy | help | rescore (admins)
+  /outcome snooze <account> [days] | unsnooze <account> | snoozed
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from messages.summary import summary_message
 from storage.store import Store
 
 COMMANDS = ["help", "list", "summary", "segments", "segment", "indicators", "ingredients",
-            "features", "share", "accuracy", "rescore"]
+            "features", "share", "accuracy", "rescore", "snooze", "unsnooze", "snoozed"]
 ALIASES = {"ingredients": "indicators", "": "help", "?": "help", "usage": "help"}
 ADMIN_COMMANDS = {"rescore"}
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
@@ -132,6 +133,25 @@ def parse_list(settings: Settings, rest: str) -> acc.ListQuery:
     return acc.ListQuery(category=category, kind=kind, **opts)
 
 
+_DAYS = re.compile(r"^(\d+)\s*(?:d|days?)?$", re.IGNORECASE)
+
+
+def parse_snooze(settings: Settings, word: str, rest: str) -> dict[str, Any]:
+    """`snooze acme 14` (days last, optional: `14`, `14d`, `14 days`), `unsnooze acme`."""
+    if not rest:
+        raise BadArguments(f"Which account? e.g. `{settings.slack.command} {word} acme"
+                           f"{' 14' if word == 'snooze' else ''}`")
+    args: dict[str, Any] = {"query": rest, "days": None}
+    if word == "snooze":
+        words = rest.split()
+        for cut in (2, 1):   # "acme 14 days" / "acme 14"
+            if len(words) > cut and _DAYS.match(" ".join(words[-cut:])):
+                args = {"query": " ".join(words[:-cut]),
+                        "days": int(_DAYS.match(" ".join(words[-cut:])).group(1))}
+                break
+    return args
+
+
 def parse(settings: Settings, text: str) -> Command:
     """Parse what followed the slash command. Never raises for an unknown word: it may be a name."""
     text = " ".join((text or "").split())
@@ -139,7 +159,8 @@ def parse(settings: Settings, text: str) -> Command:
     word = ALIASES.get(first.casefold(), first.casefold())
     if word == "help":
         return Command("help", text)
-    if word in ("summary", "segments", "indicators", "features", "accuracy", "rescore") and not rest:
+    if word in ("summary", "segments", "indicators", "features", "accuracy", "rescore",
+                "snoozed") and not rest:
         return Command(word, text)
     if word == "summary" and rest.casefold() in ("mine", "my", "my accounts"):
         return Command("summary", text, {"mine": True})
@@ -149,6 +170,8 @@ def parse(settings: Settings, text: str) -> Command:
         return Command("segment", text, {"segment_id": _int(rest.split()[0], "segment")})
     if word == "list":
         return Command("list", text, {"query": parse_list(settings, rest)})
+    if word in ("snooze", "unsnooze"):
+        return Command(word, text, parse_snooze(settings, word, rest))
     if word == "share":
         if not rest:
             raise BadArguments(f"Which account? e.g. `{settings.slack.command} share acme`")
@@ -210,6 +233,8 @@ def reply(store: Store, settings: Settings, command: Command, me: Requester) -> 
         return catalog_msg.features_message(catalog.features(store, settings), settings.for_messages)
     if name == "accuracy":
         return feedback_msg.accuracy_message(fbs.accuracy(store, settings), settings.for_messages)
+    if name in ("snooze", "unsnooze", "snoozed"):
+        return snooze_reply(store, settings, command, me)
     if name == "share":
         if "list" in command.args:
             return list_msg.list_message(acc.list_accounts(store, settings, command.args["list"], me),
@@ -217,6 +242,25 @@ def reply(store: Store, settings: Settings, command: Command, me: Requester) -> 
         match = find(store, settings, Command("account", command.text, {"query": command.args["query"]}))
         return account_reply(store, settings, match)
     raise BadArguments(f"`{name}` can't be answered here.")
+
+
+def snooze_reply(store: Store, settings: Settings, command: Command, me: Requester) -> Message:
+    """`snooze ACCOUNT [DAYS]`, `unsnooze ACCOUNT` (these store a snooze) and `snoozed`."""
+    from bot.services import snooze as sz
+    from messages import snooze as snooze_msg
+
+    if command.name == "snoozed":
+        rows = sorted(sz.active(store, settings).values(), key=lambda z: (z.until, z.name))
+        return snooze_msg.snoozed_list_message(rows, settings.for_messages)
+    match = find(store, settings, Command("account", command.text, {"query": command.args["query"]}))
+    if match.account is None:
+        return account_msg.choices_message(match, settings.for_messages)
+    account = match.account
+    if command.name == "unsnooze":
+        return snooze_msg.unsnoozed_message(account["name"], sz.unsnooze(store, account["account_id"]))
+    done = sz.snooze(store, settings, account["account_id"], command.args["days"],
+                     me.user_id or me.owner_email)
+    return snooze_msg.snoozed_message(account["name"], done.until, done.days, settings.for_messages)
 
 
 def with_owner_emails(store: Store, command: Command, client: Any = None) -> Command:
@@ -245,4 +289,4 @@ def needs_owner(command: Command) -> bool:
 
 
 __all__ = ["ADMIN_COMMANDS", "Command", "account_reply", "find", "home", "needs_owner", "parse",
-           "parse_category", "parse_list", "reply"]
+           "parse_category", "parse_list", "parse_snooze", "reply", "snooze_reply"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from messages import blocks as b
-from messages.actions import FLAG_ACCOUNT, HEALTH_GRAPH, OPEN_ACCOUNT, SHARE_ACCOUNT
+from messages.actions import FLAG_ACCOUNT, HEALTH_GRAPH, OPEN_ACCOUNT, SHARE_ACCOUNT, SNOOZE_ACCOUNT
 from messages.render import Message, _truncate, checked, clean_text, escape_mrkdwn
 
 if TYPE_CHECKING:
@@ -86,6 +86,8 @@ def card_blocks(card: Card, settings: DisplaySettings, *, shared_by: str | None 
         if not shared_by:
             els.append(b.button(":loudspeaker: Share to channel", SHARE_ACCOUNT, aid))
         els.append(b.button(":x: Flag prediction", FLAG_ACCOUNT, aid))
+        if not shared_by:   # snoozing is the owner's choice, not a channel's
+            els.append(b.button(":zzz: Snooze", SNOOZE_ACCOUNT, aid))
         blocks.append(b.actions(els, block_id=f"card:{aid}"[:255]))
     return blocks
 

@@ -13,6 +13,8 @@ FLAG_EXPECT_RENEWAL = "flag_expect_renewal"  # value: "<flag_id>:<category index
 FLAG_EXPECT_UPSELL = "flag_expect_upsell"    # value: "<flag_id>:<0 likely | 1 unlikely>"
 LIST_PAGE = "list_page"                  # value: JSON {"text": command text, "page": n}
 SEGMENT_CSV = "segment_csv"              # value: segment id -> CSV of members uploaded
+SNOOZE_ACCOUNT = "snooze_account"        # value: account_id -> snoozed for pulse.snooze_days
+FLAG_MODAL = "flag_prediction"           # callback_id of the flag modal (view_submission)
 
 ALL = [OPEN_ACCOUNT, HEALTH_GRAPH, SHARE_ACCOUNT, FLAG_ACCOUNT, FLAG_CHOOSE_ACCOUNT,
-       FLAG_EXPECT_RENEWAL, FLAG_EXPECT_UPSELL, LIST_PAGE, SEGMENT_CSV]
+       FLAG_EXPECT_RENEWAL, FLAG_EXPECT_UPSELL, LIST_PAGE, SEGMENT_CSV, SNOOZE_ACCOUNT]

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from messages import blocks as b
 from messages.account import emoji_lookup
-from messages.actions import FLAG_CHOOSE_ACCOUNT, FLAG_EXPECT_RENEWAL, FLAG_EXPECT_UPSELL
-from messages.render import Message, checked, escape_mrkdwn
+from messages.actions import FLAG_CHOOSE_ACCOUNT, FLAG_EXPECT_RENEWAL, FLAG_EXPECT_UPSELL, FLAG_MODAL
+from messages.render import Message, check_blocks, checked, escape_mrkdwn
 
 if TYPE_CHECKING:
     from messages.settings import DisplaySettings
@@ -91,6 +91,13 @@ def flag_choose_account(flag: Flag, accounts: list[dict[str, Any]], settings: Di
     return checked("Which account is your flag about?", blocks)
 
 
+def flag_recorded(flag: Flag, account_name: str) -> Message:
+    """The flag modal's acknowledgement (in the flagged message's thread, or to the user)."""
+    t = b.macros("misc.j2")
+    text = b.text_of(t.flag_recorded(flag, account_name))
+    return checked(f"Flag recorded for {escape_mrkdwn(account_name)}", [b.section(text)])
+
+
 def flag_thanks(flag: Flag, account_name: str, settings: DisplaySettings) -> Message:
     t = b.macros("misc.j2")
     blocks = [b.section(b.text_of(t.flag_thanks(flag, account_name)))]
@@ -99,6 +106,69 @@ def flag_thanks(flag: Flag, account_name: str, settings: DisplaySettings) -> Mes
     expected = ", ".join(x for x in (flag.expected_renewal_index, flag.expected_upsell_index) if x)
     return checked(f"Thanks: feedback recorded for {escape_mrkdwn(account_name)}: "
                    f"expected {escape_mrkdwn(expected or 'n/a')}", blocks)
+
+
+# The flag modal: block and action ids of its inputs (the submission is read by these).
+MODAL_RENEWAL = ("expected_renewal", "choice")
+MODAL_UPSELL = ("expected_upsell", "choice")
+MODAL_NOTE = ("note", "text")
+NOTE_MAX = 1000
+
+
+def _options(names: list[str], e: Any) -> list[dict[str, Any]]:
+    return [{"text": {"type": "plain_text", "text": f"{e(c)} {c}"[:75], "emoji": True},
+             "value": str(i)} for i, c in enumerate(names)]
+
+
+def flag_modal(account: dict[str, Any], prediction: Prediction, settings: DisplaySettings,
+               private_metadata: str) -> dict[str, Any]:
+    """The `view` for views.open from the card's Flag button: the outcome the user expects
+    (Renewal Index and/or Upsell Index) and an optional note. Checked as Slack would."""
+    from slack_sdk.models.views import View
+
+    t = b.macros("misc.j2")
+    e = emoji_lookup(settings)
+    intro = b.text_of(t.flag_modal_intro(account, prediction, e))
+
+    def select(ids: tuple[str, str], label: str, names: list[str]) -> dict[str, Any]:
+        return {"type": "input", "block_id": ids[0], "optional": True,
+                "label": {"type": "plain_text", "text": label},
+                "element": {"type": "static_select", "action_id": ids[1],
+                            "placeholder": {"type": "plain_text", "text": "Choose"},
+                            "options": _options(names, e)}}
+
+    blocks = [
+        b.section(intro),
+        select(MODAL_RENEWAL, "Renewal Index you expect", settings.renewal_categories),
+        select(MODAL_UPSELL, "Upsell Index you expect", settings.upsell_categories),
+        {"type": "input", "block_id": MODAL_NOTE[0], "optional": True,
+         "label": {"type": "plain_text", "text": "Note (optional)"},
+         "element": {"type": "plain_text_input", "action_id": MODAL_NOTE[1], "multiline": True,
+                     "max_length": NOTE_MAX,
+                     "placeholder": {"type": "plain_text", "text": "What do you know that the model does not?"}}},
+    ]
+    view = {"type": "modal", "callback_id": FLAG_MODAL, "private_metadata": private_metadata,
+            "title": {"type": "plain_text", "text": "Flag prediction"},
+            "submit": {"type": "plain_text", "text": "Flag"},
+            "close": {"type": "plain_text", "text": "Cancel"},
+            "blocks": check_blocks(blocks, "modal")}
+    View(**view).validate_json()   # slack_sdk's own checks (title length, metadata, ...)
+    return View(**view).to_dict()
+
+
+def flag_modal_values(view: dict[str, Any], settings: DisplaySettings) -> tuple[str | None, str | None, str | None]:
+    """(expected renewal, expected upsell, note) from a submitted flag modal."""
+    values = (view.get("state") or {}).get("values") or {}
+
+    def chosen(ids: tuple[str, str], names: list[str]) -> str | None:
+        option = ((values.get(ids[0]) or {}).get(ids[1]) or {}).get("selected_option") or {}
+        index = str(option.get("value", ""))
+        return names[int(index)] if index.isdigit() and int(index) < len(names) else None
+
+    note = ((values.get(MODAL_NOTE[0]) or {}).get(MODAL_NOTE[1]) or {}).get("value")
+    note = " ".join(str(note).split())[:NOTE_MAX] if note and str(note).strip() else None
+    return (chosen(MODAL_RENEWAL, settings.renewal_categories),
+            chosen(MODAL_UPSELL, settings.upsell_categories), note)
 
 
 def accuracy_message(data: AccuracyData, settings: DisplaySettings) -> Message:

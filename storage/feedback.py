@@ -39,6 +39,7 @@ class Flag:
     thread_ts: str | None
     created_at: str
     answered_at: str | None
+    note: str | None = None     # from the flag modal
 
 
 _FLAG_COLUMNS = ", ".join(Flag.__dataclass_fields__)
@@ -159,16 +160,16 @@ def set_thread(store: Store, flag_id: int, thread_ts: str) -> None:
 
 def set_expected(
     store: Store, flag_id: int, *, renewal_index: str | None = None,
-    upsell_index: str | None = None, at: str | None = None,
+    upsell_index: str | None = None, note: str | None = None, at: str | None = None,
 ) -> Flag:
-    """Store the outcome the user expects (either index, or both, in any order)."""
+    """Store the outcome the user expects (either index, or both, in any order) and a note."""
     with store.transaction() as conn:
         conn.execute(
             "UPDATE feedback SET"
             " expected_renewal_index = coalesce(?, expected_renewal_index),"
             " expected_upsell_index = coalesce(?, expected_upsell_index),"
-            " answered_at = ? WHERE id = ?",
-            (renewal_index, upsell_index, at or _now(), flag_id),
+            " note = coalesce(?, note), answered_at = ? WHERE id = ?",
+            (renewal_index, upsell_index, note, at or _now(), flag_id),
         )
     flag = get_flag(store, flag_id)
     assert flag is not None
@@ -196,7 +197,7 @@ def flag_rows(store: Store) -> list[dict[str, Any]]:
         "SELECT f.id, f.created_at, f.user_id, f.account_id, a.name AS account_name,"
         " f.predicted_renewal_index, f.predicted_upsell_index, f.health_score, f.model_version,"
         " f.expected_renewal_index, f.expected_upsell_index, f.answered_at, f.reaction,"
-        " f.channel, f.message_ts"
+        " f.channel, f.message_ts, f.note"
         " FROM feedback f LEFT JOIN accounts a ON a.account_id = f.account_id"
         " ORDER BY f.created_at, f.id"
     )

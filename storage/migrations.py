@@ -265,6 +265,11 @@ _CUSTOMER_SINCE = """
         ALTER TABLE snapshots ADD COLUMN customer_since TEXT;   -- YYYY-MM-DD
 """
 
+_FEEDBACK_NOTE = """
+        -- The flag modal's optional note (what the user knows that the model does not).
+        ALTER TABLE feedback ADD COLUMN note TEXT;
+"""
+
 
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _INITIAL),
@@ -272,6 +277,7 @@ MIGRATIONS: list[Migration] = [
     ("0003_crm_pushes", _CRM_PUSHES),
     ("0004_snoozes", _SNOOZES),
     ("0005_customer_since", _CUSTOMER_SINCE),
+    ("0006_feedback_note", _FEEDBACK_NOTE),
 ]
 
 

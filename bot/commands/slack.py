@@ -125,7 +125,7 @@ def feedback(state: CliContext, fmt: str) -> None:
         return
     columns = ["id", "created_at", "user_id", "account_id", "account_name", "predicted_renewal_index",
                "predicted_upsell_index", "health_score", "model_version", "expected_renewal_index",
-               "expected_upsell_index", "answered_at", "reaction", "channel", "message_ts"]
+               "expected_upsell_index", "answered_at", "reaction", "channel", "message_ts", "note"]
     write_csv(sys.stdout, columns, rows)  # a file people open: spreadsheet-safe cells
 
 

@@ -92,6 +92,24 @@ def flag_account(store: Store, *, channel: str, ts: str, user_id: str, account_i
                  account_ids=[account_id])
 
 
+@guarded
+def flag_with_expectation(store: Store, settings: Settings, *, channel: str, ts: str, user_id: str,
+                          account_id: str, renewal_index: str | None, upsell_index: str | None,
+                          note: str | None = None) -> FlagResult:
+    """The flag modal's submission: one flag (the same table as reactions and buttons) with
+    the outcome the user expects and their note. Nothing is stored when it is invalid."""
+    if not (renewal_index or upsell_index):
+        raise BadArguments("Choose the Renewal Index or the Upsell Index you expect.")
+    if renewal_index is not None and renewal_index not in settings.renewal_categories:
+        raise BadArguments(f"Unknown Renewal Index category {renewal_index!r}.")
+    if upsell_index is not None and upsell_index not in settings.upsell_categories:
+        raise BadArguments(f"Unknown Upsell Index category {upsell_index!r}.")
+    result = flag_account(store, channel=channel, ts=ts, user_id=user_id, account_id=account_id)
+    flag = fb.set_expected(store, result.flag.id, renewal_index=renewal_index,
+                           upsell_index=upsell_index, note=note)
+    return FlagResult(flag, result.created, result.accounts)
+
+
 def _own_flag(store: Store, flag_id: int, user_id: str) -> fb.Flag:
     flag = fb.get_flag(store, flag_id)
     if flag is None:

@@ -88,6 +88,19 @@ class Running:
             payload["message"] = {"type": "message", "ts": message_ts, "text": "x", "user": "UBOT"}
         return self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
 
+    def view_submission(self, view: dict[str, Any], values: dict[str, Any], *,
+                        user: str = "UMARIA") -> httpx.Response:
+        """Submit a modal the app opened (`view` as views.open got it) with these input values."""
+        payload = {
+            "type": "view_submission", "team": {"id": TEAM, "domain": "acme"},
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+            "api_app_id": "A0OUTCOMES", "token": "legacy", "trigger_id": "789.012.def",
+            "view": {**view, "id": "V1", "team_id": TEAM, "state": {"values": values},
+                     "hash": "1700000000.abc"},
+            "response_urls": [],
+        }
+        return self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+
     # -- waiting -------------------------------------------------------------------------------
 
     def wait_for(self, what: Callable[[], Any], timeout: float = 5.0) -> Any:

@@ -42,6 +42,7 @@ class Failure:
     retry_after: int | None = 1
     delay: float = 0.0
     times: int = 1
+    refuse: bool = False    # HTTP 200 with {"ok": false, "error": error} (e.g. expired_trigger_id)
 
 
 class _Server(ThreadingHTTPServer):
@@ -64,6 +65,7 @@ class FakeSlack:
     history_scope: bool = True  # False: conversations.history answers missing_scope
     # A tests.fakes.socket_mode.SocketModeServer: apps.connections.open hands out its URL.
     socket_mode: Any = None
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)   # view id -> view opened
 
     def __post_init__(self) -> None:
         self._failures: dict[str, deque[Failure]] = {}
@@ -124,11 +126,13 @@ class FakeSlack:
 
     def fail(self, method: str, status: int = 429, error: str | None = None,
              retry_after: int | None = 1, delay: float = 0.0, times: int = 1) -> None:
-        """Make the next `times` calls of `method` fail (or be slow, with delay)."""
+        """Make the next `times` calls of `method` fail (or be slow, with delay). With
+        status=200 and an `error`, the call answers `{"ok": false, "error": error}`."""
         default = {429: "ratelimited"}.get(status, "internal_error" if status >= 500 else "fatal_error")
         with self._lock:
             self._failures.setdefault(method, deque()).append(
-                Failure(status, error or default, retry_after if status == 429 else None, delay, times)
+                Failure(status, error or default, retry_after if status == 429 else None, delay, times,
+                        refuse=status == 200 and error is not None)
             )
 
     def calls_to(self, method: str) -> list[Call]:
@@ -172,6 +176,8 @@ class FakeSlack:
                 extra = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
                 body_out = json.dumps({"ok": False, "error": failure.error}).encode()
                 return self._send(req, failure.status, body_out, "application/json", extra)
+            if failure.refuse:
+                return self._json(req, {"ok": False, "error": failure.error})
         token = headers.get("authorization", "").removeprefix("Bearer ").strip() or params.get("token", "")
         # apps.connections.open takes the app-level token only; every other method a bot token.
         wanted = APP_TOKEN_PREFIX if method == "apps.connections.open" else VALID_TOKEN_PREFIX
@@ -258,6 +264,8 @@ class FakeSlack:
                    "user": self.bot_user_id}
         if params.get("metadata"):
             message["metadata"] = params["metadata"]
+        if params.get("thread_ts"):
+            message["thread_ts"] = params["thread_ts"]
         with self._lock:
             self.posted.append(message)
         return {"ok": True, "channel": params["channel"], "ts": message["ts"],
@@ -308,7 +316,23 @@ class FakeSlack:
         return {"ok": True}
 
     def _m_views_open(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "view": {"id": "V" + str(next(self._ts))}}
+        """A modal: needs the click's trigger_id and a view Slack accepts (slack_sdk.models)."""
+        from slack_sdk.errors import SlackObjectFormationError
+        from slack_sdk.models.views import View
+
+        if not params.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        view = params.get("view")
+        if not isinstance(view, dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        try:
+            View(**view).validate_json()
+        except (SlackObjectFormationError, TypeError) as exc:
+            return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": [str(exc)]}}
+        view_id = "V" + str(next(self._ts))
+        with self._lock:
+            self.views[view_id] = view
+        return {"ok": True, "view": {"id": view_id, **view}}
 
     def _m_views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "view": {"id": "V" + str(next(self._ts))}}

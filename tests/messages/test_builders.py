@@ -17,7 +17,7 @@ from messages import account as account_msg
 from messages import catalog as catalog_msg
 from messages import feedback as feedback_msg
 from messages import lists as list_msg
-from messages.actions import FLAG_ACCOUNT, HEALTH_GRAPH, OPEN_ACCOUNT, SHARE_ACCOUNT
+from messages.actions import FLAG_ACCOUNT, HEALTH_GRAPH, OPEN_ACCOUNT, SHARE_ACCOUNT, SNOOZE_ACCOUNT
 from messages.errors import bug_message, error_message
 from messages.help import help_message
 from messages.home import home_message, home_view
@@ -53,13 +53,14 @@ def test_card_status_first_then_facts_and_buttons(store, settings) -> None:
     for words in ("42/100 (was 71)", "Mid-market growth", "<@UMARIA>", "$240k", "2027-03-01",
                   "Low for its segment", "History"):
         assert words in facts
-    assert action_ids(msg) == [HEALTH_GRAPH, SHARE_ACCOUNT, FLAG_ACCOUNT]
+    assert action_ids(msg) == [HEALTH_GRAPH, SHARE_ACCOUNT, FLAG_ACCOUNT, SNOOZE_ACCOUNT]
     assert msg.text.startswith("Acme Analytics: At Risk")
 
 
 def test_shared_card_has_no_share_button_and_says_who(store, settings) -> None:
     msg = account_msg.card_message(acc.card(store, settings, "ACC-000001"), settings.for_messages, shared_by="UJ")
     assert SHARE_ACCOUNT not in action_ids(msg) and "Shared by <@UJ>" in dump(msg)
+    assert SNOOZE_ACCOUNT not in action_ids(msg)
 
 
 def test_account_data_is_escaped(store, settings) -> None:

@@ -15,8 +15,9 @@ def register(app: App, deps: Deps) -> None:
         open_account,
         segment_csv,
         share_account,
+        snooze_account,
     )
 
     for module in (open_account, health_graph, share_account, flag_account, flag_choose_account,
-                   flag_expect, list_page, segment_csv):
+                   flag_expect, list_page, segment_csv, snooze_account):
         module.register(app, deps)

@@ -1,4 +1,4 @@
-"""View submissions (modals). The app opens no modals yet; new ones register here."""
+"""View submissions (modals): the flag modal."""
 
 from __future__ import annotations
 
@@ -8,4 +8,6 @@ from bot.listeners.deps import Deps
 
 
 def register(app: App, deps: Deps) -> None:
-    return None
+    from bot.listeners.views import flag_modal
+
+    flag_modal.register(app, deps)
