@@ -41,7 +41,7 @@ def main() -> None:
               authorize=authorize, process_before_response=True)
 
     @app.command(args.command)
-    def noop(ack) -> None:  # noqa: ANN001  (Bolt passes ack by name)
+    def noop(ack) -> None:  # Bolt passes ack by name
         ack()
 
     with tempfile.TemporaryDirectory(prefix="bench-noop-") as tmp:

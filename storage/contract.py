@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.errors import MAX_ROWS_NAMED
+
 REQUIRED = ("account_id", "as_of")
 TEXT_COLUMNS = ("account_id", "name", "owner_email", "owner_slack_id", "products", "status")
 DATE_COLUMNS = ("as_of", "renewal_date", "customer_since")
@@ -30,6 +31,7 @@ ZERO_ONE = ("0", "1", "0.0", "1.0")
 STATUSES = ("active", "churned")
 SLACK_USER_ID = r"^[UW][A-Z0-9]{2,}$"
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 # Up to this share of text among a column's non-blank values, the text is a stray
 # value in a numeric column (an error); above it the column is text.
 STRAY_TEXT_SHARE = 0.05
@@ -90,16 +92,29 @@ def mask(arr: pa.Array) -> np.ndarray:
     return pc.fill_null(arr, False).to_numpy(zero_copy_only=False)
 
 
-def parse_number(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """float64 values (NaN for missing or bad) and a mask of cells that are not numbers."""
+def parse_number(arr: pa.Array, *, mostly_numbers: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """float64 values (NaN for missing or bad) and a mask of cells that are not numbers.
+
+    `mostly_numbers=False` (a column known to hold text) skips the cast of the whole
+    column, which is quick when it succeeds and slow when it fails.
+    """
     if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_boolean(arr.type):
         values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
         return values, ~np.isfinite(values) & ~pc.is_null(arr).to_numpy(zero_copy_only=False)
     cells = text(arr)
-    try:
-        values = pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        values = pd.to_numeric(cells.to_pandas(), errors="coerce").to_numpy(dtype="float64")
+    values = None
+    if mostly_numbers:
+        try:
+            values = pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    if values is None:  # cast only the cells shaped like a number
+        shaped = pc.match_substring_regex(cells, NUMBER)
+        try:
+            values = pc.cast(pc.if_else(shaped, cells, pa.scalar(None, pa.string())),
+                             pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            values = pd.to_numeric(cells.to_pandas(), errors="coerce").to_numpy(dtype="float64")
     filled = ~pc.is_null(cells).to_numpy(zero_copy_only=False)
     bad = filled & ~np.isfinite(values)
     return np.where(bad, np.nan, values), bad
@@ -123,10 +138,16 @@ def parse_bool(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 def parse_date(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """'YYYY-MM-DD' text (null when missing or bad) and a mask of cells that are not dates."""
     cells = text(arr)
-    shaped = mask(pc.match_substring_regex(cells, ISO_DATE))
-    stamps = pc.strptime(cells, format="%Y-%m-%d", unit="s", error_is_null=True)
-    valid = shaped & ~pc.is_null(stamps).to_numpy(zero_copy_only=False)
+    # A file holds few distinct dates: each is checked once. strptime rolls impossible
+    # days over (2025-02-30 -> 2025-03-02), so a date is valid only if it reads back as written.
+    encoded = pc.dictionary_encode(cells)
+    distinct = encoded.dictionary
+    stamps = pc.strptime(distinct, format="%Y-%m-%d", unit="s", error_is_null=True)
+    ok = mask(pc.and_(pc.match_substring_regex(distinct, ISO_DATE),
+                      pc.equal(pc.strftime(stamps, format="%Y-%m-%d"), distinct)))
     filled = ~pc.is_null(cells).to_numpy(zero_copy_only=False)
+    codes = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)
+    valid = filled & (ok[codes] if len(ok) else np.zeros(len(codes), dtype=bool))
     return pc.if_else(pa.array(valid), cells, pa.scalar(None, pa.string())), filled & ~valid
 
 
@@ -224,17 +245,19 @@ class MetricStats:
     many_distinct: bool = False
     settled_text: bool = False
 
-    def observe(self, arr: pa.Array, rows: np.ndarray, max_categories: int) -> None:
+    def observe(self, arr: pa.Array, rows: np.ndarray, max_categories: int) -> np.ndarray | None:
+        """Take in one batch of the column; returns its numbers (as `parse_number`) when
+        it parsed them, so a numeric column need not be parsed twice."""
         if pa.types.is_boolean(arr.type):
             self.typed = "boolean"
-            return
+            return None
         if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
             self.typed = "numeric"
-            return
+            return None
         cells = text(arr)
         filled = len(cells) - cells.null_count
         if not filled:
-            return
+            return np.full(len(cells), np.nan)
         self.filled += filled
         lowered = pc.utf8_lower(cells)
         if self.all_yes_no:
@@ -248,8 +271,8 @@ class MetricStats:
             if self.many_distinct:
                 self.distinct.clear()
         if self.settled_text:
-            return
-        _, bad = parse_number(cells)
+            return None
+        values, bad = parse_number(cells, mostly_numbers=not self.not_numbers)
         count = int(bad.sum())
         if count:
             self.not_numbers += count
@@ -259,6 +282,7 @@ class MetricStats:
             self.bad_rows.extend(int(r) for r in rows[bad][: max(room, 0)])
             self.bad_rows.total += count
         self.settled_text = self.filled >= SETTLED_AFTER and self.not_numbers > 0.5 * self.filled
+        return values
 
     def kind(self) -> str:
         """numeric, boolean, category or text, from the values alone."""

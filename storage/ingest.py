@@ -1,11 +1,14 @@
 """Validate and store account snapshots from files (CSV or Parquet) or any other
 `storage.batch_source.BatchSource` (a SQL query's result, `storage.sources`).
 
-Two streaming passes over the source: the first checks every row against the data
-contract and decides what each metric column is, writing nothing; the second
-stores the rows in one transaction. So a rejected file leaves the database
-exactly as it was, a failure while writing rolls back, and a file of millions of
-rows never sits in memory whole. Every rejection names the file, the column and
+One streaming pass over the source checks every row against the data contract and
+stores it in the same transaction (a worker thread writes a batch while the next is
+checked); the first problem stops the writing, and any problem rolls the transaction
+back. So a rejected file leaves the database exactly as it was, a failure while
+writing rolls back, and a file of millions of rows never sits in memory whole. Each
+metric column is stored as its first batch suggests; in the rare case the whole file
+settles it otherwise (numbers first, words later), the transaction is rolled back and
+the file is checked, then stored with its settled kinds, in two passes. Every rejection names the file, the column and
 the first row numbers (spreadsheet numbering: a CSV header is row 1, its first
 data row is row 2; Parquet rows count from 1).
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -23,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from storage.batch_source import BatchSource, SourceProblem
 from storage.columns import normalize_column
 from storage.contract import (
     CANONICAL,
@@ -35,7 +40,6 @@ from storage.contract import (
     metric_values,
     settle_kind,
 )
-from storage.batch_source import BatchSource, SourceProblem
 from storage.errors import IngestError
 from storage.snapshot_file import FileProblem, open_snapshot_file
 from storage.store import METRIC_PREFIX, Store
@@ -71,6 +75,8 @@ class IngestReport:
     left_out: list[ColumnPlan] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     unchanged: bool = False
+    # The rows as stored (for the label summary); None when nothing was stored.
+    stored: StoredRows | None = field(default=None, repr=False)
 
 
 # -- columns ---------------------------------------------------------------------------
@@ -149,7 +155,7 @@ def _duplicate_rows(h1: np.ndarray, h2: np.ndarray, rows: np.ndarray) -> np.ndar
     return np.sort(rows[order][dup])
 
 
-# -- pass 1: validate ------------------------------------------------------------------
+# -- checking -----------------------------------------------------------------------
 
 
 @dataclass
@@ -161,64 +167,124 @@ class _Checked:
     warnings: list[str]
 
 
-def _validate(
-    snap: BatchSource, sources: Mapping[str, str], file: str, *, as_of: str | None,
-    stored_kinds: Mapping[str, str], max_categories: int, progress: ProgressFn | None,
-) -> _Checked:
-    problems = Problems()
-    parser = BatchParser(sources, problems, as_of)
-    metrics = [name for name in sources if name not in CANONICAL]
-    stats = {name: MetricStats(sources[name]) for name in metrics}
-    hashes: list[tuple[np.ndarray, np.ndarray]] = []
-    numbers: list[np.ndarray] = []
-    accounts: set[str] = set()
-    dates: set[str] = set()
-    rows_seen = 0
-    no_at = 0
-    for columns, rows in _numbered(snap, sources):
-        canon = parser.canonical(columns, rows)
+@dataclass
+class StoredRows:
+    """What the outcome labels need of the rows just stored, kept from the ingest so the
+    book's label summary need not read them back (`scoring.book_labels`)."""
+
+    account_id: pa.ChunkedArray
+    as_of: pa.ChunkedArray
+    left: np.ndarray  # status is churned
+    arr: np.ndarray  # float64, NaN = blank
+    churned: np.ndarray  # explicit labels, float64, NaN = blank
+    upsold: np.ndarray
+    # Dates the store had no rows of before: there, the stored rows are exactly these.
+    new_dates: set[str] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+
+class _Checker:
+    """Every rule of the contract over a source's batches; `finish` raises IngestError."""
+
+    def __init__(self, sources: Mapping[str, str], file: str, noun: str, *, as_of: str | None,
+                 stored_kinds: Mapping[str, str], max_categories: int) -> None:
+        self.sources, self.file, self.noun = sources, file, noun
+        self.stored_kinds, self.max_categories = stored_kinds, max_categories
+        self.problems = Problems()
+        self.parser = BatchParser(sources, self.problems, as_of)
+        self.metrics = [name for name in sources if name not in CANONICAL]
+        self.stats = {name: MetricStats(sources[name]) for name in self.metrics}
+        self.hashes: list[tuple[np.ndarray, np.ndarray]] = []
+        self.numbers: list[np.ndarray] = []
+        self.accounts: set[str] = set()
+        self.dates: set[str] = set()
+        self.rows = 0
+        self.no_at = 0
+
+    def batch(self, columns: Mapping[str, pa.Array], rows: np.ndarray
+              ) -> tuple[dict[str, object], dict[str, np.ndarray | None]]:
+        """Check one batch: its canonical columns, and the numbers parsed from each metric."""
+        canon = self.parser.canonical(columns, rows)
         ids, days = canon["account_id"], canon["as_of"]
         # Only rows with a valid id and date can repeat one: a blank or bad date is its
         # own error, not a second "same account and date".
         keyed = pa.compute.and_(pa.compute.is_valid(ids), pa.compute.is_valid(days))
         keyed = keyed.to_numpy(zero_copy_only=False)
-        hashes.append(_key_hashes(ids.filter(pa.array(keyed)), days.filter(pa.array(keyed))))
-        numbers.append(rows[keyed])
-        accounts.update(pa.compute.unique(ids.drop_null()).to_pylist())
-        dates.update(pa.compute.unique(days.drop_null()).to_pylist())
+        if keyed.all():
+            self.hashes.append(_key_hashes(ids, days))
+            self.numbers.append(rows)
+        else:
+            self.hashes.append(_key_hashes(ids.filter(pa.array(keyed)), days.filter(pa.array(keyed))))
+            self.numbers.append(rows[keyed])
+        self.accounts.update(pa.compute.unique(ids.drop_null()).to_pylist())
+        self.dates.update(pa.compute.unique(days.drop_null()).to_pylist())
         mails = canon["owner_email"]
-        no_at += int(pa.compute.sum(pa.compute.invert(
+        self.no_at += int(pa.compute.sum(pa.compute.invert(
             pa.compute.match_substring(mails.drop_null(), "@"))).as_py() or 0)
-        for name in metrics:
-            stats[name].observe(columns[name], rows, max_categories)
-        rows_seen += len(rows)
+        parsed = {name: self.stats[name].observe(columns[name], rows, self.max_categories)
+                  for name in self.metrics}
+        self.rows += len(rows)
+        return canon, parsed
+
+    def kinds_so_far(self) -> dict[str, str]:
+        """Each metric's kind from the batches seen so far (a guess until `finish`)."""
+        return {name: settle_kind(self.stats[name], self.stored_kinds.get(name), Problems())
+                for name in self.metrics}
+
+    def finish(self) -> _Checked:
+        problems = self.problems
+        if self.hashes:
+            dup = _duplicate_rows(np.concatenate([h[0] for h in self.hashes]),
+                                  np.concatenate([h[1] for h in self.hashes]),
+                                  np.concatenate(self.numbers))
+            if len(dup):
+                problems.add_rows("account_id, as_of", "repeats the same account and date",
+                                  RowNumbers(dup[:MAX_ROWS_NAMED].tolist(), len(dup)))
+        plans = []
+        for name in self.metrics:
+            kind = settle_kind(self.stats[name], self.stored_kinds.get(name), problems)
+            note = None
+            if kind == "text":
+                note = ("free text or ids (too many distinct values for a category): "
+                        "kept for display, left out of the models")
+            plans.append(ColumnPlan(name, self.sources[name], kind, kind != "text", note))
+        if problems:
+            raise IngestError(self.file, problems.as_list(), self.noun)
+        if self.rows == 0:
+            raise IngestError(self.file, [(None, "has no rows", [])], self.noun)
+        warnings = []
+        if self.no_at:
+            warnings.append(f"{self.no_at} owner_email values have no '@'; those owners cannot "
+                            "be found in Slack")
+        return _Checked(plans, self.rows, self.accounts, self.dates, warnings)
+
+
+def _validate(
+    snap: BatchSource, sources: Mapping[str, str], file: str, *, as_of: str | None,
+    stored_kinds: Mapping[str, str], max_categories: int, progress: ProgressFn | None,
+) -> _Checked:
+    """Check every row, writing nothing."""
+    checker = _Checker(sources, file, snap.noun, as_of=as_of, stored_kinds=stored_kinds,
+                       max_categories=max_categories)
+    for columns, rows in _numbered(snap, sources):
+        checker.batch(columns, rows)
         if progress:
             progress("checking", len(rows), 0)
-    if hashes:
-        dup = _duplicate_rows(np.concatenate([h[0] for h in hashes]),
-                              np.concatenate([h[1] for h in hashes]), np.concatenate(numbers))
-        if len(dup):
-            problems.add_rows("account_id, as_of", "repeats the same account and date",
-                              RowNumbers(dup[:MAX_ROWS_NAMED].tolist(), len(dup)))
-    plans = []
-    for name in metrics:
-        kind = settle_kind(stats[name], stored_kinds.get(name), problems)
-        note = None
-        if kind == "text":
-            note = ("free text or ids (too many distinct values for a category): "
-                    "kept for display, left out of the models")
-        plans.append(ColumnPlan(name, sources[name], kind, kind != "text", note))
-    if problems:
-        raise IngestError(file, problems.as_list(), snap.noun)
-    if rows_seen == 0:
-        raise IngestError(file, [(None, "has no rows", [])], snap.noun)
-    warnings = []
-    if no_at:
-        warnings.append(f"{no_at} owner_email values have no '@'; those owners cannot be found in Slack")
-    return _Checked(plans, rows_seen, accounts, dates, warnings)
+    return checker.finish()
 
 
-# -- pass 2: store ----------------------------------------------------------------------
+# -- storing ----------------------------------------------------------------------------
+
+
+class _KindsMoved(Exception):
+    """A metric's kind over the whole source stores differently from its first batch's."""
+
+
+def _stored_alike(guess: str, kind: str) -> bool:
+    """Values stored under `guess` are exactly those `kind` would store (text is text)."""
+    return guess == kind or (guess in ("category", "text") and kind in ("category", "text"))
 
 
 def _python_values(values: object) -> list:
@@ -228,51 +294,170 @@ def _python_values(values: object) -> list:
     return values.to_pylist()  # type: ignore[union-attr]
 
 
-def _store_rows(
-    store: Store, snap: BatchSource, sources: Mapping[str, str], checked: _Checked,
-    as_of: str | None, sha: str, file: str, progress: ProgressFn | None,
-) -> None:
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    existing = set(store.snapshot_columns())
-    known = set(store.frame("SELECT name FROM metrics")["name"])
-    kinds = {p.name: p.kind for p in checked.plans}
-    fixed = [c for c in SNAPSHOT_FIXED if c in sources or c in ("account_id", "as_of")]
-    columns = fixed + [METRIC_PREFIX + p.name for p in checked.plans]
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in ("account_id", "as_of"))
-    sql = (f"INSERT INTO snapshots ({quoted}) VALUES ({', '.join('?' * len(columns))}) "
-           f"ON CONFLICT (account_id, as_of) DO {'UPDATE SET ' + updates if updates else 'NOTHING'}")
-    throwaway = Problems()  # pass 1 already found every problem
-    with store.transaction() as conn:
-        conn.execute("PRAGMA cache_size = -262144")  # 256 MiB while bulk-writing
-        for plan in checked.plans:
-            column = METRIC_PREFIX + plan.name
+class _Writer:
+    """The INSERT of a source's rows, and the columns and registry entries it needs.
+
+    Each batch is inserted by a worker thread while the caller reads and checks the
+    next one (SQLite releases the GIL while it writes); `flush` waits for the writes
+    and re-raises their errors, `close` stops the worker. Only one write is in flight
+    and the caller uses the connection only when none is.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, store: Store, sources: Mapping[str, str],
+                 kinds: Mapping[str, str]) -> None:
+        self.conn, self.kinds = conn, dict(kinds)
+        existing = set(store.snapshot_columns())
+        self.fixed = [c for c in SNAPSHOT_FIXED if c in sources or c in ("account_id", "as_of")]
+        for name, kind in self.kinds.items():
+            column = METRIC_PREFIX + name
             if column not in existing:
-                sql_type = "REAL" if plan.kind in ("numeric", "boolean") else "TEXT"
+                sql_type = "REAL" if kind in ("numeric", "boolean") else "TEXT"
                 conn.execute(f'ALTER TABLE snapshots ADD COLUMN "{column}" {sql_type}')
+        columns = self.fixed + [METRIC_PREFIX + name for name in self.kinds]
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns
+                            if c not in ("account_id", "as_of"))
+        self.sql = (f"INSERT INTO snapshots ({quoted}) VALUES ({', '.join('?' * len(columns))}) "
+                    f"ON CONFLICT (account_id, as_of) DO "
+                    f"{'UPDATE SET ' + updates if updates else 'NOTHING'}")
+        self.kept: dict[str, list] = {k: [] for k in ("account_id", "as_of", "left", "arr",
+                                                      "churned", "upsold")}
+        self.seen_dates: set[str] = set()
+        self.new_dates: set[str] = set()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outcomes-ingest")
+        self._pending: Future | None = None
+
+    def write(self, batch: Mapping[str, pa.Array], canon: Mapping[str, object],
+              parsed: Mapping[str, np.ndarray | None] | None = None) -> None:
+        values = [_python_values(canon[c]) for c in self.fixed]
+        for name, kind in self.kinds.items():
+            got = parsed.get(name) if parsed and kind == "numeric" else None
+            values.append(_python_values(got if got is not None else metric_values(batch[name], kind)))
+        days = set(pa.compute.unique(canon["as_of"].drop_null()).to_pylist()) - self.seen_dates
+        self.seen_dates |= days
+        self.flush()
+        self._pending = self._pool.submit(self._insert, days, values)
+        kept = self.kept
+        kept["account_id"].append(canon["account_id"])
+        kept["as_of"].append(canon["as_of"])
+        status = canon["status"]
+        kept["left"].append(pa.compute.fill_null(pa.compute.equal(status, "churned"), False)
+                            .to_numpy(zero_copy_only=False))
+        for name in ("arr", "churned", "upsold"):
+            kept[name].append(np.asarray(canon[name], dtype="float64"))
+
+    def _insert(self, days: set[str], values: list[list]) -> None:
+        for day in days:  # first seen in this batch, so no earlier batch stored it
+            if not self.conn.execute("SELECT 1 FROM snapshots WHERE as_of = ? LIMIT 1",
+                                     (day,)).fetchone():
+                self.new_dates.add(day)
+        self.conn.executemany(self.sql, zip(*values, strict=True))
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the write in flight (its error, if any, is the caller's to raise)."""
+        if self._pending is not None:
+            wait([self._pending])
+            self._pending = None
+        self._pool.shutdown(wait=True)
+
+    def register(self, plans: Sequence[ColumnPlan], now: str) -> None:
+        self.flush()
+        known = {r[0] for r in self.conn.execute("SELECT name FROM metrics")}
+        for plan in plans:
             if plan.name not in known:
-                conn.execute(
+                self.conn.execute(
                     "INSERT INTO metrics (name, source_name, kind, in_model, note, first_seen)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     (plan.name, plan.source_name, plan.kind, int(plan.in_model), plan.note, now),
                 )
             elif plan.kind == "numeric":
-                conn.execute("UPDATE metrics SET kind = 'numeric' WHERE name = ? AND kind = 'boolean'",
-                             (plan.name,))
-        parser = BatchParser(sources, throwaway, as_of)
-        for batch, rows in _numbered(snap, sources):
-            canon = parser.canonical(batch, rows)
-            values = [_python_values(canon[c]) for c in fixed]
-            values += [_python_values(metric_values(batch[name], kinds[name])) for name in kinds]
-            conn.executemany(sql, zip(*values, strict=True))
-            if progress:
-                progress("storing", len(rows), checked.rows)
-        _refresh_accounts(conn, checked.accounts)
-        conn.execute(
-            "INSERT INTO ingests (file, sha256, rows, accounts, first_as_of, last_as_of, ingested_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (file, sha, checked.rows, len(checked.accounts), min(checked.dates), max(checked.dates), now),
-        )
+                self.conn.execute("UPDATE metrics SET kind = 'numeric' WHERE name = ? AND kind = 'boolean'",
+                                  (plan.name,))
+
+    def stored_rows(self) -> StoredRows:
+        k = self.kept
+        cat = (lambda xs, dtype: np.concatenate(xs) if xs else np.zeros(0, dtype))
+        return StoredRows(pa.chunked_array(k["account_id"], pa.string()),
+                          pa.chunked_array(k["as_of"], pa.string()), cat(k["left"], bool),
+                          cat(k["arr"], "float64"), cat(k["churned"], "float64"),
+                          cat(k["upsold"], "float64"), self.new_dates)
+
+
+def _finish_store(conn: sqlite3.Connection, checked: _Checked, sha: str, file: str, now: str) -> None:
+    _refresh_accounts(conn, checked.accounts)
+    conn.execute(
+        "INSERT INTO ingests (file, sha256, rows, accounts, first_as_of, last_as_of, ingested_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (file, sha, checked.rows, len(checked.accounts), min(checked.dates), max(checked.dates), now),
+    )
+
+
+def _check_and_store(
+    store: Store, snap: BatchSource, sources: Mapping[str, str], file: str, *, as_of: str | None,
+    stored_kinds: Mapping[str, str], max_categories: int, progress: ProgressFn | None,
+) -> tuple[_Checked, StoredRows]:
+    """One pass: check every row and store it in the same transaction; any problem rolls
+    it all back, so a rejected source stores nothing, as with two passes.
+
+    Each metric is stored as its first batch suggests; raises _KindsMoved (rolled back)
+    when the whole source settles a metric's kind otherwise.
+    """
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    checker = _Checker(sources, file, snap.noun, as_of=as_of, stored_kinds=stored_kinds,
+                       max_categories=max_categories)
+    writer: _Writer | None = None
+    with store.transaction() as conn:
+        conn.execute("PRAGMA cache_size = -262144")  # 256 MiB while bulk-writing
+        try:
+            for columns, rows in _numbered(snap, sources):
+                canon, parsed = checker.batch(columns, rows)
+                if writer is None:
+                    writer = _Writer(conn, store, sources, checker.kinds_so_far())
+                if not checker.problems:  # after the first problem, only checking goes on
+                    writer.write(columns, canon, parsed)
+                if progress:
+                    progress("checking", len(rows), 0)
+            if writer is not None:
+                writer.flush()
+            checked = checker.finish()
+            assert writer is not None  # finish() raised if there were no rows
+            if not all(_stored_alike(writer.kinds[p.name], p.kind) for p in checked.plans):
+                raise _KindsMoved
+            writer.register(checked.plans, now)
+        finally:
+            if writer is not None:
+                writer.close()  # before the transaction ends, whichever way
+        _finish_store(conn, checked, snap.fingerprint, file, now)
+    return checked, writer.stored_rows()
+
+
+def _store_rows(
+    store: Store, snap: BatchSource, sources: Mapping[str, str], checked: _Checked,
+    as_of: str | None, sha: str, file: str, progress: ProgressFn | None,
+) -> StoredRows:
+    """The second of two passes: store rows already checked, with their settled kinds."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    throwaway = Problems()  # the first pass already found every problem
+    parser = BatchParser(sources, throwaway, as_of)
+    with store.transaction() as conn:
+        conn.execute("PRAGMA cache_size = -262144")  # 256 MiB while bulk-writing
+        writer = _Writer(conn, store, sources, {p.name: p.kind for p in checked.plans})
+        try:
+            writer.register(checked.plans, now)
+            for batch, rows in _numbered(snap, sources):
+                writer.write(batch, parser.canonical(batch, rows))
+                if progress:
+                    progress("storing", len(rows), checked.rows)
+            writer.flush()
+        finally:
+            writer.close()
+        _finish_store(conn, checked, sha, file, now)
+    return writer.stored_rows()
 
 
 # One index-only pass for each account's first and last date, then one row look-up
@@ -303,16 +488,13 @@ def _refresh_accounts(conn: sqlite3.Connection, account_ids: Iterable[str]) -> N
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS _touched (account_id TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM _touched")
     conn.executemany("INSERT INTO _touched VALUES (?)", ((a,) for a in account_ids))
-    rows = []
-    for r in conn.execute(_LATEST_SQL):
-        (account_id, as_of, email, slack_id, arr, renewal, products, status, first, name) = r
-        rows.append((account_id, name, name.casefold(), email, slack_id, arr, renewal, products,
-                     status, first, as_of))
-    conn.executemany(
+    # All in SQL: the name key is Python's casefold (as lookups compute it), not lower().
+    conn.create_function("casefold", 1, str.casefold, deterministic=True)
+    conn.execute(
         "INSERT OR REPLACE INTO accounts (account_id, name, name_key, owner_email, owner_slack_id,"
         " arr, renewal_date, products, status, first_as_of, last_as_of)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
+        " SELECT account_id, name, casefold(name), owner_email, owner_slack_id, arr, renewal_date,"
+        f" products, status, first_as_of, as_of FROM ({_LATEST_SQL})"
     )
     conn.execute("DELETE FROM _touched")
 
@@ -377,13 +559,18 @@ def ingest_batches(
             return report
         sources = plan_columns(snap.headers, column_map or {}, file, as_of, snap.noun)
         stored = store.metrics()
-        checked = _validate(
-            snap, sources, file, as_of=as_of, max_categories=max_categories, progress=progress,
-            stored_kinds=dict(zip(stored["name"], stored["kind"], strict=True)),
-        )
+        options = dict(as_of=as_of, max_categories=max_categories, progress=progress,
+                       stored_kinds=dict(zip(stored["name"], stored["kind"], strict=True)))
         before = store.scalar("SELECT count(*) FROM accounts")
-        if not check_only:
-            _store_rows(store, snap, sources, checked, as_of, snap.fingerprint, file, progress)
+        if check_only:
+            checked = _validate(snap, sources, file, **options)
+        else:
+            try:
+                checked, report.stored = _check_and_store(store, snap, sources, file, **options)
+            except _KindsMoved:  # rare: check first, then store with the settled kinds
+                checked = _validate(snap, sources, file, **options)
+                report.stored = _store_rows(store, snap, sources, checked, as_of,
+                                            snap.fingerprint, file, progress)
     except SourceProblem as exc:
         raise IngestError(file, [(None, str(exc), [])], snap.noun) from None
     report.rows = checked.rows

@@ -271,6 +271,24 @@ _FEEDBACK_NOTE = """
 """
 
 
+_LABEL_COUNTS = """
+        -- The book's outcome-label counts per snapshot date (scoring.book_labels), so the
+        -- summary after an ingest recomputes only the dates the new rows can change.
+        CREATE TABLE label_counts (
+            horizon_days INTEGER NOT NULL,
+            upsell_growth REAL NOT NULL,
+            as_of TEXT NOT NULL,
+            rows INTEGER NOT NULL,
+            churn_known INTEGER NOT NULL,
+            churned INTEGER NOT NULL,
+            upsell_known INTEGER NOT NULL,
+            upsold INTEGER NOT NULL,
+            last_ingest INTEGER NOT NULL,        -- ingests.id the counts include
+            PRIMARY KEY (horizon_days, upsell_growth, as_of)
+        ) WITHOUT ROWID;
+"""
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _INITIAL),
     ("0002_source_syncs", _SOURCE_SYNCS),
@@ -278,6 +296,7 @@ MIGRATIONS: list[Migration] = [
     ("0004_snoozes", _SNOOZES),
     ("0005_customer_since", _CUSTOMER_SINCE),
     ("0006_feedback_note", _FEEDBACK_NOTE),
+    ("0007_label_counts", _LABEL_COUNTS),
 ]
 
 

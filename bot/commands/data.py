@@ -15,6 +15,8 @@ from storage.demo_book import DemoSpec
 from storage.errors import IngestError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from storage.ingest import IngestReport
     from storage.store import Store
 
@@ -72,13 +74,15 @@ def _describe(report: IngestReport) -> str:
     return "\n".join(lines)
 
 
-def _label_line(store: Store, horizon: int, growth: float) -> str:
-    from scoring.labels import derive_labels, label_summary
+def _label_line(store: Store, horizon: int, growth: float,
+                reports: Iterable[IngestReport] = ()) -> str:
+    """The book's label counts; the reports' rows save reading back what was just stored."""
+    from scoring.book_labels import book_label_summary
 
-    book = store.frame("SELECT account_id, as_of, status, arr, churned, upsold FROM snapshots")
-    if book.empty:
+    counts = book_label_summary(store, horizon, growth,
+                                [r.stored for r in reports if r.stored is not None])
+    if not counts["rows"]:
         return "The store is empty."
-    counts = label_summary(derive_labels(book, horizon, growth))
     return (
         f"Book: {count(store.counts()['accounts'], 'account')}, {count(counts['rows'], 'snapshot')}. "
         f"Outcomes known for {count(counts['churn_known'], 'row')} ({horizon}-day horizon): "
@@ -151,6 +155,7 @@ def ingest(state: CliContext, files: tuple[Path, ...], as_of: str | None, sql: s
             sys.exit(1 if bad else 0)
         changed, failed = sql_cli.sync_all(state, sources, as_of, _describe)
         total, what = len(sources), "SQL sources" if len(sources) > 1 else "SQL source"
+    reports = []
     for path in files:
         try:
             report = _ingest_with_progress(state, path, as_of)
@@ -159,10 +164,11 @@ def ingest(state: CliContext, files: tuple[Path, ...], as_of: str | None, sql: s
             click.secho(str(exc), fg="red", err=True)
             continue
         changed += not report.unchanged
+        reports.append(report)
         click.echo(_describe(report))
     if changed:
         settings = state.settings
-        click.echo(_label_line(state.store, settings.horizon_days, settings.upsell_growth))
+        click.echo(_label_line(state.store, settings.horizon_days, settings.upsell_growth, reports))
         if first_data and Path(DEMO_DB_FILE).is_file():
             click.echo(f"Your data is in {settings.db_path}; from now on commands in this folder "
                        f"use it (the demo book stays in {DEMO_DB_FILE}: --db {DEMO_DB_FILE}).")
@@ -203,14 +209,16 @@ def demo(state: CliContext, accounts: int, months: int, owners: int, seed: int,
         state.with_db(DEMO_DB_FILE)
     click.echo(f"Demo book: {book['account_id'].nunique():,} accounts, {owners} owners, "
                f"{months} monthly snapshots -> {state.settings.db_path}")
+    reports = []
     with tempfile.TemporaryDirectory(prefix="outcomes-demo-") as tmp:
         for path in write_csv(book, tmp):
             report = _ingest_with_progress(state, path, None)
+            reports.append(report)
             if not report.unchanged:
                 click.echo(f"  {path.name}: {count(report.rows, 'row')}, "
                            f"{count(report.new_accounts, 'new account')}")
     settings = state.settings
-    click.echo(_label_line(state.store, settings.horizon_days, settings.upsell_growth))
+    click.echo(_label_line(state.store, settings.horizon_days, settings.upsell_growth, reports))
     click.echo(run_scoring(state).summary())
     click.echo(_demo_hints(settings.db_path, settings.slack.command))
     if console:

@@ -1,0 +1,107 @@
+"""Ingest checks and stores in one pass: a problem found late still stores nothing, and a
+metric whose kind the later rows change is stored by its settled kind."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from storage import snapshot_file
+from storage.ingest import IngestError, ingest_file
+from storage.store import Store
+
+HEADER = "account_id,as_of,name,arr,status,logins_30d,tier\n"
+
+
+def fingerprint(store: Store) -> str:
+    return hashlib.sha256("\n".join(store.conn.iterdump()).encode()).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(snapshot_file, "CSV_BLOCK_BYTES", 2048)  # many batches per file
+
+
+def book(rows: int, last: str | None = None, tier=lambda i: str(i % 3)) -> str:
+    lines = [f"A{i:04d},2025-01-01,Acct {i},{1000 + i},active,{i % 50},{tier(i)}" for i in range(rows)]
+    if last is not None:
+        lines[-1] = last
+    return HEADER + "\n".join(lines) + "\n"
+
+
+def test_file_is_read_in_many_batches(tmp_path: Path) -> None:
+    path = tmp_path / "b.csv"
+    path.write_text(book(600))
+    assert sum(1 for _ in snapshot_file.open_snapshot_file(path).batches()) > 5
+
+
+def test_problem_in_the_last_batch_stores_nothing(tmp_path: Path) -> None:
+    with Store(tmp_path / "o.db") as store:
+        ingest_file(store, _write(tmp_path, "seed.csv", book(5)))
+        before = fingerprint(store)
+        bad = book(600, last="A9999,2025-13-01,Late,12,active,3,1")
+        with pytest.raises(IngestError) as err:
+            ingest_file(store, _write(tmp_path, "bad.csv", bad))
+        assert "as_of" in str(err.value) and "row 601" in str(err.value)
+        assert fingerprint(store) == before
+        # A metric first seen in the rejected file left no column behind.
+        bad_new = book(600, last="A9999,2025-13-01,Late,12,active,3,1").replace(
+            "tier\n", "tier2\n", 1)
+        with pytest.raises(IngestError):
+            ingest_file(store, _write(tmp_path, "bad2.csv", bad_new))
+        assert fingerprint(store) == before
+        assert "m_tier2" not in store.snapshot_columns()
+
+
+def test_duplicate_across_batches_stores_nothing(tmp_path: Path) -> None:
+    with Store(tmp_path / "o.db") as store:
+        before = fingerprint(store)
+        dup = book(600, last="A0000,2025-01-01,Again,1,active,3,1")
+        with pytest.raises(IngestError) as err:
+            ingest_file(store, _write(tmp_path, "dup.csv", dup))
+        assert "repeats the same account and date" in str(err.value)
+        assert fingerprint(store) == before
+
+
+def test_kind_settled_by_later_batches_is_what_is_stored(tmp_path: Path) -> None:
+    # 'tier' holds numbers in the first batch, then words: a category, stored as text.
+    words = ["gold", "silver", "bronze"]
+    text = book(900, tier=lambda i: str(i % 3) if i < 40 else words[i % 3])
+    with Store(tmp_path / "o.db") as store:
+        report = ingest_file(store, _write(tmp_path, "b.csv", text))
+        plans = {p.name: p.kind for p in report.metrics}
+        assert plans["tier"] == "category"
+        assert plans["logins_30d"] == "numeric"
+        got = dict(store.conn.execute("SELECT account_id, m_tier FROM snapshots"))
+        assert got["A0001"] == "1" and got["A0500"] == words[500 % 3]
+        assert store.scalar("SELECT kind FROM metrics WHERE name = 'tier'") == "category"
+        assert store.scalar("SELECT count(*) FROM snapshots") == 900
+        assert store.scalar("SELECT count(*) FROM accounts") == 900
+        # the rows the label summary may reuse are the stored ones
+        assert len(report.stored) == 900 and report.stored.new_dates == {"2025-01-01"}
+
+
+def test_rows_kept_for_labels_say_which_dates_were_new(tmp_path: Path) -> None:
+    with Store(tmp_path / "o.db") as store:
+        ingest_file(store, _write(tmp_path, "a.csv", book(10)))
+        second = book(10).replace("2025-01-01", "2025-02-01") + "B0001,2025-01-01,New,5,churned,1,1\n"
+        report = ingest_file(store, _write(tmp_path, "b.csv", second))
+        assert report.stored.new_dates == {"2025-02-01"}
+        assert report.stored.left.sum() == 1
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def test_impossible_calendar_dates_are_rejected(tmp_path: Path) -> None:
+    text = HEADER + "A1,2025-02-30,One,1,active,1,1\nA2,2024-02-29,Leap,1,active,1,1\n"
+    with Store(tmp_path / "o.db") as store:
+        with pytest.raises(IngestError) as err:
+            ingest_file(store, _write(tmp_path, "feb.csv", text))
+        assert "'as_of': is not a date in YYYY-MM-DD form at row 2" in str(err.value)
+        assert store.scalar("SELECT count(*) FROM snapshots") == 0
