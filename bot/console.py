@@ -1,6 +1,6 @@
 """Outcomes without Slack: one command (`outcomes ask`) or a conversation (`outcomes console`).
 
-The same router, services and message builders as the Slack app; replies are
+The text backend of the dispatcher (`bot.dispatch.answer`), like the Slack app; replies are
 printed as readable text (or the Block Kit JSON). Without a terminal attached,
 the console shows a few sample exchanges and returns.
 """
@@ -11,14 +11,10 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from bot import router
+from bot import dispatch
 from bot.config import Settings
-from bot.services import accounts as acc
-from bot.services import home, sharing
 from bot.services.errors import UserError
-from messages import account as account_msg
-from messages import lists as list_msg
-from messages.errors import error_message, note_message
+from messages.errors import error_message
 from messages.render import Message
 from messages.text import message_to_text
 from storage import queries
@@ -45,25 +41,31 @@ def strip_command(settings: Settings, text: str) -> str:
     return text
 
 
+@dataclass
+class ConsoleBackend:
+    """The text backend: no Slack; a share shows what would be posted."""
+
+    user: str | None = None
+    client: None = None
+    operator: bool = True    # the person at the keyboard runs this store
+
+    @property
+    def shared_by(self) -> str:
+        return self.user or "you"
+
+    def share(self, message: Message, *, kind: str, account_ids: list[str],
+              name: str | None) -> Message:
+        return message
+
+    def note(self, message: Message) -> None:
+        pass
+
+
 def answer(store: Store, settings: Settings, text: str, user: str | None = None) -> Exchange:
     """Run one `/outcome` text as `user` (a Slack user id or an owner email)."""
-    body = strip_command(settings, text)
+    request = dispatch.Request(strip_command(settings, text), user_id=user)
     try:
-        command = router.with_owner_emails(store, router.parse(settings, body))
-        me = home.requester(store, settings, user_id=user, resolve_email=True)
-        if command.name == "share" and "list" in command.args:
-            lst = acc.list_accounts(store, settings, command.args["list"], me)
-            return Exchange(text, list_msg.list_message(lst, settings.for_messages, shared_by=user or "you"), True)
-        if command.name == "share":
-            match = router.find(store, settings, router.Command("account", command.text,
-                                                                {"query": command.args["query"]}))
-            if match.account is None:
-                return Exchange(text, account_msg.choices_message(match, settings.for_messages), True)
-            card = acc.card(store, settings, match.account["account_id"])
-            return Exchange(text, account_msg.card_message(card, settings.for_messages, shared_by=user or "you"), True)
-        if command.name == "rescore":
-            return Exchange(text, note_message(sharing.rescore(store, settings)), True)
-        return Exchange(text, router.reply(store, settings, command, me), True)
+        return Exchange(text, dispatch.answer(store, settings, request, ConsoleBackend(user)), True)
     except UserError as exc:
         return Exchange(text, error_message(exc), False)
 

@@ -1,4 +1,4 @@
-"""`/outcome` text -> a Command, and a Command -> a reply, for Slack, `ask` and the console.
+"""`/outcome` text -> a Command (the dispatcher, `bot.dispatch`, turns it into a reply).
 
 Grammar (the command name comes from settings.slack.command):
   /outcome <account>                      the account card
@@ -15,26 +15,16 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot import services
 from bot.config import Settings
 from bot.services import accounts as acc
-from bot.services import catalog, home
-from bot.services import feedback as fbs
-from bot.services.core import Requester
-from bot.services.errors import AccountNotFound, BadArguments, UnknownCommand
-from messages import account as account_msg
-from messages import catalog as catalog_msg
-from messages import feedback as feedback_msg
-from messages import help as help_msg
-from messages import lists as list_msg
-from messages.render import Message, escape_mrkdwn
-from messages.summary import summary_message
+from bot.services import home
+from bot.services.errors import BadArguments
+from messages.render import escape_mrkdwn
 from storage.store import Store
 
 COMMANDS = ["help", "list", "summary", "segments", "segment", "indicators", "ingredients",
             "features", "share", "accuracy", "rescore", "snooze", "unsnooze", "snoozed"]
 ALIASES = {"ingredients": "indicators", "": "help", "?": "help", "usage": "help"}
-ADMIN_COMMANDS = {"rescore"}
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _TOKEN = re.compile(r"<[^>]*>|\S+")
 
@@ -182,85 +172,7 @@ def parse(settings: Settings, text: str) -> Command:
     return Command("account", text, {"query": text}, maybe=maybe[0] if maybe else None)
 
 
-# -- replies ------------------------------------------------------------------------------------
-
-
-def find(store: Store, settings: Settings, command: Command) -> acc.Match:
-    """The account lookup, turning "no such account" into "did you mean <command>" for typos."""
-    try:
-        return acc.find_account(store, command.args["query"])
-    except AccountNotFound as exc:
-        if command.maybe:  # "sumary": a command typo, not an account
-            raise UnknownCommand(command.text.split()[0], command.maybe,
-                                 settings.slack.command) from exc
-        raise
-
-
-def account_reply(store: Store, settings: Settings, match: acc.Match,
-                  shared: bool = False) -> Message:
-    if match.account is None:
-        return account_msg.choices_message(match, settings.for_messages)
-    card = acc.card(store, settings, match.account["account_id"])
-    return account_msg.card_message(card, settings.for_messages)
-
-
-def reply(store: Store, settings: Settings, command: Command, me: Requester) -> Message:
-    """The reply to a read-only command (everything but share and rescore, which act)."""
-    name = command.name
-    if name == "help":
-        return help_msg.help_message(settings.for_messages)
-    if name == "account":
-        return account_reply(store, settings, find(store, settings, command))
-    if name == "list":
-        return list_msg.list_message(acc.list_accounts(store, settings, command.args["query"], me),
-                                     settings.for_messages)
-    if name == "summary":
-        if command.args.get("mine"):
-            if not (me.user_id or me.owner_email):
-                raise BadArguments("I don't know which accounts are yours: `mine` needs a Slack user.")
-            data = services.summary(store, settings, owner_email=me.owner_email,
-                                    owner_slack_id=me.user_id)
-            return summary_message(data, settings.for_messages)
-        return summary_message(services.summary(store, settings), settings.for_messages)
-    if name == "segments":
-        return catalog_msg.segments_message(catalog.segments(store, settings), settings.for_messages)
-    if name == "segment":
-        return catalog_msg.segment_message(catalog.segment(store, settings, command.args["segment_id"]),
-                                           settings.for_messages)
-    if name == "indicators":
-        return catalog_msg.indicators_message(catalog.indicators(store, settings), settings.for_messages)
-    if name == "features":
-        return catalog_msg.features_message(catalog.features(store, settings), settings.for_messages)
-    if name == "accuracy":
-        return feedback_msg.accuracy_message(fbs.accuracy(store, settings), settings.for_messages)
-    if name in ("snooze", "unsnooze", "snoozed"):
-        return snooze_reply(store, settings, command, me)
-    if name == "share":
-        if "list" in command.args:
-            return list_msg.list_message(acc.list_accounts(store, settings, command.args["list"], me),
-                                         settings.for_messages)
-        match = find(store, settings, Command("account", command.text, {"query": command.args["query"]}))
-        return account_reply(store, settings, match)
-    raise BadArguments(f"`{name}` can't be answered here.")
-
-
-def snooze_reply(store: Store, settings: Settings, command: Command, me: Requester) -> Message:
-    """`snooze ACCOUNT [DAYS]`, `unsnooze ACCOUNT` (these store a snooze) and `snoozed`."""
-    from bot.services import snooze as sz
-    from messages import snooze as snooze_msg
-
-    if command.name == "snoozed":
-        rows = sorted(sz.active(store, settings).values(), key=lambda z: (z.until, z.name))
-        return snooze_msg.snoozed_list_message(rows, settings.for_messages)
-    match = find(store, settings, Command("account", command.text, {"query": command.args["query"]}))
-    if match.account is None:
-        return account_msg.choices_message(match, settings.for_messages)
-    account = match.account
-    if command.name == "unsnooze":
-        return snooze_msg.unsnoozed_message(account["name"], sz.unsnooze(store, account["account_id"]))
-    done = sz.snooze(store, settings, account["account_id"], command.args["days"],
-                     me.user_id or me.owner_email)
-    return snooze_msg.snoozed_message(account["name"], done.until, done.days, settings.for_messages)
+# -- what answering needs ------------------------------------------------------------------
 
 
 def with_owner_emails(store: Store, command: Command, client: Any = None) -> Command:
@@ -287,6 +199,3 @@ def needs_owner(command: Command) -> bool:
         return command.args["list"].mine
     return command.name == "list" and command.args["query"].mine
 
-
-__all__ = ["ADMIN_COMMANDS", "Command", "account_reply", "find", "home", "needs_owner", "parse",
-           "parse_category", "parse_list", "parse_snooze", "reply", "snooze_reply"]

@@ -50,7 +50,3 @@ def component_status(settings: ScoringSettings, latest: pd.DataFrame, usable: li
     return out
 
 
-def uncatalogued(settings: ScoringSettings, usable: list[str]) -> list[str]:
-    """Usable metrics that no component names (reported under 'Other metrics')."""
-    named = {c for cols in settings.components.values() for c in cols}
-    return [m for m in usable if m not in named]

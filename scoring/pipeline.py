@@ -56,13 +56,6 @@ STAGES = ("Checking data", "Loading snapshots", "Features and labels", "Training
           "Saving")
 
 
-class _Text(str):
-    """A string that can also be called, returning itself."""
-
-    def __call__(self) -> str:
-        return str(self)
-
-
 @dataclass
 class ScoreReport:
     """What a scoring run did, for the CLI and the bot."""
@@ -87,13 +80,8 @@ class ScoreReport:
     def is_provisional(self) -> bool:
         return any(self.provisional.values())
 
-    @property
-    def summary(self) -> _Text:
-        """A few lines a person can read after `outcomes score`: `report.summary()` (and
-        `str(report.summary)`, which some callers use, gives the same text)."""
-        return _Text(self._summary())
-
-    def _summary(self) -> str:
+    def summary(self) -> str:
+        """A few lines a person can read after `outcomes score`."""
         if self.up_to_date:
             return (f"Scores are up to date (models {self.churn_model}"
                     f"{', ' + self.upsell_model if self.upsell_model else ''}); nothing to do.")

@@ -126,19 +126,9 @@ def benchmarks(values: pd.DataFrame, metrics: list[str]) -> dict[str, dict[str, 
     return out
 
 
-def rate(value: float, bench: dict[str, float] | None) -> str | None:
-    """Low below the segment's p33, High above its p67, Medium in between."""
-    if bench is None or value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if value < bench["low"]:
-        return "Low"
-    if value > bench["high"]:
-        return "High"
-    return "Medium"
-
-
 def rate_many(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Vectorised `rate`; None where the value is missing."""
+    """Low below the segment's p33 (`low`), High above its p67 (`high`), Medium in between;
+    None where the value is missing."""
     out = np.where(values < low, "Low", np.where(values > high, "High", "Medium")).astype(object)
     out[np.isnan(values) | np.isnan(low)] = None
     return out

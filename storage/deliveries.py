@@ -95,16 +95,6 @@ def by_status(store: Store, kind: str, status: str) -> list[Delivery]:
     return [Delivery(**r) for r in rows]
 
 
-def statuses(store: Store, kind: str, period: str) -> dict[str, str]:
-    """key -> status of every delivery of `kind` for `period`."""
-    return {
-        r["key"]: r["status"]
-        for r in store.query(
-            "SELECT key, status FROM deliveries WHERE kind = ? AND period = ?", (kind, period)
-        )
-    }
-
-
 def last_sent_periods(store: Store, kind: str) -> dict[str, str]:
     """recipient -> the latest period a delivery of `kind` was sent to them for."""
     return {

@@ -45,10 +45,6 @@ def previous_as_of(store: Store, as_of: str) -> str | None:
     return store.scalar("SELECT max(as_of) FROM scores WHERE as_of < ?", (as_of,))
 
 
-def scored_dates(store: Store) -> list[str]:
-    return [r[0] for r in store.conn.execute("SELECT DISTINCT as_of FROM scores ORDER BY 1")]
-
-
 def scoring_version(store: Store) -> tuple[Any, ...]:
     """Changes whenever accounts or scores are rewritten: a cache key for name lists."""
     row = store.conn.execute(
@@ -336,11 +332,6 @@ def segment(store: Store, run: str, segment_id: int) -> dict[str, Any] | None:
     return _decode_segment(rows[0]) if rows else None
 
 
-def segment_runs_for(store: Store, segment_id: int) -> list[str]:
-    return [r[0] for r in store.conn.execute(
-        "SELECT run FROM segments WHERE segment_id = ?", (segment_id,))]
-
-
 def segment_members(store: Store, as_of: str, segment_id: int) -> list[dict[str, Any]]:
     """Every account of a segment in period `as_of`, by ARR, for the CSV download."""
     return store.query(
@@ -360,10 +351,3 @@ def components(store: Store) -> list[dict[str, Any]]:
     return rows
 
 
-def realised(store: Store, as_of_before: str) -> list[dict[str, Any]]:
-    """Scores of periods up to `as_of_before` (inclusive): what was predicted, for accuracy."""
-    return store.query(
-        "SELECT account_id, as_of, renewal_index, upsell_index, health_score FROM scores"
-        " WHERE as_of <= ?",
-        (as_of_before,),
-    )

@@ -157,40 +157,6 @@ class Store:
     def snapshot_columns(self) -> list[str]:
         return [c.name for c in self.db["snapshots"].columns]
 
-    def snapshots_frame(
-        self, metrics: Sequence[str] | None = None, since: str | None = None
-    ) -> pd.DataFrame:
-        """Snapshots with canonical columns and metric columns under their plain names.
-
-        `metrics=None` loads every metric; dates stay ISO strings (cheap to compare).
-        """
-        import pandas as pd
-
-        registry = self.metrics()
-        wanted = list(registry["name"]) if metrics is None else list(metrics)
-        unknown = set(wanted) - set(registry["name"])
-        if unknown:
-            raise StoreError(f"unknown metrics: {', '.join(sorted(unknown))}")
-        metric_sql = "".join(f', "{METRIC_PREFIX}{m}" AS "{m}"' for m in wanted)
-        where, params = ("WHERE as_of >= ?", [since]) if since else ("", [])
-        df = self.frame(
-            "SELECT account_id, as_of, name, owner_email, owner_slack_id, arr, renewal_date,"
-            f" products, status, churned, upsold{metric_sql} FROM snapshots {where}"
-            " ORDER BY account_id, as_of",
-            params,
-        )
-        kinds = dict(zip(registry["name"], registry["kind"], strict=True))
-        for m in wanted:
-            if kinds[m] in ("numeric", "boolean"):
-                df[m] = pd.to_numeric(df[m], errors="coerce").astype("float64")
-        for col in ("churned", "upsold"):
-            df[col] = df[col].astype("Float64")
-        df["arr"] = df["arr"].astype("float64")
-        return df
-
-    def snapshot_dates(self) -> list[str]:
-        return [r[0] for r in self.conn.execute("SELECT DISTINCT as_of FROM snapshots ORDER BY 1")]
-
     def counts(self) -> dict[str, int]:
         return {
             "snapshots": self.scalar("SELECT count(*) FROM snapshots"),

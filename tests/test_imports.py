@@ -123,3 +123,16 @@ def test_layers_import_downward_only_and_without_cycles() -> None:
 
     cycles = sorted(a for a, deps in edges.items() if any(reaches(b, a) for b in deps))
     assert not cycles, f"modules that import themselves back: {cycles}"
+
+
+def test_listeners_only_parse_call_a_service_and_reply() -> None:
+    """No Slack listener reads the store or the models itself: that is the services' work."""
+    known = project_modules()
+    listeners = {name: path for name, path in known.items()
+                 if name.split(".")[:3][-1] in ("commands", "actions", "events", "views")
+                 and name.startswith("bot.listeners.")}
+    assert listeners
+    reaching = sorted(f"{name} -> {dep}" for name, path in listeners.items()
+                      for dep in _imports(name, path, known)
+                      if dep.split(".")[0] in ("storage", "scoring"))
+    assert not reaching, f"listeners that import storage or scoring: {reaching}"

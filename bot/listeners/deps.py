@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
 
 from bot.config import Settings
 from bot.listeners.common import ack_then_work
@@ -40,7 +39,6 @@ class Deps:
     store: Store
     pool: Executor
     registry: Registry = field(default_factory=Registry)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def acked(self, fn: Callable[..., None]) -> Callable[..., None]:
         """`fn(body, respond, client)` as a listener: ack at once, work on `pool` after."""

@@ -24,7 +24,6 @@ class Requester:
     team_id: str | None = None
     channel_id: str | None = None
     owner_email: str | None = None
-    is_admin: bool = False
 
 
 @dataclass(frozen=True)

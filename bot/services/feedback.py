@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +15,10 @@ from bot.services.errors import BadArguments, NotAllowed
 from messages.feedback import AccuracyData, Prediction, Realised
 from storage import feedback as fb
 from storage import queries
+from storage.feedback import Flag  # noqa: F401  (listeners name it fbs.Flag)
 from storage.store import Store
+
+log = logging.getLogger(__name__)
 
 BUTTON_REACTION = "button"  # `reaction` stored for flags raised with the card's button
 
@@ -84,6 +90,15 @@ def scheduled_message_accounts(store: Store, channel: str, ts: str) -> list[str]
 
 
 @guarded
+def flag_target(store: Store, account_id: str) -> tuple[dict[str, Any], Prediction]:
+    """The account a Flag button is about, and what the model says about it now."""
+    account = queries.account(store, account_id)
+    if account is None:
+        raise BadArguments("That account is no longer in the book.")
+    return account, prediction(store, account_id)
+
+
+@guarded
 def flag_account(store: Store, *, channel: str, ts: str, user_id: str, account_id: str) -> FlagResult:
     """The card's "Flag prediction" button (cards shown only to the user cannot be reacted to)."""
     if queries.account(store, account_id) is None:
@@ -142,6 +157,58 @@ def answer_flag(store: Store, settings: Settings, *, flag_id: int, user_id: str,
         raise BadArguments(f"Unknown Upsell Index category {upsell_index!r}.")
     flag = _own_flag(store, flag_id, user_id)
     return fb.set_expected(store, flag.id, renewal_index=renewal_index, upsell_index=upsell_index)
+
+
+@guarded
+def answer_flag_button(store: Store, settings: Settings, *, value: str, kind: str,
+                       user_id: str) -> tuple[fb.Flag, str]:
+    """An expected-outcome button (value `<flag id>:<category index>`, kind renewal/upsell):
+    store the answer; the flag and the name of its account."""
+    flag_id, _, index = value.partition(":")
+    names = settings.renewal_categories if kind == "renewal" else settings.upsell_categories
+    if not (flag_id.isdigit() and index.isdigit() and int(index) < len(names)):
+        raise BadArguments("That button is out of date.")
+    flag = answer_flag(store, settings, flag_id=int(flag_id), user_id=user_id,
+                       **{f"{kind}_index": names[int(index)]})
+    account = queries.account(store, flag.account_id) if flag.account_id else None
+    return flag, account["name"] if account else "the account"
+
+
+RECORD_RACE_SECONDS = 2.0
+
+
+def flag_reaction_event(store: Store, settings: Settings, *, event_id: str | None, channel: str,
+                        ts: str, user_id: str, reaction: str,
+                        sleep: Callable[[float], None] = time.sleep) -> FlagResult | None:
+    """A `reaction_added` event: the new flag, or None (not feedback, not our message, a Slack
+    retry of an event already handled, or a flag this user already raised on the message).
+
+    Slack retries deliveries, possibly while the first is still running: the event id is
+    recorded once, and a flag is unique per (channel, message, user).
+    """
+    if not is_feedback_reaction(settings, reaction):
+        return None
+    if event_id and not fb.first_time_seen(store, event_id):
+        log.info("event %s already handled (Slack retry)", event_id)
+        return None
+
+    def flag() -> FlagResult | None:
+        return flag_reaction(store, settings, channel=channel, ts=ts, user_id=user_id,
+                             reaction=reaction)
+
+    result = flag()
+    # A reaction can arrive before the poster has recorded the message it just posted
+    # (chat.postMessage answered, record_post not yet committed): look again briefly.
+    deadline = time.monotonic() + RECORD_RACE_SECONDS
+    while result is None and time.monotonic() < deadline:
+        sleep(0.05)
+        result = flag()
+    return result if result is not None and result.created else None
+
+
+def set_flag_thread(store: Store, flag: fb.Flag, thread_ts: str) -> None:
+    """Remember the thread where the flag's question was asked."""
+    fb.set_thread(store, flag.id, thread_ts)
 
 
 # -- accuracy ------------------------------------------------------------------------------------------

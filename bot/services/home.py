@@ -57,8 +57,7 @@ def requester(store: Store, settings: Settings, *, user_id: str | None, team_id:
     elif user_id:
         # From the book (cheap); users.info only when the answer needs it.
         email = owner_email(store, user_id, client if resolve_email else None)
-    return Requester(user_id=user_id, team_id=team_id, channel_id=channel_id, owner_email=email,
-                     is_admin=bool(user_id and user_id in settings.slack.admins))
+    return Requester(user_id=user_id, team_id=team_id, channel_id=channel_id, owner_email=email)
 
 
 @guarded

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot import router
+from bot import dispatch, router
 from bot.services.errors import BadArguments
 
 
@@ -66,5 +66,5 @@ def test_summary_mine(settings, store) -> None:
 
     cmd = router.parse(settings, "summary mine")
     assert cmd.name == "summary" and cmd.args == {"mine": True} and router.needs_owner(cmd)
-    msg = router.reply(store, settings, cmd, Requester(user_id="UMARIA"))
+    msg = dispatch.reply(store, settings, cmd, Requester(user_id="UMARIA"))
     assert "Your accounts" in msg.text and "Northwind" not in str(msg.blocks)

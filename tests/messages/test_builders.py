@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from bot import router
+from bot import dispatch
+from bot.console import ConsoleBackend
 from bot.services import accounts as acc
 from bot.services import catalog, home
 from bot.services import feedback as fbs
@@ -185,7 +186,8 @@ def test_home_view(store, settings) -> None:
 @pytest.mark.parametrize("text", ["", "acme", "acme analytics", "list at risk", "summary", "segments",
                                   "segment 2", "indicators", "features", "accuracy", "share acme logistics"])
 def test_every_reply_renders_as_text(store, settings, text) -> None:
-    msg = router.reply(store, settings, router.parse(settings, text), Requester(user_id="UMARIA"))
+    msg = dispatch.answer(store, settings, dispatch.Request(text, user_id="UMARIA"),
+                          ConsoleBackend("UMARIA"))
     check_blocks(msg.blocks)
     assert message_to_text(msg).strip()
 

@@ -22,10 +22,8 @@ from bot.listeners.common import (
 )
 from bot.listeners.deps import Deps
 from bot.services import feedback as fbs
-from bot.services.errors import BadArguments
 from messages import feedback as feedback_msg
 from messages.actions import FLAG_ACCOUNT
-from storage import queries
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +34,7 @@ def register(app: App, deps: Deps) -> None:
 
     def flag_account(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         account_id = action_value(body)
-        account = queries.account(store, account_id)
-        if account is None:
-            raise BadArguments("That account is no longer in the book.")
-        prediction = fbs.prediction(store, account_id)
+        account, prediction = fbs.flag_target(store, account_id)
         # Where the flag is about and where to say it was recorded (views/flag_modal.py).
         metadata = json.dumps({"account_id": account_id, "channel": channel_of(body) or "",
                                "ts": message_ts_of(body) or "",

@@ -10,10 +10,8 @@ from slack_sdk import WebClient
 from bot.listeners.common import action_pattern, action_value, send, user_of
 from bot.listeners.deps import Deps
 from bot.services import feedback as fbs
-from bot.services.errors import BadArguments
 from messages import feedback as feedback_msg
 from messages.actions import FLAG_EXPECT_RENEWAL, FLAG_EXPECT_UPSELL
-from storage import queries
 
 
 def register(app: App, deps: Deps) -> None:
@@ -22,15 +20,8 @@ def register(app: App, deps: Deps) -> None:
     deps.registry.action(FLAG_EXPECT_UPSELL)
 
     def answer(body: dict[str, Any], respond: Respond, kind: str) -> None:
-        flag_id, _, index = action_value(body).partition(":")
-        names = settings.renewal_categories if kind == "renewal" else settings.upsell_categories
-        if not (flag_id.isdigit() and index.isdigit() and int(index) < len(names)):
-            raise BadArguments("That button is out of date.")
-        choice = {f"{kind}_index": names[int(index)]}
-        flag = fbs.answer_flag(store, settings, flag_id=int(flag_id), user_id=user_of(body) or "",
-                               **choice)
-        account = queries.account(store, flag.account_id) if flag.account_id else None
-        name = account["name"] if account else "the account"
+        flag, name = fbs.answer_flag_button(store, settings, value=action_value(body), kind=kind,
+                                            user_id=user_of(body) or "")
         send(respond, feedback_msg.flag_thanks(flag, name, settings.for_messages), replace=True)
 
     def flag_expect_renewal(body: dict[str, Any], respond: Respond, client: WebClient) -> None:

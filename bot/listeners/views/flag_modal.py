@@ -17,7 +17,6 @@ from bot.listeners.deps import Deps
 from bot.services import feedback as fbs
 from messages import feedback as feedback_msg
 from messages.actions import FLAG_MODAL
-from storage import feedback as fb
 
 log = logging.getLogger(__name__)
 CHOOSE_ONE = "Choose the Renewal Index or the Upsell Index you expect."
@@ -27,14 +26,14 @@ def register(app: App, deps: Deps) -> None:
     settings, store = deps.settings, deps.store
     deps.registry.action(FLAG_MODAL, {"chat:write"})   # interactivity (view submissions)
 
-    def acknowledge(meta: dict[str, Any], user_id: str, flag: fb.Flag, name: str,
+    def acknowledge(meta: dict[str, Any], user_id: str, flag: fbs.Flag, name: str,
                     client: WebClient) -> None:
         message = feedback_msg.flag_recorded(flag, name)
         channel, ts = meta.get("channel"), meta.get("ts")
         if channel and ts and not meta.get("ephemeral"):
             resp = client.chat_postMessage(channel=channel, thread_ts=ts, text=message.text,
                                            blocks=message.blocks)
-            fb.set_thread(store, flag.id, resp["ts"])
+            fbs.set_flag_thread(store, flag, resp["ts"])
         elif meta.get("response_url"):
             WebhookClient(meta["response_url"]).send(text=message.text, blocks=message.blocks,
                                                      response_type="ephemeral",
