@@ -37,6 +37,9 @@ class Card:
     upsell_move: str | None
     as_of: str
     provisional: bool = False
+    provisional_reason: str | None = None
+    book_churn: float | None = None     # the book's mean churn probability on the score's date
+    horizon_days: int = 90
 
     @property
     def account_id(self) -> str:
@@ -76,7 +79,7 @@ def card_blocks(card: Card, settings: DisplaySettings, *, shared_by: str | None 
         blocks.append(b.section("\n".join(lines)))
     notes = [b.text_of(t.history(card, sparkline([h["health_score"] for h in card.history])))]
     if card.provisional:
-        notes.append(b.text_of(t.provisional()))
+        notes.append(b.text_of(t.provisional(card.provisional_reason)))
     if shared_by:
         notes.append(b.text_of(t.shared_by(shared_by)))
     blocks.append(b.context(*notes))

@@ -27,8 +27,9 @@ class Prediction:
 @dataclass(frozen=True)
 class Realised:
     category: str
-    known: int         # scored rows whose outcome is known now
+    known: int         # live predictions whose outcome is known now
     positives: int     # of which churned (renewal) or upsold (upsell)
+    predicted: float | None = None   # their mean predicted probability
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,16 @@ class AccuracyData:
     upsell_model: dict[str, Any] | None
     renewal: list[Realised] = field(default_factory=list)
     upsell: list[Realised] = field(default_factory=list)
-    known: int = 0
-    correct: int = 0            # predicted at risk (bottom half of bands) == churned
+    known: int = 0              # live predictions whose outcome is known now
+    pending: int = 0            # live predictions still within their horizon
+    live_predicted: float | None = None   # mean predicted churn of the known ones
+    live_realised: float | None = None    # ... and the share that churned
+    live_from: str | None = None
+    live_to: str | None = None
     flags_resolved: int = 0     # answered flags whose outcome is now known
     flags_right: int = 0        # ... where the user's expectation was right
-
-    @property
-    def accuracy(self) -> float | None:
-        return self.correct / self.known if self.known else None
+    horizon_days: int = 90
+    provisional_reason: str | None = None
 
 BUTTONS_UP_TO = 5
 
@@ -174,18 +177,28 @@ def flag_modal_values(view: dict[str, Any], settings: DisplaySettings) -> tuple[
 def accuracy_message(data: AccuracyData, settings: DisplaySettings) -> Message:
     t = b.macros("misc.j2")
     e = emoji_lookup(settings)
-    blocks = [b.header("Prediction accuracy"), b.section(b.text_of(t.accuracy_flags(data))),
-              b.section(b.text_of(t.accuracy_realised(data)))]
+    blocks = [b.header("Prediction accuracy")]
+    for model, kind in ((data.churn_model, "Renewal"), (data.upsell_model, "Upsell")):
+        backtest = (model or {}).get("metrics", {}).get("backtest")
+        if backtest:
+            blocks.append(b.section(b.text_of(t.accuracy_backtest(backtest, kind, e))))
+    blocks.append(b.section(b.text_of(t.accuracy_realised(data))))
     if data.known:
-        blocks.append(b.section("*Renewal Index* (share that churned)\n" + "\n".join(
-            b.text_of(t.realised_line(r, e, "churned")) for r in data.renewal)))
+        blocks.append(b.section("*Renewal Index* (live predictions: share that churned)\n"
+                                + "\n".join(b.text_of(t.realised_line(r, e, "churned"))
+                                             for r in data.renewal)))
         if any(r.known for r in data.upsell):
-            blocks.append(b.section("*Upsell Index* (share that expanded)\n" + "\n".join(
-                b.text_of(t.realised_line(r, e, "upsold")) for r in data.upsell)))
+            blocks.append(b.section("*Upsell Index* (live predictions: share that expanded)\n"
+                                    + "\n".join(b.text_of(t.realised_line(r, e, "upsold"))
+                                                 for r in data.upsell)))
+    blocks.append(b.section(b.text_of(t.accuracy_flags(data))))
+    if data.provisional_reason:
+        blocks.append(b.context(b.text_of(t.accuracy_provisional(data.provisional_reason))))
     models = [b.text_of(t.model_line(data.churn_model, "Renewal")),
               b.text_of(t.model_line(data.upsell_model, "Upsell"))]
     models = [m for m in models if m]
     if models:
         blocks.append(b.context(*models))
-    acc = f"{100 * data.accuracy:.0f}%" if data.accuracy is not None else "not known yet"
-    return checked(f"{data.flags} flags; realised accuracy {acc}", blocks)
+    live = (f"{data.known} live predictions resolved" if data.known
+            else "no live prediction resolved yet")
+    return checked(f"Prediction accuracy: {live}; {data.flags} flags", blocks)

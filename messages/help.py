@@ -21,6 +21,8 @@ def help_message(settings: DisplaySettings) -> Message:
         b.section(b.text_of(t.help_commands(cmd))),
         b.section(b.text_of(t.help_categories(settings.renewal_categories,
                                               settings.upsell_categories, emojis))),
+        b.context(b.text_of(t.help_bands(settings.scoring.renewal_bands,
+                                         settings.scoring.horizon_days))),
         b.context(b.text_of(t.help_feedback(settings.feedback_emoji))),
     ]
     return checked(f"How to use {cmd}: {cmd} <account>, {cmd} list at risk, {cmd} summary", blocks)

@@ -36,6 +36,9 @@ class AccountList:
     page_size: int
     as_of: str
     owner_label: str | None = None
+    book_churn: float | None = None          # the book's mean churn probability on as_of
+    horizon_days: int = 90
+    provisional_reason: str | None = None    # set when the scores are provisional
 
 
 def list_message(lst: AccountList, settings: DisplaySettings, *, shared_by: str | None = None) -> Message:
@@ -47,8 +50,10 @@ def list_message(lst: AccountList, settings: DisplaySettings, *, shared_by: str 
         blocks.append(b.context(b.text_of(t.empty())))
     first = (lst.page - 1) * lst.page_size
     for n, r in enumerate(lst.rows, start=first + 1):
-        blocks.append(b.section(b.text_of(t.row(n, r, e)),
+        blocks.append(b.section(b.text_of(t.row(n, r, e, lst)),
                                 accessory=b.button("Open", OPEN_ACCOUNT, r["account_id"])))
+    if lst.provisional_reason:
+        blocks.append(b.context(b.text_of(t.provisional(lst.provisional_reason))))
     rest = lst.total - first - len(lst.rows)
     if rest > 0:
         blocks.append(b.context(f"…and {rest:,} more"))

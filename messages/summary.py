@@ -55,6 +55,7 @@ class SummaryData:
     owner_email: str | None = None
     owner_slack_id: str | None = None
     provisional: bool = False
+    provisional_reason: str | None = None
 
     @property
     def movements(self) -> int:
@@ -78,7 +79,7 @@ def summary_message(data: SummaryData, settings: DisplaySettings, *, title: str 
     t = b.macros("summary.j2")
     blocks = [b.header(title or b.text_of(t.title(data))), b.section(b.text_of(t.overview(data)))]
     if data.provisional:
-        blocks.append(b.context(b.text_of(t.provisional())))
+        blocks.append(b.context(b.text_of(t.provisional(data.provisional_reason))))
     blocks.append(b.section(b.text_of(t.index_title("Renewal Index")) + "\n" + "\n".join(
         b.text_of(t.category_line(line, settings.category_emoji(line.category))) for line in data.renewal)))
     blocks.append(b.section(b.text_of(t.index_title("Upsell Index")) + "\n" + "\n".join(

@@ -62,8 +62,8 @@ EPS = 1e-6
 # every snapshot row is scored. Boosting rounds are chosen on the walk-forward folds.
 HGB = {"learning_rate": 0.08, "max_leaf_nodes": 15, "min_samples_leaf": 40,
        "l2_regularization": 1.0}
-HGB_ROUNDS = (25, 50, 100)
-LR_C = (0.05, 0.3)
+HGB_ROUNDS = (20, 40, 80)
+LR_C = (0.05, 0.3)          # both tried on small books only (cheap there)
 # Monotone constraint when the rank correlation's z-score is at least this and the
 # decile rates move one way.
 MONOTONE_Z = 4.0
@@ -367,15 +367,15 @@ def _fit(family: str, X: pd.DataFrame, y: np.ndarray, numeric: list[str],
     return pipe, num, cat
 
 
-def _candidates(family: str) -> list[dict[str, Any]]:
+def _candidates(family: str, small: bool = False) -> list[dict[str, Any]]:
     if family == "hist_gradient_boosting":
         return [{"max_iter": r} for r in HGB_ROUNDS]
-    return [{"C": c} for c in LR_C]
+    return [{"C": c} for c in (LR_C if small else LR_C[:1])]
 
 
 def _fold_predictions(family: str, X: pd.DataFrame, y: np.ndarray, train: np.ndarray,
                       test: np.ndarray, numeric: list[str], categorical: list[str],
-                      seed: int) -> tuple[list[np.ndarray], Any, list[str]]:
+                      seed: int, small: bool) -> tuple[list[np.ndarray], Any, list[str]]:
     """Raw test probabilities of each candidate setting of a family (one list entry each)."""
     pipe, num, cat = _fit(family, X.iloc[train], y[train], numeric, categorical, seed,
                           max_iter=HGB_ROUNDS[-1], C=LR_C[0])
@@ -392,7 +392,7 @@ def _fold_predictions(family: str, X: pd.DataFrame, y: np.ndarray, train: np.nda
         out = [o if o is not None else pipe.predict_proba(Xt)[:, 1] for o in out]
         return out, pipe, [*num, *cat]
     out = [pipe.predict_proba(Xt)[:, 1]]
-    for c in LR_C[1:]:
+    for c in [p["C"] for p in _candidates(family, small)][1:]:
         other = build_pipeline(family, num, cat, seed, C=c)
         other.fit(X.iloc[train][[*num, *cat]], y[train])
         out.append(other.predict_proba(Xt)[:, 1])
@@ -465,6 +465,12 @@ def _train_model(
             "scores are provisional")
     metrics: dict[str, Any] = {"n_known": len(y), "n_positive": positives,
                                "base_rate": round(positives / len(y), 4)}
+    if provisional:
+        what = "churn" if kind == "churn" else "upsell"
+        accounts = len(np.unique(groups[y == 1]))
+        metrics["provisional_reason"] = (
+            f"only {positives} known {what} outcomes ({accounts} account{'s' if accounts != 1 else ''})"
+            f" to learn from, and {min_positive_labels} are needed")
     days = pd.to_datetime(as_of).to_numpy().astype("datetime64[D]").astype("int64")
 
     folds = walk_forward_folds(as_of, y, groups, horizon_days, seed)
@@ -483,7 +489,7 @@ def _train_model(
         fold_rows.append(test)
         for family in families:
             out, pipe, feats = _fold_predictions(family, X, y, train, test, numeric,
-                                                 categorical, seed + f)
+                                                 categorical, seed + f, provisional)
             for i, p in enumerate(out):
                 preds.setdefault((family, i), []).append(p)
             last_fit[family] = (pipe, feats)
@@ -504,11 +510,11 @@ def _train_model(
                          key=lambda k: (FAMILIES.index(k[0]) if k[0] in families else 9, k[1]))
         family, setting = chosen_key
     else:
-        family, setting = families[-1], len(_candidates(families[-1])) - 1
-    params = dict(_candidates(family)[setting])
+        family, setting = families[-1], 0
+    params = dict(_candidates(family, provisional)[setting])
     metrics["family"] = family
     metrics["settings"] = params
-    metrics["candidates"] = {f"{k[0]} {_candidates(k[0])[k[1]]}": round(v, 4)
+    metrics["candidates"] = {f"{k[0]} {_candidates(k[0], provisional)[k[1]]}": round(v, 4)
                              for k, v in sorted(scores.items())}
 
     backtest = None

@@ -184,6 +184,34 @@ def write_scores(conn: sqlite3.Connection, columns: dict[str, Sequence[Any]],
     return n
 
 
+LEDGER_COLUMNS = (
+    "account_id", "as_of", "churn_model", "upsell_model", "churn_probability", "health_score",
+    "renewal_index", "upsell_probability", "upsell_index", "recorded_at",
+)
+
+
+def write_ledger(conn: sqlite3.Connection, columns: dict[str, Sequence[Any]]) -> int:
+    """Record live predictions once (a row already recorded keeps its first prediction)."""
+    names = list(LEDGER_COLUMNS)
+    n = len(columns["account_id"])
+    sql = (f"INSERT OR IGNORE INTO prediction_ledger ({', '.join(names)})"
+           f" VALUES ({', '.join('?' * len(names))})")
+    cols = [_py(columns[c], n) for c in names]
+    for start in range(0, n, CHUNK):
+        conn.executemany(sql, zip(*(c[start:start + CHUNK] for c in cols), strict=True))
+    return n
+
+
+def resolve_ledger(conn: sqlite3.Connection, outcomes: pd.DataFrame, now: str) -> int:
+    """Fill in the outcomes (columns account_id, as_of, churned, upsold) now known."""
+    rows = [(int(c), None if u != u else int(u), now, a, d) for a, d, c, u in zip(
+        outcomes["account_id"], outcomes["as_of"], outcomes["churned"], outcomes["upsold"],
+        strict=True)]
+    conn.executemany("UPDATE prediction_ledger SET churned = ?, upsold = ?, resolved_at = ?"
+                     " WHERE account_id = ? AND as_of = ? AND churned IS NULL", rows)
+    return len(rows)
+
+
 def _py(values: Sequence[Any] | Any, n: int) -> list[Any]:
     """Plain Python values with None for missing (what sqlite3 binds as NULL)."""
     if np.isscalar(values) or values is None:

@@ -347,8 +347,11 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     cache = store.scalar("PRAGMA cache_size")
     store.conn.execute("PRAGMA cache_size = -262144")   # 256 MB: bulk index inserts
     try:
-        _save(store, report, models, churn, upsell, fp, now, seg_rows, pending_keys, health,
-              churn_p, upsell_p, upsell_idx, segment_ids, drivers, levels, settings)
+        with store.transaction():
+            _save(store, report, models, churn, upsell, fp, now, seg_rows, pending_keys, health,
+                  churn_p, upsell_p, upsell_idx, segment_ids, drivers, levels, settings)
+            _ledger(store, prepared, pending, churn_p, health, upsell_p, upsell_idx, churn,
+                    upsell, settings, now)
     finally:
         store.conn.execute(f"PRAGMA cache_size = {int(cache)}")
     step(len(STAGES))
@@ -393,6 +396,41 @@ def _save(store: Store, report: ScoreReport, models: dict[str, dict[str, Any]],
             "scored_at": now,
         })
         persist.write_components(conn, report.components, now)
+
+
+def _ledger(store: Store, prepared: _Prepared, pending: np.ndarray, churn_p: np.ndarray,
+            health: np.ndarray, upsell_p: np.ndarray, upsell_idx: np.ndarray,
+            churn: dict[str, Any], upsell: dict[str, Any] | None, settings: ScoringSettings,
+            now: str) -> None:
+    """Record live predictions and fill in outcomes that became known (inside the run's
+    transaction).
+
+    Live = a row scored now whose churn outcome is not known yet, so no model trained on
+    it: exactly what a CSM is shown. Earlier ledger rows whose outcome the data now
+    reveals get it, with the date it became known.
+    """
+    keys = prepared.features.keys
+    unknown = np.isnan(prepared.churn)
+    live = unknown[pending]
+    pending_keys = keys.loc[pending]
+    open_rows = store.frame("SELECT account_id, as_of FROM prediction_ledger"
+                            " WHERE churned IS NULL")
+    with store.transaction() as conn:
+        if live.any():
+            persist.write_ledger(conn, {
+                "account_id": pending_keys["account_id"].to_numpy()[live],
+                "as_of": pending_keys["as_of"].to_numpy()[live],
+                "churn_model": churn["version"],
+                "upsell_model": upsell["version"] if upsell else None,
+                "churn_probability": churn_p[live], "health_score": health[live],
+                "renewal_index": renewal_indexes(health[live], settings),
+                "upsell_probability": upsell_p[live], "upsell_index": upsell_idx[live],
+                "recorded_at": now,
+            })
+        if len(open_rows):
+            known = keys.assign(churned=prepared.churn, upsold=prepared.upsold)[~unknown]
+            found = open_rows.merge(known, on=["account_id", "as_of"], how="inner")
+            persist.resolve_ledger(conn, found, now)
 
 
 def _current(store: Store, keys: pd.DataFrame, settings: ScoringSettings) -> np.ndarray:

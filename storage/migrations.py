@@ -289,6 +289,30 @@ _LABEL_COUNTS = """
 """
 
 
+_PREDICTION_LEDGER = """
+        -- Live predictions: each (account, as_of) scored by a model that had not seen its
+        -- outcome, as it was shown when made; the outcome is filled in once the horizon
+        -- has passed. `/outcome accuracy` reads only this and the models' backtests.
+        CREATE TABLE prediction_ledger (
+            account_id TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            churn_model TEXT,
+            upsell_model TEXT,
+            churn_probability REAL,
+            health_score REAL,
+            renewal_index TEXT,
+            upsell_probability REAL,
+            upsell_index TEXT,
+            recorded_at TEXT NOT NULL,
+            churned INTEGER,              -- NULL until the outcome is known
+            upsold INTEGER,
+            resolved_at TEXT,
+            PRIMARY KEY (account_id, as_of)
+        );
+        CREATE INDEX prediction_ledger_open ON prediction_ledger (churned, as_of);
+"""
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _INITIAL),
     ("0002_source_syncs", _SOURCE_SYNCS),
@@ -297,6 +321,7 @@ MIGRATIONS: list[Migration] = [
     ("0005_customer_since", _CUSTOMER_SINCE),
     ("0006_feedback_note", _FEEDBACK_NOTE),
     ("0007_label_counts", _LABEL_COUNTS),
+    ("0008_prediction_ledger", _PREDICTION_LEDGER),
 ]
 
 

@@ -45,6 +45,40 @@ def previous_as_of(store: Store, as_of: str) -> str | None:
     return store.scalar("SELECT max(as_of) FROM scores WHERE as_of < ?", (as_of,))
 
 
+def ledger_summary(store: Store) -> dict[str, Any]:
+    """Live predictions whose outcome is known: counts, mean predicted and realised churn,
+    and per Renewal / Upsell Index category (rows, positives, mean predicted)."""
+    row = store.conn.execute(
+        "SELECT count(churned), count(*) - count(churned), avg(CASE WHEN churned IS NOT NULL"
+        " THEN churn_probability END), avg(churned), min(CASE WHEN churned IS NOT NULL THEN"
+        " as_of END), max(CASE WHEN churned IS NOT NULL THEN as_of END) FROM prediction_ledger"
+    ).fetchone()
+    renewal = {r[0]: (int(r[1]), int(r[2] or 0), r[3]) for r in store.conn.execute(
+        "SELECT renewal_index, count(*), sum(churned), avg(churn_probability)"
+        " FROM prediction_ledger WHERE churned IS NOT NULL GROUP BY 1")}
+    upsell = {r[0]: (int(r[1]), int(r[2] or 0), r[3]) for r in store.conn.execute(
+        "SELECT upsell_index, count(*), sum(upsold), avg(upsell_probability)"
+        " FROM prediction_ledger WHERE upsold IS NOT NULL AND upsell_index IS NOT NULL"
+        " GROUP BY 1")}
+    return {"known": int(row[0] or 0), "pending": int(row[1] or 0), "predicted": row[2],
+            "realised": row[3], "from": row[4], "to": row[5], "renewal": renewal,
+            "upsell": upsell}
+
+
+def ledger_outcome(store: Store, account_id: str, on_or_before: str) -> int | None:
+    """The churn outcome of the account's latest live prediction dated on or before a day."""
+    value = store.scalar(
+        "SELECT churned FROM prediction_ledger WHERE account_id = ? AND as_of <= ?"
+        " ORDER BY as_of DESC LIMIT 1", (account_id, on_or_before))
+    return None if value is None else int(value)
+
+
+def book_churn_average(store: Store, as_of: str) -> float | None:
+    """Mean churn probability of the accounts scored on `as_of` ("your book's average")."""
+    value = store.scalar("SELECT avg(churn_probability) FROM scores WHERE as_of = ?", (as_of,))
+    return None if value is None else float(value)
+
+
 def scoring_version(store: Store) -> tuple[Any, ...]:
     """Changes whenever accounts or scores are rewritten: a cache key for name lists."""
     row = store.conn.execute(
@@ -196,8 +230,8 @@ def list_accounts(
     base = f"FROM scores s JOIN accounts a ON a.account_id = s.account_id WHERE {where}"
     total = store.scalar(f"SELECT count(*) {base}", params)
     rows = store.query(
-        f"SELECT {_ACCOUNT_COLUMNS}, s.health_score, s.renewal_index, s.upsell_index, s.segment_id"
-        f" {base} ORDER BY a.arr DESC, a.name LIMIT ? OFFSET ?",
+        f"SELECT {_ACCOUNT_COLUMNS}, s.health_score, s.churn_probability, s.renewal_index,"
+        f" s.upsell_index, s.segment_id {base} ORDER BY a.arr DESC, a.name LIMIT ? OFFSET ?",
         [*params, limit, offset],
     )
     return rows, int(total or 0)

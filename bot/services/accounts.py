@@ -10,7 +10,15 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from bot.config import Settings
-from bot.services.core import Requester, guarded, movement_direction, period, provisional
+from bot.services.core import (
+    Requester,
+    book_churn,
+    guarded,
+    movement_direction,
+    period,
+    provisional,
+    provisional_reason,
+)
 from bot.services.errors import AccountNotFound, BadArguments
 from messages.account import Card, Match
 from messages.lists import AccountList, ListQuery
@@ -167,6 +175,9 @@ def card(store: Store, settings: Settings, account_id: str, as_of: str | None = 
                                        current and current["upsell_index"], "upsell"),
         as_of=p.as_of,
         provisional=provisional(store),
+        provisional_reason=provisional_reason(store),
+        book_churn=book_churn(store, current["as_of"]) if current else None,
+        horizon_days=settings.horizon_days,
     )
 
 
@@ -225,4 +236,6 @@ def list_accounts(store: Store, settings: Settings, q: ListQuery,
         limit=size, offset=(max(q.page, 1) - 1) * size,
     )
     pages = max(1, -(-total // size))
-    return AccountList(q, rows, total, min(max(q.page, 1), pages), pages, size, p.as_of, label)
+    return AccountList(q, rows, total, min(max(q.page, 1), pages), pages, size, p.as_of, label,
+                       book_churn=book_churn(store, p.as_of), horizon_days=settings.horizon_days,
+                       provisional_reason=provisional_reason(store))

@@ -94,3 +94,33 @@ def provisional(store: Store) -> bool:
     """True when an active model was trained on too few labels: scores are provisional."""
     with reading():
         return bool(store.scalar("SELECT max(provisional) FROM models WHERE active = 1") or 0)
+
+
+def provisional_reason(store: Store) -> str | None:
+    """Why the scores are provisional (from the active models), or None when they are not."""
+    import json
+
+    with reading():
+        rows = store.query("SELECT metrics FROM models WHERE active = 1 AND provisional = 1"
+                           " ORDER BY kind")
+    reasons = [json.loads(r["metrics"]).get("provisional_reason") for r in rows]
+    reasons = [r for r in reasons if r]
+    if rows and not reasons:
+        return "too few known outcomes to train on yet"
+    return "; ".join(reasons) or None
+
+
+_book_churn_cache: dict[tuple[str, str], tuple[tuple[Any, ...], float | None]] = {}
+
+
+def book_churn(store: Store, as_of: str) -> float | None:
+    """The book's mean churn probability on `as_of`, cached until the scores change."""
+    key = (store.path, as_of)
+    with reading():
+        version = queries.scoring_version(store)
+        hit = _book_churn_cache.get(key)
+        if hit and hit[0] == version:
+            return hit[1]
+        value = queries.book_churn_average(store, as_of)
+    _book_churn_cache[key] = (version, value)
+    return value

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Settings
-from bot.services.core import guarded, renewal_rank
+from bot.services.core import guarded, provisional_reason, renewal_rank
 from bot.services.errors import BadArguments, NotAllowed
 from messages.feedback import AccuracyData, Prediction, Realised
 from storage import feedback as fb
@@ -214,35 +214,11 @@ def set_flag_thread(store: Store, flag: fb.Flag, thread_ts: str) -> None:
 # -- accuracy ------------------------------------------------------------------------------------------
 
 
-_accuracy_cache: dict[str, tuple[tuple[Any, ...], Any]] = {}
-_accuracy_lock = threading.Lock()
-
-
-def _labels(store: Store, settings: Settings) -> Any:
-    """Realised outcomes per (account, as_of), derived as the data contract says; cached."""
-    import pandas as pd
-
-    from scoring.labels import derive_labels
-
-    key = store.path + str(id(store))
-    version = queries.scoring_version(store)
-    with _accuracy_lock:
-        hit = _accuracy_cache.get(key)
-    if hit and hit[0] == version:
-        return hit[1]
-    book = store.frame("SELECT account_id, as_of, status, arr, churned, upsold FROM snapshots")
-    labels = (derive_labels(book, settings.horizon_days, settings.upsell_growth)
-              if not book.empty else pd.DataFrame(columns=["account_id", "as_of", "churned", "upsold"]))
-    with _accuracy_lock:
-        _accuracy_cache[key] = (version, labels)
-    return labels
-
-
 @guarded
 def accuracy(store: Store, settings: Settings) -> AccuracyData:
-    """Flags so far, and how past predictions turned out now that their horizon is over."""
-    import pandas as pd
-
+    """Flags so far, the models' out-of-time backtests, and how the live predictions
+    (stored when they were made, by a model that had not seen their outcome) turned out
+    once their horizon passed. Never rows a model trained on."""
     flags = fb.flags(store)
     answered = [f for f in flags if f.answered_at]
     by_expected: dict[str, int] = {}
@@ -250,44 +226,33 @@ def accuracy(store: Store, settings: Settings) -> AccuracyData:
         for value in (f.expected_renewal_index, f.expected_upsell_index):
             if value:
                 by_expected[value] = by_expected.get(value, 0) + 1
+    live = queries.ledger_summary(store)
     data: dict[str, Any] = {
         "flags": len(flags), "answered": len(answered), "by_expected": by_expected,
         "churn_model": queries.active_model(store, "churn"),
         "upsell_model": queries.active_model(store, "upsell"),
+        "horizon_days": settings.horizon_days,
+        "provisional_reason": provisional_reason(store),
+        "known": live["known"], "pending": live["pending"],
+        "live_predicted": live["predicted"], "live_realised": live["realised"],
+        "live_from": live["from"], "live_to": live["to"],
     }
-    labels = _labels(store, settings)
-    known = labels[labels["churned"].notna()] if len(labels) else labels
-    if len(known):
-        scores = store.frame("SELECT account_id, as_of, renewal_index, upsell_index FROM scores")
-        joined = scores.merge(known, on=["account_id", "as_of"], how="inner")
-        half = len(settings.renewal_categories) / 2
-        ranks = joined["renewal_index"].map(lambda c: renewal_rank(settings, c))
-        at_risk = ranks >= half
-        churned = joined["churned"].astype("float") == 1
-        data["known"] = len(joined)
-        data["correct"] = int((at_risk == churned).sum())
-        data["renewal"] = [
-            Realised(c, int((joined["renewal_index"] == c).sum()),
-                     int(((joined["renewal_index"] == c) & churned).sum()))
-            for c in settings.renewal_categories]
-        up_known = joined[joined["upsold"].notna()]
-        data["upsell"] = [
-            Realised(c, int((up_known["upsell_index"] == c).sum()),
-                     int(((up_known["upsell_index"] == c) & (up_known["upsold"].astype(float) == 1)).sum()))
-            for c in settings.upsell_categories]
-        # Were the people who flagged right?
-        resolved = right = 0
-        outcome = {(r.account_id, r.as_of): r.churned for r in known.itertuples()}
-        for f in answered:
-            if not f.account_id or not f.expected_renewal_index:
-                continue
-            as_of = store.scalar("SELECT max(as_of) FROM scores WHERE account_id = ? AND as_of <= ?",
-                                 (f.account_id, f.created_at[:10]))
-            actual = outcome.get((f.account_id, as_of))
-            if actual is None or pd.isna(actual):
-                continue
-            resolved += 1
-            rank = renewal_rank(settings, f.expected_renewal_index)
-            right += int((rank is not None and rank >= half) == (int(actual) == 1))
-        data["flags_resolved"], data["flags_right"] = resolved, right
+    by_cat = live["renewal"]
+    data["renewal"] = [Realised(c, *by_cat.get(c, (0, 0, None))) for c in settings.renewal_categories]
+    by_up = live["upsell"]
+    data["upsell"] = [Realised(c, *by_up.get(c, (0, 0, None))) for c in settings.upsell_categories]
+    # Were the people who flagged right? The flagged prediction is the account's latest
+    # live one at the time of the flag.
+    half = len(settings.renewal_categories) / 2
+    resolved = right = 0
+    for f in answered:
+        if not f.account_id or not f.expected_renewal_index:
+            continue
+        actual = queries.ledger_outcome(store, f.account_id, f.created_at[:10])
+        if actual is None:
+            continue
+        resolved += 1
+        rank = renewal_rank(settings, f.expected_renewal_index)
+        right += int((rank is not None and rank >= half) == (actual == 1))
+    data["flags_resolved"], data["flags_right"] = resolved, right
     return AccuracyData(**data)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from bot.config import Settings
-from bot.services.core import guarded, movement_direction, period, provisional
+from bot.services.core import (
+    guarded,
+    movement_direction,
+    period,
+    provisional,
+    provisional_reason,
+)
 from messages.summary import CategoryLine, Movement, SummaryData
 from storage import queries
 from storage.store import Store
@@ -72,4 +78,5 @@ def summary(store: Store, settings: Settings, *, as_of: str | None = None,
         owner_email=owner_email,
         owner_slack_id=owner_slack_id,
         provisional=provisional(store),
+        provisional_reason=provisional_reason(store),
     )

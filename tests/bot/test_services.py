@@ -143,7 +143,7 @@ def test_accuracy_counts_flags(store, settings) -> None:
     fbs.answer_flag(store, settings, flag_id=r.flag.id, user_id="U1", renewal_index="Watch")
     data = fbs.accuracy(store, settings)
     assert (data.flags, data.answered, data.by_expected) == (1, 1, {"Watch": 1})
-    assert data.known == 0 and data.accuracy is None  # no snapshots in this fixture
+    assert data.known == 0 and data.pending == 0  # no live prediction recorded in this fixture
 
 
 def test_home_for_an_owner(store, settings) -> None:

@@ -170,7 +170,7 @@ def test_feedback_prompts(store, settings) -> None:
 def test_accuracy_view(store, settings) -> None:
     msg = feedback_msg.accuracy_message(fbs.accuracy(store, settings), settings.for_messages)
     check_blocks(msg.blocks)
-    assert "Realised accuracy" in dump(msg) and "ROC AUC 0.81" in dump(msg)
+    assert "Live predictions" in dump(msg) and "backtest ROC AUC 0.81" in dump(msg)
 
 
 def test_home_view(store, settings) -> None:
