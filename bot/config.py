@@ -11,6 +11,7 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -210,9 +211,9 @@ class Settings(_Strict):
                 seen[key] = comp
         return {comp: [normalize_column(c) for c in cols] for comp, cols in comps.items()}
 
-    # -- each layer's part (built on each call: cheap, and never stale after model_copy) --
+    # -- each layer's part, built once (model_copy drops them, so they are never stale) --
 
-    @property
+    @cached_property
     def for_scoring(self) -> ScoringSettings:
         """What scoring needs: horizon, bands, upsell categories and threshold, components."""
         return ScoringSettings(
@@ -227,7 +228,7 @@ class Settings(_Strict):
             components={comp: tuple(cols) for comp, cols in self.components.items()},
         )
 
-    @property
+    @cached_property
     def for_messages(self) -> DisplaySettings:
         """What messages need to display things: names, the command, emoji per category."""
         upsell = (self.upsell_index.likely, self.upsell_index.unlikely)
@@ -240,6 +241,12 @@ class Settings(_Strict):
             emoji=emoji,
             scoring=self.for_scoring,
         )
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Settings:
+        copy = super().model_copy(update=update, deep=deep)
+        for part in ("for_scoring", "for_messages"):
+            copy.__dict__.pop(part, None)
+        return copy
 
     # -- shortcuts to those parts, for bot/ -------------------------------------------------
 
@@ -255,6 +262,10 @@ class Settings(_Strict):
     def renewal_category(self, health_score: float) -> str:
         """The Renewal Index category of a 0-100 health score."""
         return self.for_scoring.renewal_category(health_score)
+
+    def renewal_rank(self, category: str | None) -> int | None:
+        """The place of a Renewal Index category (0 = best); None for none or an unknown one."""
+        return self.for_scoring.renewal_rank(category)
 
     def emoji_for(self, category: str) -> str:
         return self.for_messages.emoji_for(category)

@@ -69,11 +69,6 @@ def upsell_indexes(probability: np.ndarray, threshold: float, settings: ScoringS
     return out
 
 
-def renewal_rank(settings: ScoringSettings) -> dict[str, int]:
-    """Category -> position, 0 = best (Likely to Renew)."""
-    return {name: i for i, name in enumerate(settings.renewal_categories)}
-
-
 def score_history(store: Store, account_id: str | None = None) -> pd.DataFrame:
     """Every score with the account's previous-period values beside it.
 
@@ -111,7 +106,7 @@ def movements(store: Store, settings: ScoringSettings, as_of: str | None = None)
     else:
         rows = history[history["as_of"] == as_of]
     rows = rows[rows["previous_as_of"].notna()].copy()
-    rank = renewal_rank(settings)
+    rank = settings.renewal_ranks
     now = rows["renewal_index"].map(rank)
     before = rows["previous_renewal_index"].map(rank)
     rows["renewal_move"] = np.where(now > before, "worse", np.where(now < before, "better", None))

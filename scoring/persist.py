@@ -18,6 +18,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from storage import queries
 from storage.store import Store
 
 SCORE_COLUMNS = (
@@ -229,11 +230,12 @@ def _py(values: Sequence[Any] | Any, n: int) -> list[Any]:
 # -- reads -------------------------------------------------------------------------------
 
 
-def export_frame(store: Store, horizon_days: int) -> pd.DataFrame:
-    """Latest score of every current account, with previous-period indexes.
+def export_frame(store: Store) -> pd.DataFrame:
+    """The score of every current account (`storage.queries.current_scores`), with its
+    previous-period indexes.
 
     This is the CRM writeback file: one row per account. Accounts that left (marked
-    churned, or absent for more than a horizon) are not current and not exported.
+    churned, or absent from the latest snapshot) are not current and not exported.
     """
     return store.frame(
         "WITH ranked AS ("
@@ -241,8 +243,7 @@ def export_frame(store: Store, horizon_days: int) -> pd.DataFrame:
         "  LAG(renewal_index) OVER w AS previous_renewal_index,"
         "  LAG(upsell_index) OVER w AS previous_upsell_index,"
         "  LAG(health_score) OVER w AS previous_health_score,"
-        "  LAG(as_of) OVER w AS previous_as_of,"
-        "  ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY as_of DESC) AS rn"
+        "  LAG(as_of) OVER w AS previous_as_of"
         " FROM scores s WINDOW w AS (PARTITION BY account_id ORDER BY as_of))"
         " SELECT r.account_id, a.name, a.owner_email, r.as_of, r.health_score, r.renewal_index,"
         "  r.upsell_probability, r.upsell_index, r.previous_renewal_index,"
@@ -250,10 +251,8 @@ def export_frame(store: Store, horizon_days: int) -> pd.DataFrame:
         "  r.previous_health_score, r.previous_as_of, r.churn_model, r.upsell_model"
         " FROM ranked r JOIN accounts a ON a.account_id = r.account_id"
         " LEFT JOIN segments g ON g.run = r.churn_model AND g.segment_id = r.segment_id"
-        " WHERE r.rn = 1 AND (a.status IS NULL OR a.status != 'churned')"
-        "  AND a.last_as_of >= date((SELECT max(as_of) FROM snapshots), ?)"
+        f" WHERE {queries.current_scores('r')}"
         " ORDER BY r.account_id",
-        (f"-{int(horizon_days)} days",),
     )
 
 

@@ -44,6 +44,7 @@ from scoring.segments import (
     top_products,
 )
 from scoring.settings import ScoringSettings
+from storage import queries
 from storage.store import Store
 
 ENGINE_VERSION = "2"
@@ -298,7 +299,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     # are current customers (segments, coverage).
     acc = keys["account_id"].to_numpy()
     latest = np.r_[acc[1:] != acc[:-1], True] if len(acc) else np.zeros(0, dtype=bool)
-    current_rows = latest & _current(store, keys, settings)
+    current_rows = latest & _current(store, keys)
 
     X_pending = fs.frame if pending.all() else fs.frame.loc[pending]
     churn_p = np.round(_predict(churn, X_pending), 6)
@@ -433,15 +434,10 @@ def _ledger(store: Store, prepared: _Prepared, pending: np.ndarray, churn_p: np.
             persist.resolve_ledger(conn, found, now)
 
 
-def _current(store: Store, keys: pd.DataFrame, settings: ScoringSettings) -> np.ndarray:
-    """Rows of accounts that are still customers: not marked churned, and seen within
-    one horizon of the book's latest snapshot date (gone longer than that = left)."""
-    rows = store.query(
-        "SELECT account_id FROM accounts WHERE (status IS NULL OR status != 'churned')"
-        " AND last_as_of >= date((SELECT max(as_of) FROM snapshots), ?)",
-        (f"-{int(settings.horizon_days)} days",))
-    current = {r["account_id"] for r in rows}
-    return keys["account_id"].isin(current).to_numpy()
+def _current(store: Store, keys: pd.DataFrame) -> np.ndarray:
+    """Rows of the book's current accounts (see `storage.queries.current_scores`): rows of
+    the latest snapshot date (rows marked churned are not in `keys`)."""
+    return (keys["as_of"] == queries.current_snapshot_date(store)).to_numpy()
 
 
 def _stepper(progress: ProgressFn | None, timings: dict[str, float]

@@ -39,6 +39,15 @@ class ScoringSettings:
         return [b.name for b in self.renewal_bands]
 
     @property
+    def renewal_ranks(self) -> dict[str, int]:
+        """Renewal Index category -> its place, 0 = the best (Likely to Renew)."""
+        return {name: i for i, name in enumerate(self.renewal_categories)}
+
+    def renewal_rank(self, category: str | None) -> int | None:
+        """The place of a Renewal Index category (0 = best); None for none or an unknown one."""
+        return self.renewal_ranks.get(category) if category else None
+
+    @property
     def upsell_categories(self) -> list[str]:
         """Upsell Index category names, likely first."""
         return [self.upsell_likely, self.upsell_unlikely]

@@ -35,7 +35,26 @@ def _json(value: str | None, default: Any = None) -> Any:
 # -- periods ---------------------------------------------------------------------------
 
 
+# The book's current accounts, one definition for every count a user sees (summary, lists,
+# export, segments, App Home, pulse): the accounts scored in the latest scored period.
+# Scoring scores every snapshot row of an account not marked churned, and takes the book's
+# latest snapshot date as that period (`current_snapshot_date`): so the current accounts are
+# the ones in the latest snapshot that have not left. An account absent from the latest
+# snapshot has left, as the data contract's labels say.
+
+
+def current_scores(alias: str = "s") -> str:
+    """SQL condition on the `scores` table (as `alias`): the current accounts' scores."""
+    return f"{alias}.as_of = (SELECT max(as_of) FROM scores)"
+
+
+def current_snapshot_date(store: Store) -> str | None:
+    """The snapshot date whose rows are the current accounts once scored: the book's latest."""
+    return store.scalar("SELECT max(as_of) FROM snapshots")
+
+
 def latest_as_of(store: Store) -> str | None:
+    """The latest scored period: its scores are the current accounts' (see above)."""
     """The latest scored period (max as_of in scores), or None before the first scoring."""
     return store.scalar("SELECT max(as_of) FROM scores")
 

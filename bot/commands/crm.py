@@ -33,7 +33,7 @@ def push(state: CliContext, destination: str, dry_run: bool, show: int) -> None:
 
     settings = state.settings
     try:
-        plan = plan_push(state.store, settings.crm, destination, horizon_days=settings.horizon_days)
+        plan = plan_push(state.store, settings.crm, destination)
         if dry_run:
             click.echo(describe_plan(plan, show))
             return

@@ -82,7 +82,7 @@ def export(state: CliContext, fmt: str, out: Path | None) -> None:
     """
     from scoring import persist
 
-    frame = persist.export_frame(state.store, state.settings.horizon_days)
+    frame = persist.export_frame(state.store)
     if frame.empty:
         raise ScoringError("no scores yet: run `outcomes score` first")
     frame = frame[list(EXPORT_COLUMNS)]
@@ -156,7 +156,7 @@ def segments(state: CliContext, export_dir: Path | None) -> None:
     from messages.spreadsheet import safe_frame
 
     export_dir.mkdir(parents=True, exist_ok=True)
-    latest = persist.export_frame(store, state.settings.horizon_days)
+    latest = persist.export_frame(store)
     run = table["run"].iloc[0]
     latest = latest[latest["churn_model"] == run]
     metrics = metric_plan(store).all

@@ -1,7 +1,7 @@
 """Push the latest scores to a CRM: only what changed since its last acknowledged push.
 
-    plan = plan_push(store, crm, "hubspot", horizon_days=90)     # what would be sent
-    report = push(store, crm, "hubspot", connection("hubspot"), horizon_days=90)
+    plan = plan_push(store, crm, "hubspot")     # what would be sent
+    report = push(store, crm, "hubspot", connection("hubspot"))
 
 The values are those of the latest score of every current account (the export's
 rows, `scoring.persist.export_frame`): health score (0-100, whole), Renewal Index
@@ -122,13 +122,13 @@ def _keys(store: Store, key_column: str, account_ids: Sequence[str]) -> dict[str
     return out
 
 
-def plan_push(store: Store, crm: CrmSettings, destination: str, *, horizon_days: int) -> PushPlan:
+def plan_push(store: Store, crm: CrmSettings, destination: str) -> PushPlan:
     from scoring.persist import export_frame
 
     fields = getattr(crm, destination).fields.mapping()
     if not fields:
         raise NothingToPush(f"no field is set under crm.{destination}.fields in app.yaml")
-    frame = export_frame(store, horizon_days)
+    frame = export_frame(store)
     if frame.empty:
         raise NothingToPush("no scores yet: run `outcomes score` first")
     ids = frame["account_id"].astype(str).tolist()
@@ -171,14 +171,14 @@ def _chunks(items: Sequence[Change], size: int) -> Iterator[Sequence[Change]]:
 
 
 def push(
-    store: Store, crm: CrmSettings, destination: str, conn: Connection, *, horizon_days: int,
+    store: Store, crm: CrmSettings, destination: str, conn: Connection, *,
     clock: Clock = system_clock, sleep: Sleep = time.sleep,
     progress: Callable[[int, int], None] | None = None, plan: PushPlan | None = None,
 ) -> PushReport:
     """Send the plan in batches; record what was acknowledged after each one.
 
     `progress(accounts_done, accounts_total)` follows the batches."""
-    plan = plan or plan_push(store, crm, destination, horizon_days=horizon_days)
+    plan = plan or plan_push(store, crm, destination)
     report = PushReport(plan)
     if not plan.changes:
         return report
@@ -219,7 +219,7 @@ def run_push(store: Store, settings: Any, destination: str, *, clock: Clock = sy
              plan: PushPlan | None = None) -> PushReport:
     """`push` under the destination's job lock, recorded in job_runs as push:<destination>.
 
-    `settings` is the app's Settings (crm, crm_secrets, horizon_days). Raises
+    `settings` is the app's Settings (crm, crm_secrets). Raises
     CrmNotConfigured, NothingToPush or LockHeld before anything is sent."""
     from bot.crm.settings import connection
     from storage import deliveries as ledger
@@ -230,7 +230,7 @@ def run_push(store: Store, settings: Any, destination: str, *, clock: Clock = sy
     with JobLock(store, f"job:{job}", clock=clock):
         run_id = ledger.start_run(store, job, now=clock())
         try:
-            report = push(store, settings.crm, destination, conn, horizon_days=settings.horizon_days,
+            report = push(store, settings.crm, destination, conn,
                           clock=clock, sleep=sleep, progress=progress, plan=plan)
         except BaseException as exc:
             ledger.finish_run(store, run_id, "error", {"error": repr(exc)}, now=clock())

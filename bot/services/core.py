@@ -66,14 +66,6 @@ def guarded(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def renewal_rank(settings: Settings, category: str | None) -> int | None:
-    """0 for the best Renewal Index category; None for an unknown one."""
-    try:
-        return settings.renewal_categories.index(category) if category else None
-    except ValueError:
-        return None
-
-
 def movement_direction(settings: Settings, before: str | None, after: str | None,
                        kind: str = "renewal") -> str | None:
     """'up' (better), 'down' (worse) or None (same / unknown) between two categories."""
@@ -82,7 +74,7 @@ def movement_direction(settings: Settings, before: str | None, after: str | None
     if kind == "upsell":
         likely = settings.upsell_index.likely.name
         return "up" if after == likely else "down" if before == likely else None
-    b, a = renewal_rank(settings, before), renewal_rank(settings, after)
+    b, a = settings.renewal_rank(before), settings.renewal_rank(after)
     if a is None or b is None:
         return None
     return "up" if a < b else "down"

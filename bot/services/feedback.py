@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Settings
-from bot.services.core import guarded, provisional_reason, renewal_rank
+from bot.services.core import guarded, provisional_reason
 from bot.services.errors import BadArguments, NotAllowed
 from messages.feedback import AccuracyData, Prediction, Realised
 from storage import feedback as fb
@@ -252,7 +252,7 @@ def accuracy(store: Store, settings: Settings) -> AccuracyData:
         if actual is None:
             continue
         resolved += 1
-        rank = renewal_rank(settings, f.expected_renewal_index)
+        rank = settings.renewal_rank(f.expected_renewal_index)
         right += int((rank is not None and rank >= half) == (actual == 1))
     data["flags_resolved"], data["flags_right"] = resolved, right
     return AccuracyData(**data)

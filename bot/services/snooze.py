@@ -65,7 +65,7 @@ def active(store: Store, settings: Settings, *, on: date | None = None) -> dict[
     if not rows:
         return {}
     latest = queries.latest_as_of(store)
-    order = {name: i for i, name in enumerate(settings.renewal_categories)}
+    order = settings.for_scoring.renewal_ranks
     woke = []
     for row in rows:
         score = queries.score(store, row.account_id, latest) if latest else None

@@ -48,7 +48,7 @@ def test_hubspot_gets_every_value_in_batches_of_100_then_only_changes(store: Sto
     crm = crm_settings()
     with hub(250) as fake:
         conn = Connection(fake.base_url, fake.token_secret())
-        report = push(store, crm, "hubspot", conn, horizon_days=90, clock=lambda: NOW)
+        report = push(store, crm, "hubspot", conn, clock=lambda: NOW)
         assert report.ok and (report.written, report.fields_written) == (250, 1000)
         assert [len(c.body["inputs"]) for c in fake.calls] == [100, 100, 50]
         assert all(c.headers["authorization"] == "Bearer pat-na1-test" for c in fake.calls)
@@ -59,18 +59,18 @@ def test_hubspot_gets_every_value_in_batches_of_100_then_only_changes(store: Sto
             "outcomes_health_score": "37", "outcomes_renewal_index": "At Risk",
             "outcomes_upsell_index": "Likely to upsell", "outcomes_churn_probability": "0.63"}
 
-        again = push(store, crm, "hubspot", conn, horizon_days=90, clock=lambda: NOW)
+        again = push(store, crm, "hubspot", conn, clock=lambda: NOW)
         assert (again.plan.changes, again.requests, len(fake.calls)) == ([], 0, 3)
 
         score_book(store, 250, shift={4: 1, 7: -30})    # 4: a point; 7: to another band
-        plan = plan_push(store, crm, "hubspot", horizon_days=90)
+        plan = plan_push(store, crm, "hubspot")
         assert {c.account_id: c.values for c in plan.changes} == {
             account_id(4): {"outcomes_health_score": 66, "outcomes_churn_probability": 0.34},
             account_id(7): {"outcomes_health_score": 56, "outcomes_renewal_index": "Watch",
                             "outcomes_churn_probability": 0.44},
         }
         assert plan.changes[0].before["outcomes_health_score"] == 65
-        push(store, crm, "hubspot", conn, horizon_days=90, clock=lambda: NOW)
+        push(store, crm, "hubspot", conn, clock=lambda: NOW)
         assert [sorted(i["id"] for i in fake.calls[-1].body["inputs"])] == [[account_id(4), account_id(7)]]
         assert max(keys_sent(fake).values()) == 2
 
@@ -79,7 +79,7 @@ def test_hubspot_partial_failures_are_retried_next_run_and_never_duplicated(stor
     score_book(store, 120)
     with hub(120, missing=(5, 110)) as fake:
         conn = Connection(fake.base_url, fake.token_secret())
-        report = push(store, crm_settings(), "hubspot", conn, horizon_days=90, clock=lambda: NOW)
+        report = push(store, crm_settings(), "hubspot", conn, clock=lambda: NOW)
         assert [c.status for c in fake.calls] == [207, 207]
         assert report.written == 118 and set(report.failed) == {account_id(5), account_id(110)}
         assert "OBJECT_NOT_FOUND" in report.failed[account_id(5)] and not report.ok
@@ -87,7 +87,7 @@ def test_hubspot_partial_failures_are_retried_next_run_and_never_duplicated(stor
 
         fake.companies[account_id(5)] = {}
         fake.companies[account_id(110)] = {}
-        retry = push(store, crm_settings(), "hubspot", conn, horizon_days=90, clock=lambda: NOW)
+        retry = push(store, crm_settings(), "hubspot", conn, clock=lambda: NOW)
         assert retry.ok and retry.written == 2
         assert sorted(i["id"] for i in fake.calls[-1].body["inputs"]) == [account_id(5), account_id(110)]
         assert set(keys_sent(fake).values()) == {1}
@@ -99,7 +99,7 @@ def test_hubspot_429_waits_retry_after_and_sends_each_batch_once(store: Store) -
     with hub(150) as fake:
         fake.rate_limit(times=2, retry_after=3)
         conn = Connection(fake.base_url, fake.token_secret())
-        report = push(store, crm_settings(), "hubspot", conn, horizon_days=90, sleep=sleeps,
+        report = push(store, crm_settings(), "hubspot", conn, sleep=sleeps,
                       clock=lambda: NOW)
         assert report.ok and report.written == 150 and sleeps == [3, 3]
         assert [c.status for c in fake.calls] == [429, 429, 200, 200]
@@ -107,12 +107,12 @@ def test_hubspot_429_waits_retry_after_and_sends_each_batch_once(store: Store) -
 
         score_book(store, 150, shift={i: 1 for i in range(150)})
         fake.rate_limit(times=10, retry_after=1)
-        stopped = push(store, crm_settings(), "hubspot", conn, horizon_days=90, sleep=sleeps,
+        stopped = push(store, crm_settings(), "hubspot", conn, sleep=sleeps,
                        clock=lambda: NOW)
         assert stopped.stopped and "rate limited" in stopped.stopped
         assert (stopped.written, stopped.not_sent) == (0, 150)
         fake.reset_limits()
-        later = push(store, crm_settings(), "hubspot", conn, horizon_days=90, sleep=sleeps,
+        later = push(store, crm_settings(), "hubspot", conn, sleep=sleeps,
                      clock=lambda: NOW)
         assert later.ok and later.written == 150
 
@@ -122,8 +122,7 @@ def test_a_refused_token_stops_the_push_and_records_nothing(store: Store) -> Non
     with hub(3) as fake:
         from pydantic import SecretStr
 
-        report = push(store, crm_settings(), "hubspot", Connection(fake.base_url, SecretStr("bad")),
-                      horizon_days=90, clock=lambda: NOW)
+        report = push(store, crm_settings(), "hubspot", Connection(fake.base_url, SecretStr("bad")), clock=lambda: NOW)
         assert report.stopped and "token was refused (401)" in report.stopped
         assert crm_ledger.pushed(store, "hubspot") == {}
 
@@ -133,10 +132,9 @@ def test_hubspot_key_from_an_ingested_column_and_record_ids(store: Store) -> Non
     crm = crm_settings(key_column="hubspot_company_id",
                        hubspot={**DEFAULTS["hubspot"], "id_property": None})
     with FakeHubSpot(companies={"9001": {}, "9002": {}, "9004": {}}, id_property=None) as fake:
-        plan = plan_push(store, crm, "hubspot", horizon_days=90)
+        plan = plan_push(store, crm, "hubspot")
         assert plan.without_key == [account_id(2)]
-        push(store, crm, "hubspot", Connection(fake.base_url, fake.token_secret()),
-             horizon_days=90, clock=lambda: NOW)
+        push(store, crm, "hubspot", Connection(fake.base_url, fake.token_secret()), clock=lambda: NOW)
         assert [i["id"] for i in fake.calls[0].body["inputs"]] == ["9001", "9002", "9004"]
         assert "idProperty" not in fake.calls[0].body["inputs"][0]
         assert fake.companies["9004"]["outcomes_health_score"] == "58"
@@ -149,7 +147,7 @@ def test_salesforce_collections_of_200_partial_failures_and_request_limit(store:
     with FakeSalesforce(accounts=accounts) as fake:
         fake.rate_limit(times=2)
         conn = Connection(fake.base_url, fake.token_secret())
-        report = push(store, crm_settings(), "salesforce", conn, horizon_days=90, sleep=sleeps,
+        report = push(store, crm_settings(), "salesforce", conn, sleep=sleeps,
                       clock=lambda: NOW)
         assert [c.status for c in fake.calls] == [403, 403, 200, 200]
         assert sleeps == [1.0, 2.0]   # exponential: the 403 gives no Retry-After
@@ -162,7 +160,7 @@ def test_salesforce_collections_of_200_partial_failures_and_request_limit(store:
         assert fake.accounts[account_id(1)]["Outcomes_Churn_Probability__c"] == 0.56
 
         fake.accounts[account_id(9)] = {"Name": "Company 9"}
-        retry = push(store, crm_settings(), "salesforce", conn, horizon_days=90, sleep=sleeps,
+        retry = push(store, crm_settings(), "salesforce", conn, sleep=sleeps,
                      clock=lambda: NOW)
         assert retry.ok and retry.written == 1 and set(keys_sent(fake).values()) == {1}
 
@@ -203,4 +201,4 @@ def test_tokens_come_only_from_the_environment() -> None:
 
 def test_nothing_to_push_without_scores(store: Store) -> None:
     with pytest.raises(NothingToPush, match="outcomes score"):
-        plan_push(store, crm_settings(), "hubspot", horizon_days=90)
+        plan_push(store, crm_settings(), "hubspot")

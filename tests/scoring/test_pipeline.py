@@ -119,7 +119,7 @@ def test_leading_indicators_sum_to_one_and_find_product_usage(scored_db):
 def test_drivers_follow_the_contract(scored_db):
     db, _ = scored_db
     with Store(db) as store:
-        current = persist.export_frame(store, 90)
+        current = persist.export_frame(store)
         latest = store.query(
             "SELECT s.account_id, s.drivers, s.levels FROM scores s JOIN (SELECT account_id,"
             " max(as_of) m FROM scores GROUP BY account_id) l ON l.account_id = s.account_id"
