@@ -23,6 +23,7 @@ def _run(db, *args):
     return result
 
 
+@pytest.mark.slow
 def test_export_csv_has_the_writeback_columns(scored_db, tmp_path):
     db, _report = scored_db
     result = _run(db, "export", "--format", "csv")
@@ -37,6 +38,7 @@ def test_export_csv_has_the_writeback_columns(scored_db, tmp_path):
     assert sum(r["as_of"] == latest for r in rows) > 0.8 * len(rows)
 
 
+@pytest.mark.slow
 def test_export_json_to_a_file(scored_db, tmp_path):
     db, _ = scored_db
     out = tmp_path / "scores.json"
@@ -47,6 +49,7 @@ def test_export_json_to_a_file(scored_db, tmp_path):
     assert 0 <= records[0]["health_score"] <= 100
 
 
+@pytest.mark.slow
 def test_evaluate_json_reports_ordered_rates(scored_db, tmp_path):
     db, _ = scored_db
     copy = tmp_path / "eval.db"
@@ -94,6 +97,7 @@ def test_evaluate_beats_the_baseline_with_ordered_churn_rates(tmp_path):
     assert "plain gradient boosting" in text and "Likely to Churn" in text
 
 
+@pytest.mark.slow
 def test_segments_export_writes_one_csv_per_segment(scored_db, tmp_path):
     db, _ = scored_db
     result = _run(db, "segments", "--export", str(tmp_path / "segs"))

@@ -8,6 +8,8 @@ older definition ("seen within a horizon") still counted in some answers but not
 
 from __future__ import annotations
 
+import pytest
+
 from bot import services
 from bot.config import load_settings
 from bot.pulse.build import build_pulses
@@ -16,6 +18,9 @@ from bot.services import catalog, home
 from bot.services.core import Requester
 from scoring import persist
 from storage.store import Store
+
+pytestmark = pytest.mark.slow   # trains on the demo book (scored_db)
+
 
 GONE_SILENTLY = (
     "SELECT count(*) FROM accounts WHERE (status IS NULL OR status != 'churned')"

@@ -27,6 +27,7 @@ def _one_snapshot_with_labels(book: pd.DataFrame) -> pd.DataFrame:
     return snap
 
 
+@pytest.mark.slow
 def test_single_snapshot_with_explicit_labels(tmp_path):
     book = generate(DemoSpec(accounts=900, months=14))
     snap = _one_snapshot_with_labels(book)
@@ -45,6 +46,7 @@ def test_single_snapshot_with_explicit_labels(tmp_path):
         assert store.scalar("SELECT count(*) FROM scores WHERE drivers IS NULL") == 0
 
 
+@pytest.mark.slow
 def test_few_labels_warn_and_mark_scores_provisional(tmp_path):
     book = generate(DemoSpec(accounts=900, months=14))
     snap = _one_snapshot_with_labels(book).head(150)
@@ -61,6 +63,7 @@ def test_few_labels_warn_and_mark_scores_provisional(tmp_path):
         assert store.scalar("SELECT count(*) FROM scores") == len(snap)
 
 
+@pytest.mark.slow
 def test_min_positive_labels_comes_from_settings(fresh_db):
     db = fresh_db()
     with Store(db) as store:
@@ -69,6 +72,7 @@ def test_min_positive_labels_comes_from_settings(fresh_db):
         assert store.scalar("SELECT count(*) FROM models WHERE provisional = 1") == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("keep", [["support_tickets_30d", "sev1_tickets_90d", "csat"],
                                   ["logins_30d", "plan"]])
 def test_any_subset_of_components(tmp_path, demo_book, keep):
@@ -101,6 +105,7 @@ def test_no_known_outcome_is_a_clear_user_error(tmp_path, demo_book):
         assert store.scalar("SELECT count(*) FROM scores") == 0
 
 
+@pytest.mark.slow
 def test_new_month_scores_only_the_new_date_and_keeps_history(tmp_path, demo_book):
     db = tmp_path / "grow.db"
     last = demo_book["as_of"].max()
@@ -120,6 +125,7 @@ def test_new_month_scores_only_the_new_date_and_keeps_history(tmp_path, demo_boo
                                         (last,)))
 
 
+@pytest.mark.slow
 def test_metrics_named_like_internal_columns(tmp_path, demo_book):
     book = demo_book[["account_id", "as_of", "arr", "renewal_date", "products", "status",
                       "logins_30d", "nps"]].copy()

@@ -14,6 +14,9 @@ from scoring.pipeline import score_book
 from storage.store import Store
 from tests.scoring.conftest import settings_for
 
+pytestmark = pytest.mark.slow   # trains on the demo book (scored_db)
+
+
 DRIVER_TEXT = re.compile(
     r"^[^:]+: ((Low|Medium|High) for its segment - \S+ vs \S+ typical(, (up|down) \d+% in 3 months)?"
     r"|no data \(\S+ typical for its segment\)|.+ \(.+ is typical for its segment\))$"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from bot.inbox import process_inbox
 from storage.demo_book import DemoSpec, generate, write_csv
 from storage.store import Store
-from tests.pulse.conftest import ADMIN_CHANNEL, Clock, make_settings
+from tests.bot.jobs.conftest import ADMIN_CHANNEL, Clock, make_settings
 
 
 def test_inbox_moves_good_and_bad_files_and_tells_admins(tmp_path, fake, client):

@@ -17,7 +17,7 @@ from bot.summary_job import send_summary
 from messages.render import checked
 from storage import deliveries as ledger
 from storage.store import Store
-from tests.pulse.conftest import P2, SUMMARY_CHANNEL, make_settings, scored_book
+from tests.bot.jobs.conftest import P2, SUMMARY_CHANNEL, make_settings, scored_book
 
 NO_SLEEP = lambda seconds: None
 

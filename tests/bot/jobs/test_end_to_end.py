@@ -13,9 +13,7 @@ from bot.services.core import movement_direction
 from storage import queries
 from storage.demo_book import DemoSpec, generate, owner_directory, write_csv
 from storage.store import Store
-from tests.pulse.conftest import ADMIN_CHANNEL, Clock, make_settings
-
-pytest.importorskip("scoring.pipeline")
+from tests.bot.jobs.conftest import ADMIN_CHANNEL, Clock, make_settings
 
 
 @pytest.mark.slow

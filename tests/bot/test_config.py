@@ -27,7 +27,7 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_the_shipped_app_yaml_is_valid() -> None:
-    settings = load_settings(Path(__file__).parents[1] / "app.yaml", env={})
+    settings = load_settings(Path(__file__).parents[2] / "app.yaml", env={})
     assert settings.columns["customer_id"] == "account_id"
     assert "Marketing engagement" in settings.components
 

@@ -7,7 +7,7 @@ from slack_sdk import WebClient
 
 from bot.pulse.send import send_pulses
 from storage import deliveries as ledger
-from tests.pulse.conftest import ADMIN_CHANNEL, P2, dms, scored_book
+from tests.bot.jobs.conftest import ADMIN_CHANNEL, P2, dms, scored_book
 
 NO_SLEEP = lambda seconds: None
 

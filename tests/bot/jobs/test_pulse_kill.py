@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from storage.store import Store
-from tests.pulse.conftest import make_settings, owners_book
+from tests.bot.jobs.conftest import make_settings, owners_book
 
 OWNERS = 24
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def outcomes(tmp_path: Path, fake, *args: str) -> subprocess.Popen:

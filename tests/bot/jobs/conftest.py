@@ -68,7 +68,7 @@ def insert_scores(store: Store, settings: Settings, as_of: str,
 
 def write_config(folder: Path, **overrides: Any) -> Path:
     # The standard book's tests count Ben's "all steady" DM; by default steady owners get
-    # none (tests/pulse/test_noise.py).
+    # none (tests/bot/jobs/test_noise.py).
     config = {"slack": {"admin_channel": ADMIN_CHANNEL, "summary_channel": SUMMARY_CHANNEL},
               "pulse": {"send_when_steady": True}}
     for key, value in overrides.items():

@@ -22,7 +22,7 @@ from messages.actions import OPEN_ACCOUNT
 from messages.render import checked
 from storage import deliveries as ledger
 from storage.deliveries import JobLock, LockHeld
-from tests.pulse.conftest import ADMIN_CHANNEL, P2, P3, PERIOD2, dms, insert_scores, scored_book
+from tests.bot.jobs.conftest import ADMIN_CHANNEL, P2, P3, PERIOD2, dms, insert_scores, scored_book
 
 NO_SLEEP = lambda seconds: None
 
@@ -171,7 +171,7 @@ def test_a_second_instance_does_not_send(store, settings, client, fake, clock):
 def test_owners_steady_get_nothing_when_configured(tmp_path, fake, clock):
     from bot.slack_client import make_client
     from storage.store import Store
-    from tests.pulse.conftest import make_settings
+    from tests.bot.jobs.conftest import make_settings
 
     settings = make_settings(tmp_path, fake.api_url, pulse={"send_when_steady": False})
     with Store(settings.db_path) as store:
@@ -192,7 +192,7 @@ def test_build_pulses_only_counts_each_owners_accounts(store, settings):
 
 
 def test_an_account_with_only_the_slack_id_joins_its_email_owner(store, settings):
-    from tests.pulse.conftest import insert_accounts
+    from tests.bot.jobs.conftest import insert_accounts
     scored_book(store, settings)
     insert_accounts(store, [{"account_id": "C2", "name": "Cobalt", "owner_slack_id": "UCY",
                              "arr": 1000}])

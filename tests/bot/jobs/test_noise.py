@@ -7,7 +7,7 @@ from bot.config import load_settings
 from bot.pulse.send import plan_pulses, send_pulses
 from bot.slack_client import make_client
 from storage.store import Store
-from tests.pulse.conftest import dms, scored_book, write_config
+from tests.bot.jobs.conftest import dms, scored_book, write_config
 
 NO_SLEEP = lambda seconds: None  # noqa: E731
 

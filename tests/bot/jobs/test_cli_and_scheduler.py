@@ -13,7 +13,7 @@ from bot.scheduler import build_scheduler, job_specs, next_run, run_job, start_s
 from storage import deliveries as ledger
 from storage.deliveries import JobLock
 from storage.store import Store
-from tests.pulse.conftest import SUMMARY_CHANNEL, dms, make_settings, scored_book, write_config
+from tests.bot.jobs.conftest import SUMMARY_CHANNEL, dms, make_settings, scored_book, write_config
 
 
 def cli(tmp_path, fake, *args):
@@ -103,7 +103,7 @@ def test_write_config_helper_keeps_slack_channels(tmp_path):
 
 
 def test_a_run_missed_while_the_app_was_down_happens_at_start(store, settings):
-    from tests.pulse.conftest import Clock
+    from tests.bot.jobs.conftest import Clock
 
     monday_0905 = Clock(datetime(2026, 11, 23, 9, 5, tzinfo=UTC))
     scheduler = build_scheduler(settings, store, None, clock=monday_0905)
