@@ -133,6 +133,11 @@ def test_dev_resolves_paths_against_the_callers_folder(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert snapshots(book / "rel.db") == 1 and not (REPO / "rel.db").exists()
     assert f"Next: `{REPO / 'dev'} score`" in done.stdout
+    wrote = subprocess.run([str(REPO / "dev"), "demo", "--accounts", "20", "--months", "2",
+                            "--write-csv", "here/"], cwd=book, env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert wrote.returncode == 0, wrote.stderr
+    assert len(list((book / "here").glob("*.csv"))) == 2 and not (REPO / "here").exists()
     usage = subprocess.run([str(REPO / "dev"), "ingest"], cwd=book, env=env, capture_output=True,
                            text=True, timeout=120)
     assert usage.returncode == 2 and f"Usage: {REPO / 'dev'} ingest" in usage.stderr
