@@ -14,7 +14,8 @@ and peak RSS (os.wait4) are that step's alone:
            ingest (csv.reader + one sqlite3 executemany, same table shape, no checks)
   score    `outcomes score` on that database (train, validate, calibrate, score,
            history, segments, indicators); floor: bench/floors.py score (pandas
-           read_csv + labels + HistGradientBoosting fit + predict, churn and upsell)
+           read_csv + labels + HistGradientBoosting fit + predict, churn and upsell,
+           one thread like Outcomes' training)
   card     bench/bench_lookup.py: `/outcome <account>` through `outcomes serve`, p99 of
            ack + card delivered; floor: the same requests to a no-op Bolt handler (ack)
   pulse    bench/bench_pulse.py: build + render every pulse, 5,000 owners; target < 10 s
@@ -153,7 +154,10 @@ def stage_ingest(book: Path, db: Path, work: Path, rows: int) -> tuple[list[tupl
 
 
 def stage_score(book: Path, db: Path, rows: int) -> tuple[list[tuple], dict]:
-    floor = child([PY, str(BENCH / "floors.py"), "score", str(book)])
+    # Outcomes trains single-threaded (scoring.models.single_thread: OpenMP threads slow
+    # down many times over on a shared machine); the floor gets the same one thread.
+    floor = child([PY, str(BENCH / "floors.py"), "score", str(book)],
+                  env={**os.environ, "OMP_NUM_THREADS": "1"})
     steps = last_json(floor.stdout)["steps_s"]
     mine = child([OUTCOMES, "--db", str(db), "score"])
     ratio = mine.wall / floor.wall

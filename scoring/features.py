@@ -369,9 +369,18 @@ def usable_columns(frame: pd.DataFrame, numeric: list[str], categorical: list[st
     A column that is blank or constant everywhere teaches nothing, and a single
     snapshot has no trends; dropping them keeps every subset of components working.
     """
-    keep_num = [c for c in numeric if frame[c].nunique(dropna=True) > 1]
-    keep_cat = [c for c in categorical if frame[c].nunique(dropna=True) > 1]
+    keep_num = [c for c in numeric if _varies(frame[c])]
+    keep_cat = [c for c in categorical if _varies(frame[c])]
     return keep_num, keep_cat
+
+
+def _varies(column: pd.Series) -> bool:
+    """nunique(dropna=True) > 1, without counting every distinct value of a big column."""
+    values = column.to_numpy()
+    if values.dtype.kind != "f":
+        return column.nunique(dropna=True) > 1
+    known = values[~np.isnan(values)]
+    return known.size > 1 and bool((known != known[0]).any())
 
 
 def is_context(feature: str) -> bool:
