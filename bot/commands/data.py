@@ -155,6 +155,7 @@ def ingest(state: CliContext, files: tuple[Path, ...], as_of: str | None, sql: s
             sys.exit(1 if bad else 0)
         changed, failed = sql_cli.sync_all(state, sources, as_of, _describe)
         total, what = len(sources), "SQL sources" if len(sources) > 1 else "SQL source"
+        what += " failed or"
     reports = []
     for path in files:
         try:
