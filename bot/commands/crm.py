@@ -16,8 +16,11 @@ from bot.crm.settings import DESTINATIONS
 @click.option("--dry-run", is_flag=True, help="Print what would change in the CRM; send nothing.")
 @click.option("--show", default=50, show_default=True, metavar="N",
               help="Accounts --dry-run lists (0: all).")
+@click.option("--all", "everything", is_flag=True,
+              help="Send every value, not only changes (e.g. after the fields were edited or "
+                   "recreated in the CRM).")
 @click.pass_obj
-def push(state: CliContext, destination: str, dry_run: bool, show: int) -> None:
+def push(state: CliContext, destination: str, dry_run: bool, show: int, everything: bool) -> None:
     """Write the latest scores to HubSpot companies or Salesforce Accounts.
 
     Health score, Renewal Index, Upsell Index and churn probability go to the
@@ -33,7 +36,7 @@ def push(state: CliContext, destination: str, dry_run: bool, show: int) -> None:
 
     settings = state.settings
     try:
-        plan = plan_push(state.store, settings.crm, destination)
+        plan = plan_push(state.store, settings.crm, destination, everything=everything)
         if dry_run:
             click.echo(describe_plan(plan, show))
             return

@@ -122,7 +122,9 @@ def _keys(store: Store, key_column: str, account_ids: Sequence[str]) -> dict[str
     return out
 
 
-def plan_push(store: Store, crm: CrmSettings, destination: str) -> PushPlan:
+def plan_push(store: Store, crm: CrmSettings, destination: str, *,
+              everything: bool = False) -> PushPlan:
+    """What to send: the values that differ from the ledger (`everything`: all of them)."""
     from scoring.persist import export_frame
 
     fields = getattr(crm, destination).fields.mapping()
@@ -133,7 +135,8 @@ def plan_push(store: Store, crm: CrmSettings, destination: str) -> PushPlan:
         raise NothingToPush("no scores yet: run `outcomes score` first")
     ids = frame["account_id"].astype(str).tolist()
     keys = _keys(store, crm.key_column, ids)
-    ledger = crm_ledger.pushed(store, destination)
+    pushed = crm_ledger.pushed(store, destination)
+    ledger = {} if everything else pushed
     plan = PushPlan(destination, str(frame["as_of"].max()), len(frame))
     seen: dict[str, str] = {}
     for row in frame.to_dict("records"):
@@ -155,7 +158,8 @@ def plan_push(store: Store, crm: CrmSettings, destination: str) -> PushPlan:
             if last == crm_ledger.encode(value):
                 continue
             values[crm_field] = value
-            before[crm_field] = None if last is None else json.loads(last)
+            known = pushed.get((account_id, crm_field))
+            before[crm_field] = None if known is None else json.loads(known)
         if values:
             plan.changes.append(Change(account_id, str(row.get("name") or account_id), key,
                                        values, before))

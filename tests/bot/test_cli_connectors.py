@@ -144,11 +144,15 @@ def test_push_dry_run_then_push_then_nothing_changed(tmp_path: Path) -> None:
         assert steady.exit_code == 0 and "nothing changed since the last push" in steady.output
         dry = run("--db", str(db), "push", "--to", "hubspot", "--dry-run", env={})
         assert "nothing changed since the last push (120 accounts" in dry.output
+        fake.companies[account_id(3)]["outcomes_health_score"] = "1"   # edited by hand in HubSpot
+        again = run("--db", str(db), "push", "--to", "hubspot", "--all", env=env)
+        assert again.exit_code == 0 and "120 of 120 changed accounts written" in again.output
+        assert fake.companies[account_id(3)]["outcomes_health_score"] == "58"
 
     with Store(db) as store:
         runs = store.query("SELECT job, status, detail FROM job_runs ORDER BY id")
-    assert [(r["job"], r["status"]) for r in runs] == [("push:hubspot", "partial"),
-                                                       ("push:hubspot", "ok"), ("push:hubspot", "ok")]
+    assert [(r["job"], r["status"]) for r in runs] == [("push:hubspot", "partial")] + [
+        ("push:hubspot", "ok")] * 3
     assert json.loads(runs[0]["detail"])["failed"] == 1
 
 
