@@ -1,36 +1,37 @@
-"""Leading Indicators (weight of each data component) and per-account drivers.
+"""Leading Indicators (weight and direction of each data component) and drivers.
 
-Indicators use grouped permutation importance on held-out rows: all the features
-made from a component's metrics (levels and trends) are shuffled together, and the
-rise in log-loss is that component's importance. It is model-agnostic, measured on
-rows the model never trained on, seeded (same data, same weights), and grouping
-keeps correlated metrics from splitting their credit. Context features (renewal
-timing, tenure, ARR) are measured too but are not data components, so they are kept
-in the model's metrics rather than in the indicator weights.
+Both come from exact attributions (`scoring.attributions`) of the final scoring model,
+the one that produced the scores, not from a train-only copy:
 
-Drivers answer "why this score" for one account: each metric (level and trends) in
-turn is set to its segment's typical value and the change in the log-odds of churn is
-that metric's pull (log-odds, so healthy and risky accounts both get their reasons).
+- Indicators: the latest rows of the book (a seeded sample on big books) are explained
+  against one book-wide baseline (each feature's median; the most common category), on
+  the model's raw log-odds. A component's weight is its share of the mean absolute
+  contribution (all its metrics, levels and trends together); context features
+  (renewal timing, tenure, ARR) are reported apart, not as data components. The
+  direction is read off the same contributions: when accounts above the baseline on a
+  metric get positive contributions (more risk) and those below get negative ones, more
+  of the metric means higher risk. `indicator_intervals` bootstraps the weights over
+  accounts, for `outcomes evaluate`.
+- Drivers: see "per-account drivers" below.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import log_loss
 
 from scoring.features import TREND_SEP, human_label, is_context
 
 OTHER_COMPONENT = "Other metrics"
 CONTEXT_GROUP = "Account & contract"
 IMPORTANCE_ROWS = 20_000
-REPEATS = 3
-MIN_PULL = 0.05         # in log-odds of churn: about a 5% change in the odds
 MAX_DRIVERS = 3
+NO_EFFECT = 0.0005      # a component weighing less than this has no measurable effect
 
 
 def component_for(metric: str, component_of: Callable[[str], str | None]) -> str | None:
@@ -40,177 +41,162 @@ def component_for(metric: str, component_of: Callable[[str], str | None]) -> str
     return component_of(metric) or OTHER_COMPONENT
 
 
-def _loss(y: np.ndarray, p: np.ndarray) -> float:
-    return float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]))
+def book_baseline(X: pd.DataFrame, features: list[str], categorical: set[str]) -> pd.DataFrame:
+    """One row: each feature's median (the most common value for categories)."""
+    row: dict[str, Any] = {}
+    for f in features:
+        if f in categorical:
+            mode = X[f].dropna().mode()
+            row[f] = np.array([str(min(mode)) if len(mode) else np.nan], dtype=object)
+        else:
+            col = X[f].to_numpy(dtype="float64")
+            row[f] = np.array([np.nanmedian(col) if np.any(~np.isnan(col)) else np.nan])
+    return pd.DataFrame(row, columns=features)
 
 
-def grouped_importance(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame,
-                       y: np.ndarray, groups: dict[str, list[str]], seed: int,
-                       repeats: int = REPEATS) -> dict[str, float]:
-    """Mean rise in log-loss when each group's columns are shuffled together (>= 0)."""
-    base = _loss(y, predict(X))
-    out: dict[str, float] = {}
-    work = X.copy()
-    for i, (name, cols) in enumerate(sorted(groups.items())):
-        rng = np.random.default_rng([seed, i])
-        original = {c: work[c].to_numpy(copy=True) for c in cols}
-        rises = []
-        for _ in range(repeats):
-            perm = rng.permutation(len(work))
-            for c in cols:
-                work[c] = original[c][perm]
-            rises.append(_loss(y, predict(work)) - base)
-        for c in cols:
-            work[c] = original[c]
-        out[name] = max(0.0, float(np.mean(rises)))
+@dataclass
+class IndicatorBasis:
+    """Per-row contributions grouped by component and by metric (raw log-odds)."""
+
+    components: list[str]
+    by_component: np.ndarray      # (rows, components)
+    metrics: list[str]
+    by_metric: np.ndarray         # (rows, metrics)
+    signs: dict[str, int]         # metric -> +1 more raises the score, -1 lowers it, 0 flat
+
+
+def indicator_basis(pipeline: Any, features: list[str], X: pd.DataFrame,
+                    base_of: dict[str, str], component_of: Callable[[str], str | None],
+                    categorical: set[str]) -> IndicatorBasis:
+    from scoring.attributions import contributions
+
+    base = book_baseline(X, features, categorical)
+    att = contributions(pipeline, X, base, None, features)
+    att.check(1e-6)
+    metrics = sorted({base_of[f] for f in features})
+    mcol = {m: j for j, m in enumerate(metrics)}
+    by_metric = np.zeros((len(X), len(metrics)))
+    np.add.at(by_metric.T, np.array([mcol[base_of[f]] for f in features]), att.values.T)
+    comps = sorted({component_for(m, component_of) or CONTEXT_GROUP for m in metrics})
+    ccol = {c: j for j, c in enumerate(comps)}
+    by_comp = np.zeros((len(X), len(comps)))
+    for m, j in mcol.items():
+        by_comp[:, ccol[component_for(m, component_of) or CONTEXT_GROUP]] += by_metric[:, j]
+    signs = metric_signs(by_metric, metrics, X, base, np.zeros(len(X), dtype="int64"),
+                         categorical)
+    return IndicatorBasis(comps, by_comp, metrics, by_metric, signs)
+
+
+def metric_signs(by_metric: np.ndarray, metrics: list[str], X: pd.DataFrame,
+                 baseline: pd.DataFrame, baseline_of_row: np.ndarray,
+                 categorical: set[str], min_effect: float = 0.005) -> dict[str, int]:
+    """Per metric: +1 when accounts with more of it than the baseline get positive
+    contributions from it (all its features together: level and trends) and those with
+    less get negative ones; -1 the other way round; 0 when it does not matter.
+
+    Read off the contributions `by_metric` (rows x metrics): the sign of
+    sum(contribution * sign(level - baseline level)) over the rows whose level differs
+    from the baseline, when that is at least 5% of their absolute contributions and
+    the mean contribution there is at least `min_effect` (the model's raw log-odds by
+    default): a metric the model barely uses has no direction.
+    """
+    out: dict[str, int] = {}
+    for j, m in enumerate(metrics):
+        if m in categorical or m not in X or m not in baseline:
+            continue
+        side = np.nan_to_num(np.sign(X[m].to_numpy(dtype="float64")
+                                     - baseline[m].to_numpy(dtype="float64")[baseline_of_row]))
+        score = float(np.sum(by_metric[:, j] * side))
+        scale = float(np.sum(np.abs(by_metric[:, j]) * (side != 0)))
+        differ = int((side != 0).sum())
+        weak = scale == 0 or abs(score) < 0.05 * scale or abs(score) / max(differ, 1) < min_effect
+        out[m] = 0 if weak else (1 if score > 0 else -1)
     return out
+
+
+def _weights(by_component: np.ndarray, components: list[str]) -> dict[str, float]:
+    mean_abs = np.abs(by_component).mean(axis=0) if len(by_component) else np.zeros(len(components))
+    data = {c: float(v) for c, v in zip(components, mean_abs, strict=True) if c != CONTEXT_GROUP}
+    total = sum(data.values())
+    if not data:
+        return {}
+    return ({c: v / total for c, v in data.items()} if total > 0
+            else {c: 1.0 / len(data) for c in data})
 
 
 def leading_indicators(model: Any, base_of: dict[str, str],
                        component_of: Callable[[str], str | None], seed: int,
-                       fallback_X: pd.DataFrame | None = None,
-                       fallback_y: np.ndarray | None = None) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Indicator rows for one trained model and the context features' importance.
+                       X: pd.DataFrame, kind: str | None = None,
+                       ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Indicator rows of the final model and the context features' share (see module doc).
 
-    Uses the model's held-out rows and its train-only model; with no held-out rows
-    (a handful of labels) it falls back to the training rows, which the caller says.
+    `X` are the rows to explain (the latest rows of the book); `model` a TrainedModel
+    (its `pipeline`, `features`, `categorical`, `kind`).
     """
-    if model.validation_X is not None and len(model.validation_X):
-        X, y, pipe = model.validation_X, model.validation_y, model.validation_model
-        features = list(pipe.feature_names_)
-    else:
-        X, y, pipe, features = fallback_X, fallback_y, model.pipeline, model.features
+    kind = kind or model.kind
+    features = list(model.features)
     rng = np.random.default_rng(seed)
     if len(X) > IMPORTANCE_ROWS:
-        rows = np.sort(rng.choice(len(X), IMPORTANCE_ROWS, replace=False))
-        X, y = X.iloc[rows], y[rows]
+        X = X.iloc[np.sort(rng.choice(len(X), IMPORTANCE_ROWS, replace=False))]
     X = X[features].reset_index(drop=True)
-
-    def predict(frame: pd.DataFrame) -> np.ndarray:
-        return pipe.predict_proba(frame)[:, 1]
-
-    # A '<x>' metric next to '<x>_used' is the denominator of a utilisation: the two are
-    # shuffled and credited together, under the '_used' metric.
-    merged = {m.removesuffix("_used"): m for m in set(base_of.values())
-              if m.endswith("_used") and m.removesuffix("_used") in set(base_of.values())}
-    metric_groups: dict[str, list[str]] = {}
-    for f in features:
-        metric_groups.setdefault(merged.get(base_of[f], base_of[f]), []).append(f)
-    comp_groups: dict[str, list[str]] = {}
-    for metric, cols in metric_groups.items():
-        comp = component_for(metric, component_of) or CONTEXT_GROUP
-        comp_groups.setdefault(comp, []).extend(cols)
-    # Small validation sets get more shuffles, so the weights settle.
-    repeats = int(np.clip(round(30_000 / max(len(X), 1)), REPEATS, 10))
-    comp_imp = grouped_importance(predict, X, y, comp_groups, seed, repeats=repeats)
-    metric_imp = grouped_importance(predict, X, y, metric_groups, seed + 1,
-                                    repeats=max(2, repeats // 2))
-    context = {m: round(v, 6) for m, v in metric_imp.items() if is_context(m)}
-    context[CONTEXT_GROUP] = round(comp_imp.pop(CONTEXT_GROUP, 0.0), 6)
-    if not comp_imp:
+    basis = indicator_basis(model.pipeline, features, X, base_of, component_of,
+                            set(model.categorical))
+    weights = _weights(basis.by_component, basis.components)
+    metric_abs = np.abs(basis.by_metric).mean(axis=0)
+    all_abs = float(np.abs(basis.by_component).mean(axis=0).sum()) or 1.0
+    context = {m: round(float(v) / all_abs, 6) for m, v in zip(basis.metrics, metric_abs,
+                                                               strict=True) if is_context(m)}
+    if CONTEXT_GROUP in basis.components:
+        j = basis.components.index(CONTEXT_GROUP)
+        context[CONTEXT_GROUP] = round(float(np.abs(basis.by_component[:, j]).mean()) / all_abs, 6)
+    if not weights:
         return [], context
-    total = sum(comp_imp.values())
-    weights = ({c: v / total for c, v in comp_imp.items()} if total > 0
-               else {c: 1.0 / len(comp_imp) for c in comp_imp})
-    numeric = {c for c in X.columns if pd.api.types.is_numeric_dtype(X[c].dtype)}
-    p = predict(X)
     rows = []
     for comp in sorted(weights, key=lambda c: (-weights[c], c)):
-        metrics = [m for m in metric_groups if component_for(m, component_of) == comp]
-        raw = {m: metric_imp.get(m, 0.0) for m in metrics}
-        raw_total = sum(raw.values())
-        detail = {m: round(weights[comp] * (raw[m] / raw_total if raw_total > 0 else 1 / len(raw)), 4)
-                  for m in sorted(raw, key=lambda m: (-raw[m], m))}
-        top = max(metrics, key=lambda m: (raw[m], m))
+        members = [(m, float(metric_abs[j])) for j, m in enumerate(basis.metrics)
+                   if (component_for(m, component_of) or CONTEXT_GROUP) == comp]
+        raw_total = sum(v for _, v in members)
+        detail = {m: round(weights[comp] * (v / raw_total if raw_total > 0 else 1 / len(members)), 4)
+                  for m, v in sorted(members, key=lambda mv: (-mv[1], mv[0]))}
+        outcome = "churn risk" if kind == "churn" else "upsell likelihood"
         rows.append({
             "component": comp,
             "weight": round(weights[comp], 6),
-            "direction": (direction_words(model.kind, top, _sign_of(
-                predict, X, p, top, metric_groups[top], numeric, seed)) if weights[comp] >= 0.0005
-                else f"no measurable effect on {'churn risk' if model.kind == 'churn' else 'upsell likelihood'}"),
+            "direction": (component_words(kind, [(m, v, basis.signs.get(m)) for m, v in
+                                                 sorted(members, key=lambda mv: (-mv[1], mv[0]))])
+                          if weights[comp] >= NO_EFFECT else f"no measurable effect on {outcome}"),
             "detail": detail,
+            "signs": {m: basis.signs.get(m) for m, _ in members},
         })
     _fix_rounding(rows)
     return rows, context
 
 
-def _sign_of(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame, p: np.ndarray,
-             metric: str, columns: list[str], numeric: set[str], seed: int) -> int | None:
-    """Association first (what a CSM sees in the data), the model's response if flat."""
-    if metric not in numeric:
-        return None
-    sign = association_sign(X[metric].to_numpy(dtype="float64"), p)
-    return sign if sign != 0 else donor_sign(predict, X, metric, columns, seed)
+def indicator_intervals(basis: IndicatorBasis, groups: np.ndarray, seed: int,
+                        repeats: int = 200, level: float = 0.9) -> dict[str, tuple[float, float]]:
+    """Bootstrap interval of each component's weight, resampling whole accounts
+    (`groups`: the account of each row), seeded."""
+    rng = np.random.default_rng(seed)
+    uniq, inverse = np.unique(groups, return_inverse=True)
+    per_group = np.zeros((len(uniq), len(basis.components)))
+    np.add.at(per_group, inverse, np.abs(basis.by_component))
+    counts = np.bincount(inverse, minlength=len(uniq)).astype("float64")
+    keep = [j for j, c in enumerate(basis.components) if c != CONTEXT_GROUP]
+    draws = np.zeros((repeats, len(keep)))
+    for r in range(repeats):
+        pick = rng.integers(0, len(uniq), len(uniq))
+        sums = per_group[pick][:, keep].sum(axis=0) / max(counts[pick].sum(), 1.0)
+        total = sums.sum()
+        draws[r] = sums / total if total > 0 else 1.0 / len(keep)
+    lo, hi = np.quantile(draws, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
+    return {basis.components[j]: (round(float(lo[i]), 4), round(float(hi[i]), 4))
+            for i, j in enumerate(keep)}
 
 
 def _fix_rounding(rows: list[dict[str, Any]]) -> None:
     """Make the rounded weights sum to exactly 1 (the largest absorbs the remainder)."""
     if rows:
         rows[0]["weight"] = round(1.0 - sum(r["weight"] for r in rows[1:]), 6)
-
-
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ok = ~(np.isnan(a) | np.isnan(b))
-    if ok.sum() < 10:
-        return 0.0
-    ra = pd.Series(a[ok]).rank().to_numpy()
-    rb = pd.Series(b[ok]).rank().to_numpy()
-    if ra.std() == 0 or rb.std() == 0:
-        return 0.0
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
-def association_sign(x: np.ndarray, p: np.ndarray) -> int:
-    """+1 when the model's predictions are higher for accounts with more of the metric,
-    -1 when lower, 0 when flat (on held-out rows).
-
-    The association a CSM can check in the data, robust to the model splitting one
-    signal over correlated features (a level and its trend). Rank correlation first;
-    for mostly-constant metrics (late days are 0 for most accounts) the mean prediction
-    above versus at-or-below the median decides.
-    """
-    rho = _spearman(x, p)
-    if abs(rho) >= 0.05:
-        return 1 if rho > 0 else -1
-    ok = ~np.isnan(x)
-    if ok.sum() < 20:
-        return 0
-    med = np.median(x[ok])
-    hi, lo = ok & (x > med), ok & (x <= med)
-    if hi.sum() < 10 or lo.sum() < 10:
-        return 0
-    diff = float(p[hi].mean() - p[lo].mean())
-    if abs(diff) < 0.05 * max(float(p.mean()), 1e-9):
-        return 0
-    return 1 if diff > 0 else -1
-
-
-def donor_sign(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame, metric: str,
-               columns: list[str], seed: int) -> int:
-    """The model's own response when the association is flat: give sampled held-out
-    rows the metric (with its trends) of real accounts above its median, then of
-    accounts at or below it, and compare the mean predictions."""
-    x = X[metric].to_numpy(dtype="float64")
-    ok = ~np.isnan(x)
-    if ok.sum() < 20:
-        return 0
-    med = np.median(x[ok])
-    hi, lo = np.flatnonzero(ok & (x > med)), np.flatnonzero(ok & (x <= med))
-    if len(hi) < 10 or len(lo) < 10:
-        return 0
-    rng = np.random.default_rng(seed)
-    rows = X.iloc[np.sort(rng.choice(len(X), min(len(X), 3000), replace=False))]
-    means = []
-    for donors in (lo, hi):
-        work = rows.copy()
-        picks = rng.choice(donors, len(work))
-        for c in columns:
-            work[c] = X[c].to_numpy()[picks]
-        means.append(float(np.mean(predict(work))))
-    diff = means[1] - means[0]
-    if abs(diff) < 0.01 * max(means[0], 1e-9):
-        return 0
-    return 1 if diff > 0 else -1
 
 
 def _phrase(metric: str) -> str:
@@ -233,20 +219,135 @@ def direction_words(kind: str, metric: str, sign: int | None) -> str:
     return f"{more} {label}, {'higher' if sign > 0 else 'lower'} {outcome}"
 
 
-# -- per-account drivers ---------------------------------------------------------------
+MIN_METRIC_SHARE = 0.0    # of its component's weight, to be named in the direction
 
 
-def format_value(value: Any) -> str:
+def component_words(kind: str, members: list[tuple[str, float, int | None]]) -> str:
+    """The direction of a component's main metrics, grouped by effect, e.g.
+    'higher churn risk with more payment late days, higher discount (%)'.
+
+    `members`: (metric, weight, sign) of the component's metrics, heaviest first; a
+    metric is named when it carries at least MIN_METRIC_SHARE of the component (the
+    heaviest always), three at most.
+    """
+    total = sum(w for _, w, _ in members) or 1.0
+    named = [(m, s) for i, (m, w, s) in enumerate(members)
+             if (i == 0 or w / total >= MIN_METRIC_SHARE) and s not in (None, 0)][:3]
+    if not named:
+        top, _, sign = members[0]
+        return direction_words(kind, top, sign)
+    outcome = "churn risk" if kind == "churn" else "upsell likelihood"
+    parts = []
+    for sign in (1, -1):
+        group = [m for m, s in named if s == sign]
+        if not group:
+            continue
+        words = ", ".join(f"{_more(m)} {_phrase(m)}" for m in group)
+        head = f"{'higher' if sign > 0 else 'lower'} {outcome}" if not parts else \
+            ("higher" if sign > 0 else "lower")
+        parts.append(f"{head} with {words}")
+    return "; ".join(parts)
+
+
+def _more(metric: str) -> str:
+    return "more" if any(t in metric for t in ("_30d", "_90d", "users", "seats", "tickets",
+                                                   "logins", "meetings", "emails", "days")) \
+        else "higher"
+
+
+# -- per-account drivers -------------------------------------------------------------
+#
+# Drivers come from exact attributions (`scoring.attributions`) of the model that made
+# the score, against the account's segment baseline: a row holding the segment's
+# typical value of every feature (median; most common value for categories). The
+# contributions are computed on the classifier's raw log-odds, then expressed in health
+# points: each is multiplied by the same factor per account, (health - baseline
+# health) / (log-odds - baseline log-odds), so a metric's points (its level plus its
+# trends) add up, over all metrics, to exactly the gap between the account's health
+# score and its segment baseline's. "+6 pts" holds the score up, "-9 pts" pulls it down.
+
+MIN_POINTS = 0.5       # smaller contributions are not worth a line on the card
+
+
+@dataclass
+class MetricPoints:
+    """Health points of each metric for a set of rows (see the note above)."""
+
+    metrics: list[str]
+    points: np.ndarray          # (rows, metrics); each row sums to health - baseline health
+    health: np.ndarray
+    baseline_health: np.ndarray
+
+
+def metric_points(pipeline: Any, features: list[str], X: pd.DataFrame,
+                  baseline: pd.DataFrame, baseline_of_row: np.ndarray,
+                  base_of: dict[str, str], health: np.ndarray, baseline_health: np.ndarray
+                  ) -> MetricPoints:
+    """Exact health-point contributions per metric of rows X against their baselines.
+
+    `health` is each row's health score and `baseline_health` its baseline's (on the
+    same scale, per row): the raw contributions of each row are scaled by
+    (health - baseline_health) / (raw - baseline raw), so they add up to that gap.
+    """
+    from scoring.attributions import contributions
+
+    att = contributions(pipeline, X, baseline, baseline_of_row, features)
+    att.check(1e-6)
+    gap_raw = att.raw - att.reference_raw
+    gap = np.asarray(health, dtype="float64") - np.asarray(baseline_health, dtype="float64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = np.where(np.abs(gap_raw) > 1e-12, gap / gap_raw, 0.0)
+    metrics = sorted({base_of[f] for f in features})
+    col = {m: j for j, m in enumerate(metrics)}
+    owner = np.array([col[base_of[f]] for f in features])
+    points = np.zeros((len(X), len(metrics)))
+    np.add.at(points.T, owner, (att.values * factor[:, None]).T)
+    return MetricPoints(metrics, points, np.asarray(health, dtype="float64"),
+                        np.asarray(baseline_health, dtype="float64"))
+
+
+def health_among(p: np.ndarray, date_p: np.ndarray) -> np.ndarray:
+    """Health (0-100) that probabilities `p` would get among a date's accounts whose
+    probabilities are `date_p`: the share with a higher probability, ties counting half
+    (the rule of `indexes.health_scores`)."""
+    ref = np.sort(np.asarray(date_p, dtype="float64"))
+    below = np.searchsorted(ref, p, side="left")
+    upto = np.searchsorted(ref, p, side="right")
+    higher = len(ref) - upto
+    ties = upto - below
+    return 100.0 * (higher + 0.5 * ties) / max(len(ref), 1)
+
+
+def unit_of(metric: str) -> str | None:
+    """How the card formats a metric's value: 'money', 'percent' or None (a number)."""
+    tokens = metric.removeprefix("ctx__").split("_")
+    if any(t in ("arr", "mrr", "acv", "revenue", "spend") for t in tokens):
+        return "money"
+    if any(t in ("pct", "percent") for t in tokens):
+        return "percent"
+    return None
+
+
+def format_value(value: Any, unit: str | None = None) -> str:
+    """Plain text of a value (the card's own formatting lives in messages; this is for
+    stored texts such as movement reasons)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "no data"
     if isinstance(value, str):
         return value
     v = float(value)
+    if unit == "money":
+        for cut, suffix in ((1e6, "M"), (1e3, "k")):
+            if abs(v) >= cut:
+                return f"${v / cut:.1f}{suffix}".replace(".0" + suffix, suffix)
+        return f"${v:,.0f}"
+    if unit == "percent":
+        return f"{v:.0f}%"
     if abs(v) >= 1000:
         return f"{v:,.0f}"
     if v == round(v):
         return f"{v:.0f}"
-    return f"{v:.1f}" if abs(v) >= 10 else f"{v:.2g}" if abs(v) < 0.1 else f"{v:.1f}"
+    return f"{v:.1f}" if abs(v) >= 0.1 else f"{v:.2g}"
 
 
 def _plain(value: Any) -> Any:
@@ -260,143 +361,94 @@ def _plain(value: Any) -> Any:
     return int(v) if v == round(v) and abs(v) < 2**53 else round(v, 4)
 
 
-def driver_text(label: str, value: Any, typical: Any, level: str | None,
-                trend: float | None = None) -> str:
-    """'Logins (30d): Low for its segment - 12 vs 40 typical' (plus a trend when it moved)."""
-    if isinstance(value, str) or isinstance(typical, str):
-        return f"{label}: {format_value(value)} ({format_value(typical)} is typical for its segment)"
-    if level is None:
-        return f"{label}: no data ({format_value(typical)} typical for its segment)"
-    text = f"{label}: {level} for its segment - {format_value(value)} vs {format_value(typical)} typical"
-    if trend is not None and not math.isnan(trend) and abs(trend) >= 0.15:
-        change = math.expm1(trend) * 100
-        text += f", {'down' if change < 0 else 'up'} {abs(change):.0f}% in 3 months"
-    return text
+def levels_of(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Low / Medium / High against per-row cut-offs; None where unknown or where the
+    metric does not vary (no cut-offs)."""
+    with np.errstate(invalid="ignore"):
+        out = np.where(values < low, "Low", np.where(values > high, "High", "Medium")).astype(object)
+    out[np.isnan(values) | np.isnan(low) | np.isnan(high)] = None
+    return out
 
 
-def account_drivers(
-    predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame, segment_ids: np.ndarray,
-    typical: dict[int, dict[str, Any]], base_of: dict[str, str],
-    benchmarks: dict[int, dict[str, dict[str, float]]],
-    component_of: Callable[[str], str | None],
-) -> list[list[dict[str, Any]]]:
-    """Top factors pulling each row's health score down and up (see module docstring).
+def account_drivers(mp: MetricPoints, X: pd.DataFrame, segment_ids: np.ndarray,
+                    typical: dict[int, dict[str, Any]],
+                    benchmarks: dict[int, dict[str, dict[str, float]]],
+                    component_of: Callable[[str], str | None],
+                    categorical: set[str]) -> list[list[dict[str, Any]]]:
+    """The largest contributions of each row, down then up (at most MAX_DRIVERS each).
 
-    `typical[segment][feature]` is the segment's median (mode for categories).
+    A metric is a driver only when its value is known and not at its segment's typical
+    level (Low or High for numbers, not the most common value for categories).
     """
     n = len(X)
     if n == 0:
         return []
-    work = X.reset_index(drop=True).copy()
-    base = _logodds(predict(work))
-    groups: dict[str, list[str]] = {}
-    for f in work.columns:
-        groups.setdefault(base_of[f], []).append(f)
-    names = sorted(groups)
-    pulls = np.zeros((n, len(names)))
-    for j, metric in enumerate(names):
-        cols = groups[metric]
-        original = {c: work[c].to_numpy(copy=True) for c in cols}
-        for c in cols:
-            filler = np.array([typical.get(int(s), {}).get(c, np.nan) for s in range(
-                int(segment_ids.max()) + 1)], dtype=object)
-            values = filler[segment_ids]
-            work[c] = values.astype(original[c].dtype) if original[c].dtype != object else values
-        pulls[:, j] = base - _logodds(predict(work))   # > 0: this metric raises churn risk
-        for c in cols:
-            work[c] = original[c]
-    _drop_contradictions(pulls, names, X, base, segment_ids, typical)
-    values_of = {m: X[m].to_numpy() for m in names if m in X}
-    trends_of = {m: X[f"{m}{TREND_SEP}d3"].to_numpy() for m in names if f"{m}{TREND_SEP}d3" in X}
-    labels = {m: human_label(m) for m in names}
-    components = {m: component_for(m, component_of) for m in names}
-    order_down = np.argsort(-pulls, axis=1, kind="stable")[:, :MAX_DRIVERS]
-    order_up = np.argsort(pulls, axis=1, kind="stable")[:, :MAX_DRIVERS]
+    seg_top = int(segment_ids.max()) + 1
+    eligible = np.zeros((n, len(mp.metrics)), dtype=bool)
+    levels: dict[str, np.ndarray] = {}
+    for j, metric in enumerate(mp.metrics):
+        if metric not in X:
+            continue
+        if metric in categorical:
+            vals = X[metric].to_numpy(dtype=object)
+            mode = np.array([typical.get(s, {}).get(metric) for s in range(seg_top)],
+                            dtype=object)[segment_ids]
+            eligible[:, j] = pd.notna(vals) & (vals != mode)
+            continue
+        vals = X[metric].to_numpy(dtype="float64")
+        low = np.array([benchmarks.get(s, {}).get(metric, {}).get("low", np.nan)
+                        for s in range(seg_top)])[segment_ids]
+        high = np.array([benchmarks.get(s, {}).get(metric, {}).get("high", np.nan)
+                         for s in range(seg_top)])[segment_ids]
+        levels[metric] = levels_of(vals, low, high)
+        eligible[:, j] = np.isin(levels[metric], ["Low", "High"])
+    pts = np.where(eligible, mp.points, 0.0)
+    order_down = np.argsort(pts, axis=1, kind="stable")[:, :MAX_DRIVERS]
+    order_up = np.argsort(-pts, axis=1, kind="stable")[:, :MAX_DRIVERS]
+    trends = {m: X[f"{m}{TREND_SEP}d3"].to_numpy(dtype="float64") for m in mp.metrics
+              if f"{m}{TREND_SEP}d3" in X}
     out: list[list[dict[str, Any]]] = []
     for i in range(n):
         seg = int(segment_ids[i])
-        row = pulls[i]
-        down = [j for j in order_down[i] if row[j] >= MIN_PULL]
-        up = [j for j in order_up[i] if row[j] <= -MIN_PULL]
         items = []
-        for direction, picks in (("down", down), ("up", up)):
+        for direction, picks in (("down", order_down[i]), ("up", order_up[i])):
             for j in picks:
-                metric = names[j]
-                value = values_of[metric][i] if metric in values_of else None
-                typ = typical.get(seg, {}).get(metric)
-                bench = benchmarks.get(seg, {}).get(metric)
-                level = _level(value, bench)
-                trend = float(trends_of[metric][i]) if metric in trends_of else None
-                label = labels[metric]
+                p = pts[i, j]
+                if (direction == "down" and p > -MIN_POINTS) or (direction == "up" and p < MIN_POINTS):
+                    continue
+                metric = mp.metrics[j]
+                value = _plain(X[metric].iloc[i])
+                typ = _plain(typical.get(seg, {}).get(metric))
+                level = levels[metric][i] if metric in levels else None
+                trend = trends[metric][i] if metric in trends else np.nan
+                change = (round(float(math.expm1(trend)) * 100) if np.isfinite(trend)
+                          and abs(trend) >= 0.15 and _same_way(trend, value, typ) else None)
                 items.append({
                     "direction": direction,
-                    "component": components[metric],
+                    "component": component_for(metric, component_of),
                     "metric": metric,
-                    "label": label,
-                    "value": _plain(value),
-                    "typical": _plain(typ),
+                    "label": human_label(metric),
+                    "unit": unit_of(metric),
+                    "value": value,
+                    "typical": typ,
                     "level": level,
-                    "text": driver_text(label, _plain(value), _plain(typ), level,
-                                        trend if _same_way(direction, trend, value, typ) else None),
+                    "sense": "bad" if direction == "down" else "good",
+                    "points": round(float(p), 1),
+                    "change_3m_pct": change,
                 })
         out.append(items)
     return out
 
 
-def _drop_contradictions(
-    pulls: np.ndarray, names: list[str], X: pd.DataFrame, base: np.ndarray,
-    segment_ids: np.ndarray, typical: dict[int, dict[str, Any]],
-) -> None:
-    """Zero the pulls that contradict the metric's effect across the book.
-
-    A driver reads "Feature adoption: Low for its segment"; listed as holding the
-    score up it would tell the CSM the opposite of what the model does overall (it
-    happens when the metric's trend features or correlated metrics carry the pull).
-    Where the metric's association with predicted risk over all rows says that its
-    level (above or below the segment's typical value) should push the other way,
-    the pull is not shown.
-    """
-    seg_count = int(segment_ids.max()) + 1 if len(segment_ids) else 0
-    for j, metric in enumerate(names):
-        if metric not in X or not pd.api.types.is_numeric_dtype(X[metric]):
-            continue
-        values = X[metric].to_numpy(dtype="float64")
-        known = ~np.isnan(values)
-        if known.sum() < 10 or np.ptp(values[known]) == 0:
-            continue
-        assoc = pd.Series(values[known]).corr(pd.Series(base[known]), method="spearman")
-        if not np.isfinite(assoc) or abs(assoc) < 0.05:
-            continue
-        typ = np.array([typical.get(s, {}).get(metric, np.nan) for s in range(seg_count)],
-                       dtype="float64")[segment_ids]
-        expected = np.sign(assoc) * np.sign(values - typ)   # > 0: this level raises risk
-        contradicts = np.nan_to_num(expected) * np.sign(pulls[:, j]) < 0
-        pulls[contradicts, j] = 0.0
-
-
-def _logodds(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
-def _same_way(direction: str, trend: float | None, value: Any, typical: Any) -> bool:
+def _same_way(trend: float, value: Any, typical: Any) -> bool:
     """Mention a trend only when it tells the same story as the level comparison."""
-    if trend is None or isinstance(value, str) or value is None or typical is None:
+    if isinstance(value, str) or value is None or typical is None or isinstance(typical, str):
         return False
-    try:
-        return (float(value) < float(typical)) == (trend < 0)
-    except (TypeError, ValueError):
-        return False
+    return (float(value) < float(typical)) == (trend < 0)
 
 
-def _level(value: Any, bench: dict[str, float] | None) -> str | None:
-    if bench is None or value is None or isinstance(value, str):
-        return None
-    v = float(value)
-    if math.isnan(v):
-        return None
-    if v < bench["low"]:
-        return "Low"
-    if v > bench["high"]:
-        return "High"
-    return "Medium"
+def metric_senses(mp: MetricPoints, X: pd.DataFrame, baseline: pd.DataFrame,
+                  baseline_of_row: np.ndarray, categorical: set[str]) -> dict[str, int]:
+    """`metric_signs` on health points: +1 where more of a metric raises health."""
+    return metric_signs(mp.points, mp.metrics, X, baseline, baseline_of_row, categorical,
+                        min_effect=0.2)

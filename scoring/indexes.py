@@ -78,12 +78,16 @@ def score_history(store: Store, account_id: str | None = None) -> pd.DataFrame:
     """
     where, params = ("WHERE account_id = ?", [account_id]) if account_id else ("", [])
     return store.frame(
+        # The previous period as re-scored by the same model where scoring stored it.
         "SELECT account_id, as_of, health_score, renewal_index, upsell_probability, upsell_index,"
-        " LAG(as_of) OVER w AS previous_as_of,"
-        " LAG(health_score) OVER w AS previous_health_score,"
-        " LAG(renewal_index) OVER w AS previous_renewal_index,"
-        " LAG(upsell_index) OVER w AS previous_upsell_index"
-        f" FROM scores {where}"
+        " coalesce(s.previous_as_of, LAG(as_of) OVER w) AS previous_as_of,"
+        " CASE WHEN s.previous_as_of IS NOT NULL THEN s.previous_health_score"
+        "  ELSE LAG(health_score) OVER w END AS previous_health_score,"
+        " CASE WHEN s.previous_as_of IS NOT NULL THEN s.previous_renewal_index"
+        "  ELSE LAG(renewal_index) OVER w END AS previous_renewal_index,"
+        " CASE WHEN s.previous_as_of IS NOT NULL THEN s.previous_upsell_index"
+        "  ELSE LAG(upsell_index) OVER w END AS previous_upsell_index"
+        f" FROM scores s {where}"
         " WINDOW w AS (PARTITION BY account_id ORDER BY as_of)"
         " ORDER BY account_id, as_of",
         params,
@@ -106,15 +110,15 @@ def movements(store: Store, settings: ScoringSettings, as_of: str | None = None)
     else:
         rows = history[history["as_of"] == as_of]
     rows = rows[rows["previous_as_of"].notna()].copy()
-    rank = settings.renewal_ranks
-    now = rows["renewal_index"].map(rank)
-    before = rows["previous_renewal_index"].map(rank)
-    rows["renewal_move"] = np.where(now > before, "worse", np.where(now < before, "better", None))
-    likely = settings.upsell_likely
-    up_now = rows["upsell_index"] == likely
-    up_before = rows["previous_upsell_index"] == likely
-    known = rows["upsell_index"].notna() & rows["previous_upsell_index"].notna()
-    rows["upsell_move"] = np.where(known & up_now & ~up_before, "up",
-                                   np.where(known & ~up_now & up_before, "down", None))
+    from scoring.movements import directions
+
+    renewal = directions(rows["previous_renewal_index"].to_numpy(dtype=object),
+                         rows["renewal_index"].to_numpy(dtype=object),
+                         settings.renewal_categories)
+    rows["renewal_move"] = np.where(renewal == "up", "better",
+                                    np.where(renewal == "down", "worse", None))
+    upsell = directions(rows["previous_upsell_index"].to_numpy(dtype=object),
+                        rows["upsell_index"].to_numpy(dtype=object), settings.upsell_categories)
+    rows["upsell_move"] = upsell
     moved = rows["renewal_move"].notna() | rows["upsell_move"].notna()
     return rows[moved].reset_index(drop=True)

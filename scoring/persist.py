@@ -24,7 +24,8 @@ from storage.store import Store
 SCORE_COLUMNS = (
     "account_id", "as_of", "health_score", "churn_probability", "renewal_index",
     "upsell_probability", "upsell_index", "segment_id", "drivers", "levels", "churn_model",
-    "upsell_model", "scored_at",
+    "upsell_model", "scored_at", "previous_as_of", "previous_health_score",
+    "previous_renewal_index", "previous_upsell_index", "movement", "data_gaps",
 )
 CHUNK = 50_000
 
@@ -147,6 +148,12 @@ def write_indicators(conn: sqlite3.Connection, version: str, rows: Iterable[dict
         [(version, r["component"], float(r["weight"]), r["direction"], dumps(r["detail"]))
          for r in rows],
     )
+
+
+def indicator_rows(store: Store, version: str) -> list[dict[str, Any]]:
+    """A stored model's indicator rows (component, weight), for a reused model."""
+    return store.query("SELECT component, weight FROM indicators WHERE model_version = ?",
+                       (version,))
 
 
 def write_segments(conn: sqlite3.Connection, run: str, rows: Sequence[dict[str, Any]]) -> None:

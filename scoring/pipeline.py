@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from scoring import explain, persist
+from scoring.account_explain import explain_current
 from scoring.components import ComponentStatus, component_status
 from scoring.errors import ModelError, ScoringError
 from scoring.evaluate import EvaluationReport, summarise_backtest
@@ -48,6 +49,8 @@ from storage import queries
 from storage.store import Store
 
 ENGINE_VERSION = "2"
+EXPLAIN_COLUMNS = ("previous_as_of", "previous_health_score", "previous_renewal_index",
+                   "previous_upsell_index", "movement", "data_gaps")
 PREDICT_CHUNK = 200_000
 RATE_SAMPLE = 300_000
 
@@ -265,19 +268,16 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
                             "features": model.features, "metrics": model.metrics,
                             "provisional": model.provisional, "trained": model}
         step(5)
+        recent = _recent_rows(fs.keys["as_of"].to_numpy())
         for kind, m in models.items():
             trained: TrainedModel = m["trained"]
-            labels = prepared.churn if kind == "churn" else prepared.upsold
-            known = ~np.isnan(labels)
-            no_holdout = trained.validation_X is None
             rows, context = explain.leading_indicators(
                 trained, fs.base_of, settings.component_of, settings.seed,
-                fallback_X=fs.frame.loc[known] if no_holdout else None,
-                fallback_y=labels[known].astype("int64") if no_holdout else None)
+                fs.frame.iloc[recent])
             m["indicators"] = rows
             m["metrics"]["context_importance"] = context
-            m["metrics"]["indicator_rows"] = ("validation" if trained.validation_X is not None
-                                              else "training (no held-out rows)")
+            m["metrics"]["indicator_rows"] = (
+                f"final model, {len(recent):,} rows of the latest {INDICATOR_DATES} dates")
 
     churn = models["churn"]
     upsell = models.get("upsell")
@@ -328,15 +328,27 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     explain_rows = pending & current_rows
     drivers = np.full(len(X_pending), None, dtype=object)
     levels = np.full(len(X_pending), None, dtype=object)
+    extra = {c: np.full(len(X_pending), None, dtype=object) for c in EXPLAIN_COLUMNS}
     where = np.flatnonzero(explain_rows[pending])
     if len(where):
-        Xe = X_pending.iloc[where][churn["features"]]
         seg_e = segment_ids[where]
-        found = explain.account_drivers(
-            lambda f: calibrate(churn["pipeline"].predict_proba(f)[:, 1], churn["calibration"]),
-            Xe, seg_e, typical,
-            fs.base_of, driver_bench, settings.component_of)
-        drivers[where] = [persist.dumps(d) for d in found]
+        weights = {r["component"]: r["weight"] for r in churn.get("indicators") or
+                   persist.indicator_rows(store, churn["version"])}
+        found = explain_current(
+            frame=fs.frame, keys=keys, positions=np.flatnonzero(pending)[where],
+            segment_ids=seg_e, typical=typical, bench=driver_bench, base_of=fs.base_of,
+            categorical=fs.categorical, churn=churn, upsell=upsell, predict=_predict,
+            upsell_threshold=threshold if upsell else None, health_now=health[where],
+            renewal_now=renewal_indexes(health[where], settings),
+            upsell_now=upsell_idx[where], settings=settings,
+            book_latest=str(keys["as_of"].max()), indicator_weights=weights)
+        drivers[where] = found.drivers
+        for c, values in (("previous_as_of", found.previous_as_of),
+                          ("previous_health_score", found.previous_health),
+                          ("previous_renewal_index", found.previous_renewal),
+                          ("previous_upsell_index", found.previous_upsell),
+                          ("movement", found.movement), ("data_gaps", found.data_gaps)):
+            extra[c][where] = values
         levels[where] = _levels(X_pending.iloc[where], seg_e, bench, prepared.plan.numeric)
 
     # Components (Health Score Features).
@@ -350,7 +362,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     try:
         with store.transaction():
             _save(store, report, models, churn, upsell, fp, now, seg_rows, pending_keys, health,
-                  churn_p, upsell_p, upsell_idx, segment_ids, drivers, levels, settings)
+                  churn_p, upsell_p, upsell_idx, segment_ids, drivers, levels, settings, extra)
             _ledger(store, prepared, pending, churn_p, health, upsell_p, upsell_idx, churn,
                     upsell, settings, now)
     finally:
@@ -367,7 +379,7 @@ def _save(store: Store, report: ScoreReport, models: dict[str, dict[str, Any]],
           seg_rows: list[dict[str, Any]], pending_keys: pd.DataFrame, health: np.ndarray,
           churn_p: np.ndarray, upsell_p: np.ndarray, upsell_idx: np.ndarray,
           segment_ids: np.ndarray, drivers: np.ndarray, levels: np.ndarray,
-          settings: ScoringSettings) -> None:
+          settings: ScoringSettings, extra: dict[str, np.ndarray]) -> None:
     """Every write of the run, in one transaction."""
     with store.transaction() as conn:
         if report.trained:
@@ -394,7 +406,7 @@ def _save(store: Store, report: ScoreReport, models: dict[str, dict[str, Any]],
             "segment_id": segment_ids, "drivers": drivers, "levels": levels,
             "churn_model": churn["version"],
             "upsell_model": upsell["version"] if upsell else None,
-            "scored_at": now,
+            "scored_at": now, **extra,
         })
         persist.write_components(conn, report.components, now)
 
@@ -432,6 +444,16 @@ def _ledger(store: Store, prepared: _Prepared, pending: np.ndarray, churn_p: np.
             known = keys.assign(churned=prepared.churn, upsold=prepared.upsold)[~unknown]
             found = open_rows.merge(known, on=["account_id", "as_of"], how="inner")
             persist.resolve_ledger(conn, found, now)
+
+
+INDICATOR_DATES = 3
+
+
+def _recent_rows(as_of: np.ndarray) -> np.ndarray:
+    """Positions of the rows of the latest INDICATOR_DATES snapshot dates."""
+    dates = np.unique(as_of)
+    return np.flatnonzero(as_of >= dates[-min(INDICATOR_DATES, len(dates))]) if len(dates) \
+        else np.zeros(0, dtype="int64")
 
 
 def _current(store: Store, keys: pd.DataFrame) -> np.ndarray:

@@ -313,6 +313,19 @@ _PREDICTION_LEDGER = """
 """
 
 
+# Each current account's latest score carries its previous period re-scored by the same
+# model, the movement between the two (JSON: directions and reasons) and what data was
+# missing (JSON: confidence, gaps); written by scoring, NULL on older rows.
+_SCORE_CONTEXT = """
+        ALTER TABLE scores ADD COLUMN previous_as_of TEXT;
+        ALTER TABLE scores ADD COLUMN previous_health_score REAL;
+        ALTER TABLE scores ADD COLUMN previous_renewal_index TEXT;
+        ALTER TABLE scores ADD COLUMN previous_upsell_index TEXT;
+        ALTER TABLE scores ADD COLUMN movement TEXT;
+        ALTER TABLE scores ADD COLUMN data_gaps TEXT;
+"""
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _INITIAL),
     ("0002_source_syncs", _SOURCE_SYNCS),
@@ -322,6 +335,7 @@ MIGRATIONS: list[Migration] = [
     ("0006_feedback_note", _FEEDBACK_NOTE),
     ("0007_label_counts", _LABEL_COUNTS),
     ("0008_prediction_ledger", _PREDICTION_LEDGER),
+    ("0009_score_context", _SCORE_CONTEXT),
 ]
 
 

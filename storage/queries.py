@@ -19,7 +19,9 @@ _ACCOUNT_COLUMNS = (
 )
 _SCORE_COLUMNS = (
     "s.as_of, s.health_score, s.churn_probability, s.renewal_index, s.upsell_probability,"
-    " s.upsell_index, s.segment_id, s.drivers, s.levels, s.churn_model, s.upsell_model, s.scored_at"
+    " s.upsell_index, s.segment_id, s.drivers, s.levels, s.churn_model, s.upsell_model, s.scored_at,"
+    " s.previous_as_of, s.previous_health_score, s.previous_renewal_index,"
+    " s.previous_upsell_index, s.movement, s.data_gaps"
 )
 
 
@@ -168,7 +170,19 @@ def account(store: Store, account_id: str) -> dict[str, Any] | None:
 def _decode_score(row: dict[str, Any]) -> dict[str, Any]:
     row["drivers"] = _json(row.get("drivers"), [])
     row["levels"] = _json(row.get("levels"), {})
+    row["movement"] = _json(row.get("movement"))
+    row["data_gaps"] = _json(row.get("data_gaps"))
     return row
+
+
+def same_model_previous(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The previous period as scoring re-scored it with this score's model (stored with
+    the score), shaped like a score row; None when the score carries none."""
+    if not row or not row.get("previous_as_of"):
+        return None
+    return {"as_of": row["previous_as_of"], "health_score": row["previous_health_score"],
+            "renewal_index": row["previous_renewal_index"],
+            "upsell_index": row["previous_upsell_index"], "same_model": True}
 
 
 def score(store: Store, account_id: str, as_of: str) -> dict[str, Any] | None:
@@ -281,8 +295,8 @@ def movements(
 
     Each row: account_id, name, owner_email, owner_slack_id, arr, from_renewal_index,
     to_renewal_index, from_upsell_index, to_upsell_index, from_health, to_health.
-    Whether a change is better or worse depends on the configured bands: see
-    `bot.services.movement_direction`.
+    `movement` (JSON text) holds the reasons scoring stored. Whether a change is better or
+    worse is `scoring.movements.direction` (the one rule), applied by the bot.
     """
     params: list[Any] = [from_date, to_date]
     owner_sql = ""
@@ -295,16 +309,25 @@ def movements(
             parts.append("a.owner_slack_id = ?")
             params.append(owner_slack_id)
         owner_sql = " AND (" + " OR ".join(parts) + ")"
+    # Where scoring stored the previous period re-scored by this score's model (and it
+    # is `from_date`), that is the "from" side: a retrained model is not a movement.
+    same = "c.previous_as_of = p.as_of"
     return store.query(
         "SELECT a.account_id, a.name, a.owner_email, a.owner_slack_id, a.arr,"
-        " p.renewal_index AS from_renewal_index, c.renewal_index AS to_renewal_index,"
-        " p.upsell_index AS from_upsell_index, c.upsell_index AS to_upsell_index,"
-        " p.health_score AS from_health, c.health_score AS to_health"
+        f" CASE WHEN {same} THEN c.previous_renewal_index ELSE p.renewal_index END"
+        " AS from_renewal_index, c.renewal_index AS to_renewal_index,"
+        f" CASE WHEN {same} THEN c.previous_upsell_index ELSE p.upsell_index END"
+        " AS from_upsell_index, c.upsell_index AS to_upsell_index,"
+        f" CASE WHEN {same} THEN c.previous_health_score ELSE p.health_score END AS from_health,"
+        " c.health_score AS to_health, c.movement AS movement, c.data_gaps AS data_gaps"
         " FROM scores c"
         " JOIN scores p ON p.account_id = c.account_id AND p.as_of = ?"
         " JOIN accounts a ON a.account_id = c.account_id"
         " WHERE c.as_of = ?"
-        " AND (p.renewal_index IS NOT c.renewal_index OR p.upsell_index IS NOT c.upsell_index)"
+        f" AND ((CASE WHEN {same} THEN c.previous_renewal_index ELSE p.renewal_index END)"
+        "   IS NOT c.renewal_index"
+        f"  OR (CASE WHEN {same} THEN c.previous_upsell_index ELSE p.upsell_index END)"
+        "   IS NOT c.upsell_index)"
         f"{owner_sql} ORDER BY a.arr DESC, a.name",
         params,
     )

@@ -159,7 +159,10 @@ def card(store: Store, settings: Settings, account_id: str, as_of: str | None = 
     current = queries.score(store, account_id, p.as_of)
     if current is None:  # not in the latest scoring (e.g. churned): show its last score
         current = queries.score_before(store, account_id, "9999-12-31")
-    previous = queries.score_before(store, account_id, current["as_of"]) if current else None
+    # The previous period under the same model when scoring stored it (movements come
+    # from the data, not from a retrained model); else the stored score before.
+    previous = (queries.same_model_previous(current)
+                or queries.score_before(store, account_id, current["as_of"])) if current else None
     segment = None
     if current and current.get("segment_id") is not None:
         segment = queries.segment(store, current["churn_model"], int(current["segment_id"]))

@@ -68,18 +68,13 @@ def guarded(fn: Callable[..., T]) -> Callable[..., T]:
 
 def movement_direction(settings: Settings, before: str | None, after: str | None,
                        kind: str = "renewal") -> str | None:
-    """'up' (better), 'down' (worse) or None (same / unknown) between two categories."""
-    if before is None or after is None or before == after:
-        return None
-    if kind == "upsell":
-        likely = settings.upsell_index.likely.name
-        return "up" if after == likely else "down" if before == likely else None
-    b, a = settings.renewal_rank(before), settings.renewal_rank(after)
-    if a is None or b is None:
-        return None
-    return "up" if a < b else "down"
+    """'up' (better), 'down' (worse) or None (same / unknown) between two categories:
+    the one rule, `scoring.movements.direction`, with this team's categories."""
+    from scoring.movements import direction
 
-
+    order = (settings.upsell_categories if kind == "upsell"
+             else settings.renewal_categories)
+    return direction(before, after, order)
 
 
 def provisional(store: Store) -> bool:

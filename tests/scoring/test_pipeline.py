@@ -137,10 +137,14 @@ def test_drivers_follow_the_contract(scored_db):
             assert directions == sorted(directions, key=lambda d: d != "down")
             assert directions.count("down") <= 3 and directions.count("up") <= 3
             for d in drivers:
-                assert set(d) == {"direction", "component", "metric", "label", "value",
-                                  "typical", "level", "text"}
-                assert DRIVER_TEXT.match(d["text"]), d["text"]
-                assert d["text"].startswith(d["label"] + ":")
+                assert set(d) == {"direction", "component", "metric", "label", "unit", "value",
+                                  "typical", "level", "sense", "points", "change_3m_pct"}
+                # Never a metric with no data or at its segment's typical level.
+                assert d["value"] is not None
+                assert d["level"] in ("Low", "High") or isinstance(d["value"], str)
+                assert d["value"] != d["typical"]
+                assert (d["points"] < 0) == (d["direction"] == "down") == (d["sense"] == "bad")
+                assert abs(d["points"]) >= 0.5
                 seen += 1
             assert set(json.loads(row["levels"]).values()) <= {"Low", "Medium", "High"}
         assert seen > len(latest)
@@ -187,3 +191,34 @@ def test_movements_are_queryable(scored_db):
         assert order.index(worse["renewal_index"]) > order.index(worse["previous_renewal_index"])
         dated = movements(store, settings, as_of=moved["as_of"].iloc[0])
         assert (dated["as_of"] == moved["as_of"].iloc[0]).all()
+
+
+def test_indicator_directions_follow_the_documented_causes(scored_db):
+    """storage/demo_book.py: falling usage, late payments and sev-1 tickets raise churn.
+    Directions are read off the final model's attributions; none may be reversed."""
+    from bot.config import load_settings
+    from scoring import explain
+    from scoring.pipeline import _prepare, _recent_rows
+
+    db, _ = scored_db
+    settings = load_settings().for_scoring
+    with Store(db) as store:
+        fs = _prepare(store, settings).features
+        row = store.query("SELECT version, features FROM models WHERE kind = 'churn'"
+                          " AND active = 1")[0]
+        feats = json.loads(row["features"])
+        pipe = persist.load_pipeline(store, row["version"])
+        X = fs.frame.iloc[_recent_rows(fs.keys["as_of"].to_numpy())][feats]
+        signs = explain.indicator_basis(pipe, feats, X.reset_index(drop=True), fs.base_of,
+                                        settings.component_of, set(fs.categorical)).signs
+        texts = {r["component"]: r["direction"] for r in store.query(
+            "SELECT component, direction FROM indicators WHERE model_version = ?",
+            (row["version"],))}
+    usage = [signs[m] for m in ("logins_30d", "seats_used", "active_users", "feature_adoption_pct")]
+    assert 1 not in usage and usage.count(-1) >= 2, usage   # more usage, lower churn risk
+    assert signs["days_since_last_login"] >= 0
+    assert signs["sev1_tickets_90d"] == 1
+    assert signs["payment_late_days"] >= 0         # never "more late days, lower risk"
+    assert "lower churn risk with more seats used" in texts["Product usage"]
+    assert "higher churn risk with" in texts["Support"] and "sev1 tickets" in texts["Support"]
+    assert "more payment late days, lower churn risk" not in texts["Billing"]

@@ -1,0 +1,273 @@
+"""Everything said about one current account's latest score, computed in one pass.
+
+For each current account's latest row (and only those: history is not re-explained):
+
+- drivers: the largest exact contributions against the segment baseline (`explain`);
+- its previous period re-scored by the same model, the movement between the two by
+  the one rule (`movements.direction`) and its reasons (`movements.reasons`);
+- data confidence: components whose metrics are all missing in this snapshot while the
+  book has them, and a snapshot older than the book's latest. The score is still the
+  model's (gradient boosting and the imputer treat blanks as blanks), but its
+  confidence is lowered and every surface says why, instead of imputing in silence.
+
+Attributions are computed once for the current rows and once for their previous rows,
+vectorised over all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scoring import explain, movements, persist
+from scoring.features import TREND_SEP, human_label, is_context
+from scoring.indexes import renewal_indexes, upsell_indexes
+from scoring.settings import ScoringSettings
+
+# A component counts as missing for an account only where most current accounts have it
+# (a survey only some answer is often blank by nature).
+USUAL_COVERAGE = 0.5
+LOW_CONFIDENCE_WEIGHT = 0.10   # a gap in a component weighing this much makes confidence low
+
+
+@dataclass
+class Explained:
+    drivers: list[str]
+    previous_as_of: np.ndarray
+    previous_health: np.ndarray
+    previous_renewal: np.ndarray
+    previous_upsell: np.ndarray
+    movement: list[str | None]
+    data_gaps: list[str | None]
+    senses: dict[str, int]
+
+
+def baseline_frame(typical: dict[int, dict[str, Any]], features: list[str],
+                   categorical: set[str], k: int) -> pd.DataFrame:
+    """One row per segment (1..k, in that order) holding its typical value of each feature."""
+    data: dict[str, list[Any]] = {}
+    for f in features:
+        vals = [typical.get(s, {}).get(f, np.nan) for s in range(1, k + 1)]
+        data[f] = (np.array([v if isinstance(v, str) else np.nan for v in vals], dtype=object)
+                   if f in categorical else np.array(vals, dtype="float64"))
+    return pd.DataFrame(data, columns=features)
+
+
+def explain_current(*, frame: pd.DataFrame, keys: pd.DataFrame, positions: np.ndarray,
+                    segment_ids: np.ndarray, typical: dict[int, dict[str, Any]],
+                    bench: dict[int, dict[str, dict[str, float]]],
+                    base_of: dict[str, str], categorical: list[str],
+                    churn: dict[str, Any], upsell: dict[str, Any] | None,
+                    predict: Any, upsell_threshold: float | None, health_now: np.ndarray,
+                    renewal_now: np.ndarray, upsell_now: np.ndarray,
+                    settings: ScoringSettings, book_latest: str,
+                    indicator_weights: dict[str, float]) -> Explained:
+    """See the module doc. `positions` index `frame`/`keys` (rows sorted by account,
+    date); the *_now arrays are the rows' own scores (same order). `predict(model, X)`
+    gives a model's calibrated probabilities; health is a rank within each date, so the
+    previous period is ranked among its date's accounts re-scored by this model."""
+    n = len(positions)
+    cats = set(categorical)
+    k = max(int(segment_ids.max()) if n else 1, max(typical) if typical else 1)
+    features = churn["features"]
+    base = baseline_frame(typical, features, cats, k)
+    ref = segment_ids.astype("int64") - 1
+    acc = keys["account_id"].to_numpy()
+    prev = positions - 1
+    has_prev = (prev >= 0) & (acc[np.maximum(prev, 0)] == acc[positions])
+    prev_pos = prev[has_prev]
+
+    rows = frame.iloc[np.concatenate([positions, prev_pos])].reset_index(drop=True)
+    refs = np.concatenate([ref, ref[has_prev]])
+    all_dates = keys["as_of"].to_numpy()
+    row_dates = all_dates[np.concatenate([positions, prev_pos])]
+    # Each date's accounts under this model (health is a rank within a date).
+    date_p = {d: predict(churn, frame.iloc[np.flatnonzero(all_dates == d)])
+              for d in np.unique(row_dates)}
+    p_rows = predict(churn, rows)
+    p_base = predict(churn, base)
+    health_rows = np.empty(len(rows))
+    health_rows[:n] = health_now
+    health_rows[n:] = [explain.health_among(np.array([p]), date_p[d])[0]
+                       for p, d in zip(p_rows[n:], row_dates[n:], strict=True)]
+    base_health = np.array([explain.health_among(np.array([p_base[r]]), date_p[d])[0]
+                            for r, d in zip(refs, row_dates, strict=True)])
+    mp = explain.metric_points(churn["pipeline"], features, rows, base, refs, base_of,
+                               health_rows, base_health)
+    now = slice(0, n)
+    X_now = rows.iloc[now]
+    mp_now = explain.MetricPoints(mp.metrics, mp.points[now], mp.health[now],
+                                  mp.baseline_health[now])
+    drivers = explain.account_drivers(mp_now, X_now, segment_ids, typical, bench,
+                                      settings.component_of, cats)
+    senses = explain.metric_senses(mp_now, X_now, base, ref, cats)
+
+    # The previous period under the same model.
+    m_prev = int(has_prev.sum())
+    prev_health = np.full(n, np.nan)
+    prev_health[has_prev] = mp.health[n:]
+    prev_renewal = np.full(n, None, dtype=object)
+    prev_renewal[has_prev] = renewal_indexes(prev_health[has_prev], settings)
+    prev_upsell = np.full(n, None, dtype=object)
+    prev_as_of = np.full(n, None, dtype=object)
+    prev_as_of[has_prev] = keys["as_of"].to_numpy()[prev_pos]
+    X_prev = rows.iloc[n:]
+    if upsell is not None and m_prev:
+        p = np.round(predict(upsell, X_prev), 6)
+        prev_upsell[has_prev] = upsell_indexes(p, upsell_threshold, settings)
+    # Health as stored (rounded) on both sides, so the rule sees what the card shows.
+    renewal_dir = movements.directions(prev_renewal, renewal_now, settings.renewal_categories)
+    upsell_dir = movements.directions(prev_upsell, upsell_now, settings.upsell_categories)
+
+    moved = np.flatnonzero((renewal_dir != None) | (upsell_dir != None))  # noqa: E711
+    movement: list[str | None] = [None] * n
+    if len(moved):
+        movement = _reasons(moved, has_prev, mp, n, rows, X_now, segment_ids, bench,
+                            renewal_dir, upsell_dir, prev_renewal, renewal_now,
+                            prev_upsell, upsell_now, health_now, prev_health, prev_as_of,
+                            upsell, base, ref, base_of, cats,
+                            (lambda X: predict(upsell, X)) if upsell is not None else None)
+    gaps = _gaps(frame, keys, positions, base_of, settings, book_latest, indicator_weights)
+    return Explained(
+        drivers=[persist.dumps(d) for d in drivers], previous_as_of=prev_as_of,
+        previous_health=np.round(prev_health, 1), previous_renewal=prev_renewal,
+        previous_upsell=prev_upsell, movement=movement, data_gaps=gaps, senses=senses)
+
+
+def _levels(values: pd.DataFrame, metrics: list[str], segment_ids: np.ndarray,
+            bench: dict[int, dict[str, dict[str, float]]], cats: set[str]
+            ) -> dict[str, np.ndarray]:
+    top = int(segment_ids.max()) + 1 if len(segment_ids) else 1
+    out = {}
+    for m in metrics:
+        if m in cats or m not in values:
+            continue
+        low = np.array([bench.get(s, {}).get(m, {}).get("low", np.nan) for s in range(top)])
+        high = np.array([bench.get(s, {}).get(m, {}).get("high", np.nan) for s in range(top)])
+        out[m] = explain.levels_of(values[m].to_numpy(dtype="float64"), low[segment_ids],
+                                   high[segment_ids])
+    return out
+
+
+def _value(frame: pd.DataFrame, m: str, i: int) -> Any:
+    if m not in frame:
+        return None
+    v = frame[m].iloc[i]
+    if isinstance(v, str):
+        return v
+    if v is None or pd.isna(v):
+        return None
+    v = float(v)
+    return int(v) if v == round(v) else round(v, 4)
+
+
+def _reasons(moved: np.ndarray, has_prev: np.ndarray, mp: explain.MetricPoints, n: int,
+             rows: pd.DataFrame, X_now: pd.DataFrame, segment_ids: np.ndarray,
+             bench: dict[int, dict[str, dict[str, float]]], renewal_dir: np.ndarray,
+             upsell_dir: np.ndarray, prev_renewal: np.ndarray, renewal_now: np.ndarray,
+             prev_upsell: np.ndarray, upsell_now: np.ndarray, health_now: np.ndarray,
+             prev_health: np.ndarray, prev_as_of: np.ndarray, upsell: dict[str, Any] | None,
+             base: pd.DataFrame, ref: np.ndarray, base_of: dict[str, str],
+             cats: set[str], upsell_p: Any = None) -> list[str | None]:
+    prev_index = np.full(n, -1)
+    prev_index[has_prev] = np.arange(int(has_prev.sum()))
+    X_prev = rows.iloc[n:].reset_index(drop=True)
+    metrics = mp.metrics
+    labels = {m: human_label(m) for m in metrics}
+    units = {m: explain.unit_of(m) for m in metrics}
+    lv_now = _levels(X_now, metrics, segment_ids, bench, cats)
+    lv_prev = _levels(X_prev, metrics, segment_ids[has_prev], bench, cats)
+    # Upsell-only moves are explained by the upsell model's own contributions.
+    up_only = [i for i in moved if renewal_dir[i] is None and upsell_dir[i] is not None]
+    up_delta: dict[int, np.ndarray] = {}
+    up_metrics: list[str] = []
+    if up_only and upsell is not None:
+        idx = np.array(up_only)
+        pair = pd.concat([X_now.iloc[idx], X_prev.iloc[prev_index[idx]]], ignore_index=True)
+        ref_pair = np.concatenate([ref[idx], ref[idx]])
+        ubase = base.reindex(columns=upsell["features"])
+        ump = explain.metric_points(upsell["pipeline"], upsell["features"], pair, ubase,
+                                    ref_pair, base_of, 100.0 * upsell_p(pair),
+                                    100.0 * upsell_p(ubase)[ref_pair])
+        up_metrics = ump.metrics
+        for j, i in enumerate(up_only):
+            up_delta[i] = ump.points[j] - ump.points[len(idx) + j]
+    out: list[str | None] = [None] * n
+    for i in moved:
+        p = prev_index[i]
+        if i in up_delta:
+            delta, names, sign = up_delta[i], up_metrics, 1 if upsell_dir[i] == "up" else -1
+        else:
+            delta = mp.points[i] - mp.points[n + p]
+            names = metrics
+            sign = 1 if renewal_dir[i] == "up" else -1
+        now = {m: _value(X_now, m, i) for m in names}
+        before = {m: _value(X_prev, m, p) for m in names}
+        ln = {m: lv_now[m][i] for m in names if m in lv_now}
+        lb = {m: lv_prev[m][p] for m in names if m in lv_prev}
+        trend = {m: float(X_now[f"{m}{TREND_SEP}d3"].iloc[i]) for m in names
+                 if f"{m}{TREND_SEP}d3" in X_now}
+        why = movements.reasons(delta, names, sign, now, before, ln, lb, trend,
+                                {m: labels.get(m, human_label(m)) for m in names},
+                                {m: units.get(m, explain.unit_of(m)) for m in names})
+        out[i] = persist.dumps({
+            "renewal": renewal_dir[i], "upsell": upsell_dir[i],
+            "from_as_of": prev_as_of[i],
+            "renewal_from": prev_renewal[i], "renewal_to": renewal_now[i],
+            "upsell_from": prev_upsell[i], "upsell_to": upsell_now[i],
+            "health_from": round(float(prev_health[i]), 2),
+            "health_to": round(float(health_now[i]), 2),
+            "reasons": why,
+            "text": movements.summary(renewal_dir[i], upsell_dir[i], prev_renewal[i],
+                                      renewal_now[i], prev_upsell[i], upsell_now[i], why),
+        })
+    return out
+
+
+def _gaps(frame: pd.DataFrame, keys: pd.DataFrame, positions: np.ndarray,
+          base_of: dict[str, str], settings: ScoringSettings, book_latest: str,
+          weights: dict[str, float]) -> list[str | None]:
+    """JSON {confidence, gaps: [{component, since}], stale_since} per row, None when
+    the data is complete."""
+    n = len(positions)
+    as_of = keys["as_of"].to_numpy()
+    acc = keys["account_id"].to_numpy()
+    metrics_of: dict[str, list[str]] = {}
+    for f, m in base_of.items():
+        if f != m or is_context(m) or m not in frame:
+            continue
+        comp = settings.component_of(m)
+        if comp:
+            metrics_of.setdefault(comp, []).append(m)
+    gaps: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    for comp, cols in sorted(metrics_of.items()):
+        present = frame[cols].notna().any(axis=1).to_numpy()
+        if present[positions].mean() < USUAL_COVERAGE:
+            continue   # often blank by nature (e.g. survey answers): a blank is no gap
+        missing_now = ~present[positions]
+        if not missing_now.any():
+            continue
+        # The account's last row with any of the component's metrics (rows are sorted
+        # by account, date, so the largest row index is the latest).
+        last_row = pd.Series(np.where(present, np.arange(len(present)), -1)).groupby(
+            acc).max()
+        for i in np.flatnonzero(missing_now):
+            r = int(last_row.get(acc[positions[i]], -1))
+            gaps[i].append({"component": comp, "since": as_of[r] if r >= 0 else None,
+                            "weight": round(float(weights.get(comp, 0.0)), 4)})
+    out: list[str | None] = []
+    for i in range(n):
+        stale = as_of[positions[i]] < book_latest
+        if not gaps[i] and not stale:
+            out.append(None)
+            continue
+        heavy = stale or any(g["weight"] >= LOW_CONFIDENCE_WEIGHT for g in gaps[i])
+        out.append(persist.dumps({
+            "confidence": "low" if heavy else "reduced",
+            "gaps": gaps[i],
+            "stale_since": as_of[positions[i]] if stale else None,
+        }))
+    return out
