@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from bot import router
+from bot import dispatch, router
 from bot.config import Settings, load_settings
 from bot.services.core import Requester
 from bot.services.errors import UserError
@@ -197,7 +197,7 @@ def main() -> None:
 
         # -- service alone ------------------------------------------------------------------
         def service(text: str) -> None:
-            router.reply(store, settings, router.parse(settings, text), me)
+            dispatch.reply(store, settings, router.parse(settings, text), me)
 
         for text in sample[:20]:
             service(text)

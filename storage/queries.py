@@ -101,11 +101,15 @@ def book_churn_average(store: Store, as_of: str) -> float | None:
 
 
 def scoring_version(store: Store) -> tuple[Any, ...]:
-    """Changes whenever accounts or scores are rewritten: a cache key for name lists."""
+    """Changes whenever accounts or scores are rewritten: a cache key for name lists.
+
+    Every part is one index look-up (it runs on every card): an ingest adds an `ingests`
+    row and rewrites `accounts` rows (INSERT OR REPLACE: new rowids); a scoring run that
+    writes scores rewrites `components` (updated_at) and, when it trains, adds `models`.
+    """
     row = store.conn.execute(
-        "SELECT (SELECT max(as_of) FROM scores), (SELECT max(scored_at) FROM scores"
-        " WHERE as_of = (SELECT max(as_of) FROM scores)),"
-        " (SELECT count(*) FROM accounts), (SELECT max(last_as_of) FROM accounts),"
+        "SELECT (SELECT max(as_of) FROM scores), (SELECT max(updated_at) FROM components),"
+        " (SELECT max(id) FROM models), (SELECT max(rowid) FROM accounts),"
         " (SELECT max(rowid) FROM ingests)"
     ).fetchone()
     return tuple(row)
