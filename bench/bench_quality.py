@@ -175,7 +175,9 @@ def run_book(name: str, workdir: Path) -> dict:
     out: dict = {"book": name, "accounts": int(store_frame["account_id"].nunique()),
                  "test_rows": len(test), "score_seconds": round(score_s, 1),
                  "provisional": report.is_provisional,
-                 "churn_family": report.model_metrics.get("churn", {}).get("family")}
+                 "churn_family": report.model_metrics.get("churn", {}).get("family"),
+                 "backtest_ratio": (report.model_metrics.get("churn", {}).get("backtest") or {})
+                 .get("calibration_ratio")}
     groups = test["account_id"].to_numpy()
     for kind, target, col in (("churn", "_churned", "churn_probability"),
                               ("upsell", "_upsold", "upsell_probability")):
@@ -247,7 +249,8 @@ def print_table(results: list[dict]) -> None:
         print(f"{r['book']}: {r['accounts']:,} accounts, {r['test_rows']:,} test rows, realised churn "
               f"{_f(100 * realised if realised is not None else None, 1)}%, model "
               f"{r['churn_family']}{' [provisional]' if r['provisional'] else ''}, scored in "
-              f"{r['score_seconds']}s")
+              f"{r['score_seconds']}s; the stored walk-forward backtest's predicted/realised "
+              f"{_f(r['backtest_ratio'], 2)}")
         for row in r["categories"]:
             print(f"    {row['category']:<18} share {100 * row['share']:5.1f}%  realised "
                   f"{_f(None if row['realised'] is None else 100 * row['realised'], 1):>5}%  "

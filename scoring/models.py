@@ -57,6 +57,7 @@ MAX_FIT_ROWS = 100_000      # every fit, walk-forward and final, samples at most
 MAX_TEST_ROWS = 30_000      # rows predicted per test block (seeded sample)
 MIN_FOLD_POSITIVES = 3      # a cut-off whose training rows hold fewer positives is skipped
 MIN_CALIBRATION_POSITIVES = 5
+PLATT_SLOPE_POSITIVES = 100  # fewer positives: the calibration only shifts the log-odds
 EPS = 1e-6
 # Moderate trees: prediction cost (trees x depth) matters as much as accuracy, since
 # every snapshot row is scored. Boosting rounds are chosen on the walk-forward folds.
@@ -84,12 +85,32 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 def fit_platt(raw: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None
               ) -> tuple[float, float]:
-    """Slope and intercept mapping raw log-odds to calibrated ones (optionally weighted)."""
+    """Slope and intercept mapping raw log-odds to calibrated ones (optionally weighted).
+
+    With fewer than PLATT_SLOPE_POSITIVES positives only the intercept moves (slope 1):
+    a slope fitted on a few dozen outcomes swings the probabilities more than it fixes.
+    """
     if len(np.unique(y)) < 2:
         return 1.0, 0.0
+    if int(np.sum(y)) < PLATT_SLOPE_POSITIVES:
+        return 1.0, _intercept_shift(_logit(raw), np.asarray(y, dtype="float64"),
+                                     np.ones(len(y)) if weight is None else weight)
     lr = LogisticRegression(C=1e4, max_iter=1000)
     lr.fit(_logit(raw).reshape(-1, 1), y, sample_weight=weight)
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def _intercept_shift(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """The shift b with sum(w * sigmoid(z + b)) = sum(w * y) (bisection; it is monotone)."""
+    target = float(np.sum(w * y))
+    lo, hi = -20.0, 20.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if float(np.sum(w * _sigmoid(z + mid))) < target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
 
 
 def apply_platt(raw: np.ndarray, slope: float, intercept: float) -> np.ndarray:
