@@ -63,12 +63,12 @@ EPS = 1e-6
 # every snapshot row is scored. Boosting rounds are chosen on the walk-forward folds.
 HGB = {"learning_rate": 0.08, "max_leaf_nodes": 15, "min_samples_leaf": 40,
        "l2_regularization": 1.0}
-HGB_ROUNDS = (20, 40, 80)
+HGB_ROUNDS = (20, 40, 60)
 LR_C = (0.05, 0.3)          # both tried on small books only (cheap there)
 # Monotone constraint when the rank correlation's z-score is at least this and the
 # decile rates move one way.
 MONOTONE_Z = 4.0
-MONOTONE_SAMPLE = 20_000
+MONOTONE_SAMPLE = 10_000
 
 
 # -- calibration -------------------------------------------------------------------------
