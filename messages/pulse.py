@@ -37,6 +37,10 @@ class Movement:
     from_emoji: str
     to_emoji: str
     worsened: bool
+    kind: str = "renewal"           # renewal / upsell: which index moved
+    why: str | None = None          # the movement's reasons, from scoring
+    low_confidence: bool = False    # some of the account's data is missing this period
+    importance: float = 0.0         # ARR x size of the change: the pulse's order
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class Pulse:
     upsell_arr: float
     top_upsells: list[Upsell]
     movements: list[Movement] = field(default_factory=list)
+    provisional: bool = False       # an active model trained on too few outcomes
 
     @property
     def worsened(self) -> int:

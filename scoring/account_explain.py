@@ -180,12 +180,14 @@ def _reasons(moved: np.ndarray, has_prev: np.ndarray, mp: explain.MetricPoints, 
     units = {m: explain.unit_of(m) for m in metrics}
     lv_now = _levels(X_now, metrics, segment_ids, bench, cats)
     lv_prev = _levels(X_prev, metrics, segment_ids[has_prev], bench, cats)
-    # Upsell-only moves are explained by the upsell model's own contributions.
-    up_only = [i for i in moved if renewal_dir[i] is None and upsell_dir[i] is not None]
+    # Upsell moves are explained by the upsell model's own contributions. Changes are
+    # compared on each model's raw log-odds: both periods against the same baseline, so
+    # the changes of all metrics add up to the change of the model's score.
+    up_rows = [i for i in moved if upsell_dir[i] is not None]
     up_delta: dict[int, np.ndarray] = {}
     up_metrics: list[str] = []
-    if up_only and upsell is not None:
-        idx = np.array(up_only)
+    if up_rows and upsell is not None:
+        idx = np.array(up_rows)
         pair = pd.concat([X_now.iloc[idx], X_prev.iloc[prev_index[idx]]], ignore_index=True)
         ref_pair = np.concatenate([ref[idx], ref[idx]])
         ubase = base.reindex(columns=upsell["features"])
@@ -193,26 +195,34 @@ def _reasons(moved: np.ndarray, has_prev: np.ndarray, mp: explain.MetricPoints, 
                                     ref_pair, base_of, 100.0 * upsell_p(pair),
                                     100.0 * upsell_p(ubase)[ref_pair])
         up_metrics = ump.metrics
-        for j, i in enumerate(up_only):
-            up_delta[i] = ump.points[j] - ump.points[len(idx) + j]
+        for j, i in enumerate(up_rows):
+            up_delta[i] = ump.raw[j] - ump.raw[len(idx) + j]
     out: list[str | None] = [None] * n
     for i in moved:
         p = prev_index[i]
-        if i in up_delta:
-            delta, names, sign = up_delta[i], up_metrics, 1 if upsell_dir[i] == "up" else -1
-        else:
-            delta = mp.points[i] - mp.points[n + p]
-            names = metrics
-            sign = 1 if renewal_dir[i] == "up" else -1
-        now = {m: _value(X_now, m, i) for m in names}
-        before = {m: _value(X_prev, m, p) for m in names}
-        ln = {m: lv_now[m][i] for m in names if m in lv_now}
-        lb = {m: lv_prev[m][p] for m in names if m in lv_prev}
-        trend = {m: float(X_now[f"{m}{TREND_SEP}d3"].iloc[i]) for m in names
-                 if f"{m}{TREND_SEP}d3" in X_now}
-        why = movements.reasons(delta, names, sign, now, before, ln, lb, trend,
-                                {m: labels.get(m, human_label(m)) for m in names},
-                                {m: units.get(m, explain.unit_of(m)) for m in names})
+        found: dict[str, list[dict[str, Any]]] = {}
+        for kind in ("renewal", "upsell"):
+            if kind == "renewal":
+                if renewal_dir[i] is None:
+                    continue
+                # Churn log-odds fall when health rises: sign +1 = the score got better.
+                delta, names = -(mp.raw[i] - mp.raw[n + p]), metrics
+                sign = 1 if renewal_dir[i] == "up" else -1
+            else:
+                if i not in up_delta:
+                    continue
+                delta, names = up_delta[i], up_metrics
+                sign = 1 if upsell_dir[i] == "up" else -1
+            now = {m: _value(X_now, m, i) for m in names}
+            before = {m: _value(X_prev, m, p) for m in names}
+            ln = {m: lv_now[m][i] for m in names if m in lv_now}
+            lb = {m: lv_prev[m][p] for m in names if m in lv_prev}
+            trend = {m: float(X_now[f"{m}{TREND_SEP}d3"].iloc[i]) for m in names
+                     if f"{m}{TREND_SEP}d3" in X_now}
+            found[kind] = movements.reasons(delta, names, sign, now, before, ln, lb, trend,
+                                            {m: labels.get(m, human_label(m)) for m in names},
+                                            {m: units.get(m, explain.unit_of(m)) for m in names})
+        why = found.get("renewal") or found.get("upsell") or []
         out[i] = persist.dumps({
             "renewal": renewal_dir[i], "upsell": upsell_dir[i],
             "from_as_of": prev_as_of[i],
@@ -220,7 +230,8 @@ def _reasons(moved: np.ndarray, has_prev: np.ndarray, mp: explain.MetricPoints, 
             "upsell_from": prev_upsell[i], "upsell_to": upsell_now[i],
             "health_from": round(float(prev_health[i]), 2),
             "health_to": round(float(health_now[i]), 2),
-            "reasons": why,
+            "reasons": found.get("renewal", []),
+            "upsell_reasons": found.get("upsell", []),
             "text": movements.summary(renewal_dir[i], upsell_dir[i], prev_renewal[i],
                                       renewal_now[i], prev_upsell[i], upsell_now[i], why),
         })

@@ -277,6 +277,7 @@ class MetricPoints:
     points: np.ndarray          # (rows, metrics); each row sums to health - baseline health
     health: np.ndarray
     baseline_health: np.ndarray
+    raw: np.ndarray | None = None   # (rows, metrics) on the model's raw log-odds
 
 
 def metric_points(pipeline: Any, features: list[str], X: pd.DataFrame,
@@ -302,8 +303,10 @@ def metric_points(pipeline: Any, features: list[str], X: pd.DataFrame,
     owner = np.array([col[base_of[f]] for f in features])
     points = np.zeros((len(X), len(metrics)))
     np.add.at(points.T, owner, (att.values * factor[:, None]).T)
+    raw = np.zeros((len(X), len(metrics)))
+    np.add.at(raw.T, owner, att.values.T)
     return MetricPoints(metrics, points, np.asarray(health, dtype="float64"),
-                        np.asarray(baseline_health, dtype="float64"))
+                        np.asarray(baseline_health, dtype="float64"), raw)
 
 
 def health_among(p: np.ndarray, date_p: np.ndarray) -> np.ndarray:

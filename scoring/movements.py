@@ -76,6 +76,8 @@ def reasons(delta: np.ndarray, metrics: list[str], sign: int,
         if la and lb and la != lb:
             text = f"{labels[m]} {la} -> {lb}"
         elif _known(a) and _known(b) and a != b:
+            if _minor(a, b):
+                continue   # a 1% wiggle is no reason a CSM can act on
             text = f"{labels[m]} {_fmt(a, units[m])} -> {_fmt(b, units[m])}"
         elif not _known(b) and _known(a):
             text = f"{labels[m]}: no data now"
@@ -87,6 +89,15 @@ def reasons(delta: np.ndarray, metrics: list[str], sign: int,
         out.append({"metric": m, "text": text, "from": a, "to": b,
                     "from_level": la, "to_level": lb, "change": round(float(delta[j]), 3)})
     return out
+
+
+MINOR_CHANGE = 0.05   # relative change of a number too small to be named as a reason
+
+
+def _minor(a: Any, b: Any) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return False
+    return abs(float(b) - float(a)) < MINOR_CHANGE * max(abs(float(a)), abs(float(b)), 1.0)
 
 
 def _known(v: Any) -> bool:

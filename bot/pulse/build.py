@@ -113,7 +113,9 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
 
     # What changed since each owner's baseline: one book-wide `queries.movements` per
     # distinct baseline (usually one), attached to the accounts of the owners using it.
-    frame = cur.assign(prev_ri=None, worsened=False, moved=False, new_upsell=False)
+    frame = cur.assign(prev_ri=None, prev_ui=None, worsened=False, moved=False,
+                       new_upsell=False, up_moved=False, up_worse=False, why=None,
+                       up_why=None, gaps=False, steps=0)
     for base in sorted(b for b in cur["baseline"].dropna().unique()):
         rows = queries.movements(store, base, period)
         if not rows:
@@ -123,22 +125,38 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
             *_lists(changed, "from_renewal_index", "to_renewal_index"), strict=True)]
         upsell = [movement_direction(settings, b, a, "upsell") for b, a in zip(
             *_lists(changed, "from_upsell_index", "to_upsell_index"), strict=True)]
+        ranks = settings.for_scoring.renewal_ranks
+        steps = [abs(ranks.get(a, 0) - ranks.get(b, 0)) for b, a in zip(
+            *_lists(changed, "from_renewal_index", "to_renewal_index"), strict=True)]
+        why = [_why(mv, base) for mv in changed["movement"].tolist()]
+        up_why = [_why(mv, base, "upsell_reasons") for mv in changed["movement"].tolist()]
         changed = changed.assign(
-            base=base, dir_renewal=renewal, dir_upsell=upsell
+            base=base, dir_renewal=renewal, dir_upsell=upsell, why=why, up_why=up_why,
+            steps=steps,
+            gaps=changed["data_gaps"].notna(),
         ).set_index("account_id")
         mine = (frame["baseline"] == base) & frame["account_id"].isin(changed.index)
         ids = frame.loc[mine, "account_id"]
         dir_r = changed["dir_renewal"].reindex(ids).to_numpy()
+        dir_u = changed["dir_upsell"].reindex(ids).to_numpy()
         frame.loc[mine, "prev_ri"] = changed["from_renewal_index"].reindex(ids).to_numpy()
+        frame.loc[mine, "prev_ui"] = changed["from_upsell_index"].reindex(ids).to_numpy()
         frame.loc[mine, "moved"] = pd.notna(dir_r)
         frame.loc[mine, "worsened"] = dir_r == "down"
-        frame.loc[mine, "new_upsell"] = changed["dir_upsell"].reindex(ids).to_numpy() == "up"
+        frame.loc[mine, "new_upsell"] = dir_u == "up"
+        frame.loc[mine, "up_moved"] = pd.notna(dir_u)
+        frame.loc[mine, "up_worse"] = dir_u == "down"
+        frame.loc[mine, "why"] = changed["why"].reindex(ids).to_numpy()
+        frame.loc[mine, "up_why"] = changed["up_why"].reindex(ids).to_numpy()
+        frame.loc[mine, "gaps"] = changed["gaps"].reindex(ids).to_numpy()
+        frame.loc[mine, "steps"] = changed["steps"].reindex(ids).to_numpy()
     # A snoozed account leaves its owner's pulse: not a movement, not a top upsell.
     from bot.services.snooze import active as snoozed
 
     quiet = frame["account_id"].isin(list(snoozed(store, settings)))
-    frame.loc[quiet, ["moved", "worsened", "new_upsell"]] = False
+    frame.loc[quiet, ["moved", "worsened", "new_upsell", "up_moved", "up_worse"]] = False
     frame["moved"] = frame["moved"].astype(bool)
+    frame["up_moved"] = frame["up_moved"].astype(bool)
     frame["worsened"] = frame["worsened"].astype(bool)
     frame["risky"] = frame["ri"].isin(risky)
     frame["likely"] = frame["ui"] == likely
@@ -156,13 +174,30 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
     for owner, ri, n, arr in zip(*_lists(by_cat, "owner", "ri", "n", "arr"), strict=True):
         cat_counts.setdefault(owner, {})[ri] = (int(n), float(arr))
 
-    moved = frame[frame["moved"]].sort_values(
-        ["owner", "worsened", "arr", "name"], ascending=[True, False, False, True])
+    # Renewal and Upsell Index moves, most important first: ARR x size of the change
+    # (category steps; an upsell move is one step), then worse before better.
+    up_emoji = {likely: settings.upsell_index.likely.emoji,
+                settings.upsell_index.unlikely.name: settings.upsell_index.unlikely.emoji}
+    items: list[tuple[str, Movement]] = []
+    for kind, sel in (("renewal", frame["moved"]), ("upsell", frame["up_moved"])):
+        part = frame[sel]
+        for owner, acc, name, arr, pri, ri, pui, ui, worse, up_worse, why, up_why, gaps, steps \
+                in zip(*_lists(part, "owner", "account_id", "name", "arr", "prev_ri", "ri",
+                               "prev_ui", "ui", "worsened", "up_worse", "why", "up_why", "gaps",
+                               "steps"), strict=True):
+            if kind == "renewal":
+                mv = Movement(acc, name, float(arr), pri, ri, emoji[pri], emoji[ri], bool(worse),
+                              kind, why, bool(gaps), float(arr) * max(int(steps), 1))
+            else:
+                mv = Movement(acc, name, float(arr), pui, ui, up_emoji.get(pui, ""),
+                              up_emoji.get(ui, ""), bool(up_worse), kind, up_why, bool(gaps),
+                              float(arr))
+            items.append((owner, mv))
+    items.sort(key=lambda om: (om[0], -om[1].importance, not om[1].worsened, om[1].name,
+                               om[1].kind))
     movements: dict[str, list[Movement]] = {}
-    for owner, acc, name, arr, pri, ri, worse in zip(*_lists(
-            moved, "owner", "account_id", "name", "arr", "prev_ri", "ri", "worsened"), strict=True):
-        movements.setdefault(owner, []).append(Movement(
-            acc, name, float(arr), pri, ri, emoji[pri], emoji[ri], bool(worse)))
+    for owner, mv in items:
+        movements.setdefault(owner, []).append(mv)
 
     ups = frame[frame["likely"] & ~quiet].sort_values(["owner", "arr", "name"], ascending=[True, False, True])
     ups = ups.groupby("owner", sort=False).head(TOP_UPSELLS)
@@ -171,6 +206,7 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
             ups, "owner", "account_id", "name", "arr", "new_upsell"), strict=True):
         top_ups.setdefault(owner, []).append(Upsell(acc, name, float(arr), bool(new)))
 
+    provisional = bool(store.scalar("SELECT max(provisional) FROM models WHERE active = 1") or 0)
     out = []
     for owner, t in zip(totals.index.tolist(), totals.itertuples(index=False), strict=True):
         counts = cat_counts.get(owner, {})
@@ -187,8 +223,25 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
             upsell_accounts=int(t.upsells), upsell_arr=float(t.upsell_arr),
             top_upsells=top_ups.get(owner, []),
             movements=movements.get(owner, []),
+            provisional=provisional,
         ))
     return out
+
+
+def _why(movement: Any, base: str, key: str = "reasons") -> str | None:
+    """The reasons scoring stored with a movement (JSON), when they compare with `base`."""
+    import json
+
+    if not isinstance(movement, str) or not movement:
+        return None
+    try:
+        data = json.loads(movement)
+    except ValueError:
+        return None
+    if data.get("from_as_of") != base:
+        return None
+    reasons = [r.get("text") for r in data.get(key) or [] if r.get("text")]
+    return ", ".join(reasons) or None
 
 
 def _lists(frame: pd.DataFrame, *columns: str) -> list[list[Any]]:

@@ -7,7 +7,7 @@ from bot.config import load_settings
 from bot.pulse.send import plan_pulses, send_pulses
 from bot.slack_client import make_client
 from storage.store import Store
-from tests.bot.jobs.conftest import dms, scored_book, write_config
+from tests.bot.jobs.conftest import PERIOD1, PERIOD2, dms, scored_book, write_config
 
 NO_SLEEP = lambda seconds: None  # noqa: E731
 
@@ -25,7 +25,8 @@ def test_by_default_a_steady_owner_gets_no_dm(tmp_path, fake, clock):
     settings = default_settings(tmp_path, fake)
     assert settings.pulse.send_when_steady is False and settings.pulse.max_items == 10
     with Store(settings.db_path) as store:
-        scored_book(store, settings)
+        # Ben's accounts keep both their categories (an Upsell Index move is a movement).
+        scored_book(store, settings, (PERIOD1, {**PERIOD2, "B2": ("Watch", False)}))
         assert "ben@example.com" not in {p.pulse.owner for p in plan_pulses(store, settings)}
         run = send_pulses(store, settings, make_client(settings), clock=clock, sleep=NO_SLEEP)
     assert "DBEN" not in dms(fake) and sorted(dms(fake)) == ["DANA", "DCY"]
@@ -46,10 +47,10 @@ def test_a_snoozed_account_leaves_the_pulse_and_the_summary_until_it_expires(sto
     from bot.services.summary import summary
 
     scored_book(store, settings)
-    assert ana_movements(store, settings) == ["Acme", "Atlas"]
+    assert ana_movements(store, settings) == ["Acme", "Apex", "Atlas"]
     done = sz.snooze(store, settings, "A1", 14, "UANA")
     assert done.days == 14 and done.until == (sz.today() + timedelta(days=14)).isoformat()
-    assert ana_movements(store, settings) == ["Atlas"]
+    assert ana_movements(store, settings) == ["Apex", "Atlas"]
     data = summary(store, settings)
     assert "Acme" not in [m.name for m in data.worsened] and data.worsened
     # Stored: a new connection to the same file sees it, with the category it had.
@@ -70,7 +71,7 @@ def test_default_days_and_unsnooze(store, settings):
     scored_book(store, settings)
     assert sz.snooze(store, settings, "A1").days == settings.pulse.snooze_days == 30
     assert sz.unsnooze(store, "A1") is True and sz.unsnooze(store, "A1") is False
-    assert ana_movements(store, settings) == ["Acme", "Atlas"]
+    assert ana_movements(store, settings) == ["Acme", "Apex", "Atlas"]
 
 
 def test_moving_two_categories_wakes_a_snoozed_account(store, settings):
@@ -84,7 +85,7 @@ def test_moving_two_categories_wakes_a_snoozed_account(store, settings):
     # C1 was Watch and is At Risk now: one category, still snoozed.
     table.add(store, "C1", sz.today().replace(year=sz.today().year + 1), renewal_index="Watch",
               snoozed_by="UCY")
-    assert ana_movements(store, settings) == ["Acme", "Atlas"]
+    assert ana_movements(store, settings) == ["Acme", "Apex", "Atlas"]
     assert store.query("SELECT account_id FROM snoozes") == [{"account_id": "C1"}]
 
 

@@ -59,9 +59,11 @@ def test_one_dm_per_owner_with_exactly_their_movements(store, settings, client, 
     assert not any(name in ana_text for name in ("Cedar", "Delta", "Beacon"))
     (actions,) = [b for b in ana["blocks"] if b["type"] == "actions"]
     assert [(b["text"]["text"], b["action_id"], b["value"]) for b in actions["elements"]] == [
-        ("Open Acme", f"{OPEN_ACCOUNT}:0", "A1"), ("Open Atlas", f"{OPEN_ACCOUNT}:1", "A3")]
+        ("Open Acme", f"{OPEN_ACCOUNT}:0", "A1"), ("Open Apex", f"{OPEN_ACCOUNT}:1", "A2"),
+        ("Open Atlas", f"{OPEN_ACCOUNT}:2", "A3")]
     assert ana["metadata"]["event_payload"]["key"] == f"pulse:ana@example.com:{P2}"
-    assert ben["text"].startswith("All steady") and len(ben["blocks"]) == 1
+    # Ben's Birch became likely to upsell: an Upsell Index move, so no "all steady".
+    assert not ben["text"].startswith("All steady") and "Birch" in text_of(ben)
     assert "Cedar" in text_of(cy) and "Acme" not in text_of(cy)
 
     opened = sorted(c.params["users"] for c in fake.calls_to("conversations.open"))
@@ -76,7 +78,7 @@ def test_one_dm_per_owner_with_exactly_their_movements(store, settings, client, 
     # Each DM with movements is recorded with its accounts, so reactions trace exactly.
     posts = {r["channel"]: json.loads(r["account_ids"])
              for r in store.query("SELECT channel, account_ids FROM posted_messages")}
-    assert posts["DANA"] == ["A1", "A3"] and "DBEN" not in posts
+    assert posts["DANA"] == ["A1", "A2", "A3"] and posts["DBEN"] == ["B2"]
 
 
 def test_second_run_sends_nothing_new(store, settings, client, fake, clock):
@@ -173,9 +175,12 @@ def test_owners_steady_get_nothing_when_configured(tmp_path, fake, clock):
     from storage.store import Store
     from tests.bot.jobs.conftest import make_settings
 
+    from tests.bot.jobs.conftest import PERIOD1, PERIOD2
+
     settings = make_settings(tmp_path, fake.api_url, pulse={"send_when_steady": False})
     with Store(settings.db_path) as store:
-        scored_book(store, settings)
+        # Ben's accounts keep both categories this time (no Upsell Index move either).
+        scored_book(store, settings, (PERIOD1, {**PERIOD2, "B2": ("Watch", False)}))
         run = send_pulses(store, settings, make_client(settings), clock=clock, sleep=NO_SLEEP)
         assert sorted(dms(fake)) == ["DANA", "DCY"] and run.steady_not_sent == 1
 
@@ -187,7 +192,7 @@ def test_build_pulses_only_counts_each_owners_accounts(store, settings):
     assert ana.accounts == 3 and ana.arr == 180_000 and ana.arr_at_risk == 120_000
     assert [(c.name, c.count) for c in ana.categories] == [
         ("Likely to Renew", 1), ("Watch", 1), ("At Risk", 0), ("Likely to Churn", 1)]
-    assert [(m.account_id, m.worsened) for m in ana.movements] == [("A1", True), ("A3", False)]
+    assert [(m.account_id, m.worsened) for m in ana.movements] == [("A1", True), ("A2", False), ("A3", False)]
     assert pulses["cy@example.com"].owner_slack_id == "UCY"
 
 
