@@ -11,7 +11,7 @@ Reasons come from the same attributions as the drivers: both periods are explain
 against the same segment baseline, so the change of each metric's contribution adds up
 exactly to the change of the score; the metrics whose contribution moved most in the
 direction of the movement are its reasons, said as the change a CSM can check in the
-data ("Feature adoption (%) High -> Low", "Sev-1 tickets (90d) 0 -> 3").
+data ("Feature adoption (%) High → Low", "Sev-1 tickets (90d) 0 → 3").
 """
 
 from __future__ import annotations
@@ -74,11 +74,11 @@ def reasons(delta: np.ndarray, metrics: list[str], sign: int,
         a, b = before.get(m), now.get(m)
         la, lb = level_before.get(m), level_now.get(m)
         if la and lb and la != lb:
-            text = f"{labels[m]} {la} -> {lb}"
+            text = f"{labels[m]} {la} → {lb}"
         elif _known(a) and _known(b) and a != b:
             if _minor(a, b):
                 continue   # a 1% wiggle is no reason a CSM can act on
-            text = f"{labels[m]} {_fmt(a, units[m])} -> {_fmt(b, units[m])}"
+            text = f"{labels[m]} {_fmt(a, units[m])} → {_fmt(b, units[m])}"
         elif not _known(b) and _known(a):
             text = f"{labels[m]}: no data now"
         elif m in trend_now and np.isfinite(trend_now[m]) and abs(trend_now[m]) >= 0.1:
@@ -107,11 +107,11 @@ def _known(v: Any) -> bool:
 def summary(renewal: str | None, upsell: str | None, renewal_from: str | None,
             renewal_to: str | None, upsell_from: str | None, upsell_to: str | None,
             why: list[dict[str, Any]]) -> str:
-    """'Watch -> At Risk: Feature adoption (%) High -> Low, Sev-1 tickets (90d) 0 -> 3'."""
+    """'Watch → At Risk: Feature adoption (%) High → Low, Sev-1 tickets (90d) 0 → 3'."""
     parts = []
     if renewal:
-        parts.append(f"{renewal_from} -> {renewal_to}")
+        parts.append(f"{renewal_from} → {renewal_to}")
     if upsell:
-        parts.append(f"{upsell_from} -> {upsell_to}")
+        parts.append(f"{upsell_from} → {upsell_to}")
     head = "; ".join(parts)
     return f"{head}: {', '.join(r['text'] for r in why)}" if why else head

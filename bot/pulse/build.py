@@ -179,6 +179,9 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
     up_emoji = {likely: settings.upsell_index.likely.emoji,
                 settings.upsell_index.unlikely.name: settings.upsell_index.unlikely.emoji}
     items: list[tuple[str, Movement]] = []
+    frame["why"] = frame["why"].where(frame["why"].map(lambda v: isinstance(v, str)), None)
+    frame["up_why"] = frame["up_why"].where(frame["up_why"].map(lambda v: isinstance(v, str)), None)
+    frame["gaps"] = frame["gaps"].map(lambda v: v is True)
     for kind, sel in (("renewal", frame["moved"]), ("upsell", frame["up_moved"])):
         part = frame[sel]
         for owner, acc, name, arr, pri, ri, pui, ui, worse, up_worse, why, up_why, gaps, steps \
