@@ -48,7 +48,7 @@ from scoring.settings import ScoringSettings
 from storage import queries
 from storage.store import Store
 
-ENGINE_VERSION = "2"
+ENGINE_VERSION = "3"   # 3: segments, coverage and drivers over the current accounts (queries.current_scores)
 EXPLAIN_COLUMNS = ("previous_as_of", "previous_health_score", "previous_renewal_index",
                    "previous_upsell_index", "movement", "data_gaps")
 PREDICT_CHUNK = 200_000
