@@ -83,7 +83,9 @@ def build(store: Store, settings: Settings, accounts: int, seed: int) -> None:
         for as_of in dates:
             upsell = rng.random(n) < 0.15
             conn.executemany(
-                "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO scores (account_id, as_of, health_score, churn_probability,"
+                " renewal_index, upsell_probability, upsell_index, segment_id, drivers, levels,"
+                " churn_model, upsell_model, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(ids[i], as_of, float(health[i]), 1 - health[i] / 100,
                   settings.renewal_category(health[i]), 0.5 if upsell[i] else 0.1,
                   likely if upsell[i] else unlikely, int(segment[i]), drivers, levels, CHURN, UPSELL, now)

@@ -228,6 +228,22 @@ def main() -> None:
 
     table: list[tuple] = []
     figures: dict[str, object] = {"accounts": args.accounts, "months": args.months}
+
+    def run_stage(name: str, fn, *a):  # noqa: ANN001, ANN202
+        """A failing stage is reported in the table; the others still run."""
+        print(f"{name} ...", flush=True)
+        try:
+            got = fn(*a)
+        except SystemExit as exc:
+            print(exc, file=sys.stderr, flush=True)
+            table.append((name, "failed (see above)", "-", "-"))
+            return None
+        rows = got[0] if isinstance(got, tuple) else got
+        for row in rows:
+            print("  | " + " | ".join(row) + " |", flush=True)
+        table.extend(rows)
+        return got[1] if isinstance(got, tuple) else None
+
     if {"ingest", "score"} & set(stages):
         book = make_book(args.work, args.accounts, args.months, args.seed)
         rows = count_rows(book)
@@ -235,29 +251,22 @@ def main() -> None:
         print(f"book: {args.accounts:,} accounts x {args.months} monthly snapshots = {rows:,} rows, "
               f"{book.stat().st_size / 2**20:,.0f} MiB CSV ({book})", flush=True)
     if "ingest" in stages:
-        print("ingest ...", flush=True)
-        got, figures["ingest"] = stage_ingest(book, db, args.work, rows)
-        table += got
+        figures["ingest"] = run_stage("ingest", stage_ingest, book, db, args.work, rows)
     if "score" in stages:
         if not db.exists():
             raise SystemExit(f"{db} does not exist: run the ingest stage first")
-        print("score ...", flush=True)
         # Score a copy, so the ingested database can be scored again by the next run.
         scored = args.work / f"scored-{args.accounts}x{args.months}.db"
         fresh(scored)
         shutil.copyfile(db, scored)
-        got, figures["score"] = stage_score(book, scored, rows)
-        table += got
+        figures["score"] = run_stage("score", stage_score, book, scored, rows)
     if "startup" in stages:
-        print("startup ...", flush=True)
         scored = args.work / f"scored-{args.accounts}x{args.months}.db"
-        table += stage_startup(scored if scored.exists() else None)
+        run_stage("startup", stage_startup, scored if scored.exists() else None)
     if "card" in stages:
-        print("card ...", flush=True)
-        table += stage_card(args.work, args.card_accounts, args.requests)
+        run_stage("card", stage_card, args.work, args.card_accounts, args.requests)
     if "pulse" in stages:
-        print("pulse ...", flush=True)
-        table += stage_pulse(args.owners, args.card_accounts)
+        run_stage("pulse", stage_pulse, args.owners, args.card_accounts)
 
     where = machine()
     book_line = (f"{args.accounts:,} accounts x {args.months} monthly snapshots "
