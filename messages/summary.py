@@ -38,6 +38,7 @@ class Movement:
     direction: str  # up / down
     from_health: float | None = None
     to_health: float | None = None
+    why: str | None = None   # the movement's reasons, from scoring
 
 
 @dataclass(frozen=True)

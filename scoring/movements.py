@@ -115,3 +115,22 @@ def summary(renewal: str | None, upsell: str | None, renewal_from: str | None,
         parts.append(f"{upsell_from} → {upsell_to}")
     head = "; ".join(parts)
     return f"{head}: {', '.join(r['text'] for r in why)}" if why else head
+
+
+def stored_reasons(movement: Any, base: str | None, kind: str = "renewal") -> str | None:
+    """The reasons text scoring stored with a score's movement (its JSON), for the
+    Renewal Index ('renewal') or Upsell Index ('upsell') move, when it compares with
+    period `base` (None: any)."""
+    import json
+
+    if not isinstance(movement, str) or not movement:
+        return None
+    try:
+        data = json.loads(movement)
+    except ValueError:
+        return None
+    if base is not None and data.get("from_as_of") != base:
+        return None
+    key = "upsell_reasons" if kind == "upsell" else "reasons"
+    reasons = [r.get("text") for r in data.get(key) or [] if r.get("text")]
+    return ", ".join(reasons) or None

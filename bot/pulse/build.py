@@ -232,19 +232,9 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
 
 
 def _why(movement: Any, base: str, key: str = "reasons") -> str | None:
-    """The reasons scoring stored with a movement (JSON), when they compare with `base`."""
-    import json
+    from scoring.movements import stored_reasons
 
-    if not isinstance(movement, str) or not movement:
-        return None
-    try:
-        data = json.loads(movement)
-    except ValueError:
-        return None
-    if data.get("from_as_of") != base:
-        return None
-    reasons = [r.get("text") for r in data.get(key) or [] if r.get("text")]
-    return ", ".join(reasons) or None
+    return stored_reasons(movement, base, "upsell" if key == "upsell_reasons" else "renewal")
 
 
 def _lists(frame: pd.DataFrame, *columns: str) -> list[list[Any]]:

@@ -27,8 +27,12 @@ def _lines(categories: list[str], now: dict[str, dict[str, float]],
     return out
 
 
-def movement_rows(settings: Settings, rows: list[dict[str, Any]]) -> list[Movement]:
-    """Movements (renewal and upsell changes) from `storage.queries.movements` rows."""
+def movement_rows(settings: Settings, rows: list[dict[str, Any]],
+                  base: str | None = None) -> list[Movement]:
+    """Movements (renewal and upsell changes) from `storage.queries.movements` rows, with
+    the reasons scoring stored (when they compare with period `base`)."""
+    from scoring.movements import stored_reasons
+
     out = []
     for r in rows:
         for kind in ("renewal", "upsell"):
@@ -38,7 +42,8 @@ def movement_rows(settings: Settings, rows: list[dict[str, Any]]) -> list[Moveme
                 continue
             out.append(Movement(r["account_id"], r["name"], r["owner_email"], r["owner_slack_id"],
                                 r["arr"], kind, before, after, direction,
-                                r.get("from_health"), r.get("to_health")))
+                                r.get("from_health"), r.get("to_health"),
+                                stored_reasons(r.get("movement"), base, kind)))
     return out
 
 
@@ -60,7 +65,7 @@ def summary(store: Store, settings: Settings, *, as_of: str | None = None,
 
         quiet = snoozed(store, settings)   # snoozed accounts leave the movement sections
         moves = [m for m in movement_rows(settings, queries.movements(store, p.previous, p.as_of,
-                                                                      **owner))
+                                                                      **owner), p.previous)
                  if m.account_id not in quiet]
     renewal = _lines(settings.renewal_categories, renewal_now, renewal_before)
     upsell = _lines(settings.upsell_categories, upsell_now, upsell_before)
