@@ -61,8 +61,9 @@ def segment_message(data: SegmentData, settings: DisplaySettings) -> Message:
     seg = data.segment
     blocks = [b.header(b.text_of(t.segment_title(data))), b.section(b.text_of(t.segment_body(data))),
               b.context(b.text_of(t.category_counts(data, e)))]
+    # Only metrics that vary within the segment: "Low < 0 · typical 0 · High > 0" says nothing.
     marks = [b.text_of(t.benchmark(metric, bm)) for metric, bm in sorted(seg["benchmarks"].items())
-             if isinstance(bm, dict)]
+             if isinstance(bm, dict) and bm.get("varies", bm.get("low") != bm.get("high"))]
     if marks:
         blocks.append(b.section("*Benchmarks* (what Low/Medium/High mean here)\n"
                                 + b.lines_within(marks, max_lines=15)))

@@ -82,8 +82,16 @@ def indicator_basis(pipeline: Any, features: list[str], X: pd.DataFrame,
     by_comp = np.zeros((len(X), len(comps)))
     for m, j in mcol.items():
         by_comp[:, ccol[component_for(m, component_of) or CONTEXT_GROUP]] += by_metric[:, j]
-    signs = metric_signs(by_metric, metrics, X, base, np.zeros(len(X), dtype="int64"),
-                         categorical)
+    level = np.zeros((len(X), len(metrics)))
+    for j, f in enumerate(features):
+        if base_of[f] == f:
+            level[:, mcol[f]] = att.values[:, j]
+    # Directions from each metric's own level (the plain reading of "more X, higher
+    # risk"); from all its features together where the model uses only its trends.
+    zero = np.zeros(len(X), dtype="int64")
+    whole = metric_signs(by_metric, metrics, X, base, zero, categorical)
+    signs = {m: s or whole.get(m, 0)
+             for m, s in metric_signs(level, metrics, X, base, zero, categorical).items()}
     return IndicatorBasis(comps, by_comp, metrics, by_metric, signs)
 
 
@@ -91,7 +99,7 @@ def metric_signs(by_metric: np.ndarray, metrics: list[str], X: pd.DataFrame,
                  baseline: pd.DataFrame, baseline_of_row: np.ndarray,
                  categorical: set[str], min_effect: float = 0.005) -> dict[str, int]:
     """Per metric: +1 when accounts with more of it than the baseline get positive
-    contributions from it (all its features together: level and trends) and those with
+    contributions from it (callers pass the contributions of its level) and those with
     less get negative ones; -1 the other way round; 0 when it does not matter.
 
     Read off the contributions `by_metric` (rows x metrics): the sign of
@@ -278,6 +286,7 @@ class MetricPoints:
     health: np.ndarray
     baseline_health: np.ndarray
     raw: np.ndarray | None = None   # (rows, metrics) on the model's raw log-odds
+    level: np.ndarray | None = None  # (rows, metrics) points of the metric's own level only
 
 
 def metric_points(pipeline: Any, features: list[str], X: pd.DataFrame,
@@ -305,8 +314,12 @@ def metric_points(pipeline: Any, features: list[str], X: pd.DataFrame,
     np.add.at(points.T, owner, (att.values * factor[:, None]).T)
     raw = np.zeros((len(X), len(metrics)))
     np.add.at(raw.T, owner, att.values.T)
+    level = np.zeros((len(X), len(metrics)))
+    for j, f in enumerate(features):
+        if base_of[f] == f:
+            level[:, col[f]] = att.values[:, j] * factor
     return MetricPoints(metrics, points, np.asarray(health, dtype="float64"),
-                        np.asarray(baseline_health, dtype="float64"), raw)
+                        np.asarray(baseline_health, dtype="float64"), raw, level)
 
 
 def health_among(p: np.ndarray, date_p: np.ndarray) -> np.ndarray:
@@ -453,5 +466,10 @@ def _same_way(trend: float, value: Any, typical: Any) -> bool:
 def metric_senses(mp: MetricPoints, X: pd.DataFrame, baseline: pd.DataFrame,
                   baseline_of_row: np.ndarray, categorical: set[str]) -> dict[str, int]:
     """`metric_signs` on health points: +1 where more of a metric raises health."""
-    return metric_signs(mp.points, mp.metrics, X, baseline, baseline_of_row, categorical,
-                        min_effect=0.2)
+    whole = metric_signs(mp.points, mp.metrics, X, baseline, baseline_of_row, categorical,
+                         min_effect=0.2)
+    if mp.level is None:
+        return whole
+    level = metric_signs(mp.level, mp.metrics, X, baseline, baseline_of_row, categorical,
+                         min_effect=0.2)
+    return {m: s or whole.get(m, 0) for m, s in level.items()}

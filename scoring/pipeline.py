@@ -36,6 +36,7 @@ from scoring.indexes import health_scores, renewal_indexes, upsell_indexes
 from scoring.labels import derive_label_arrays
 from scoring.models import TrainedModel, calibrate, lib_versions, single_thread, train_model
 from scoring.segments import (
+    add_senses,
     benchmarks,
     distinctive,
     fit_segmenter,
@@ -350,6 +351,10 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
                           ("movement", found.movement), ("data_gaps", found.data_gaps)):
             extra[c][where] = values
         levels[where] = _levels(X_pending.iloc[where], seg_e, bench, prepared.plan.numeric)
+        # Good/bad sense of Low/High: the churn model's book-wide directions (more churn
+        # risk = worse), else this run's per-account senses (a reused model).
+        risk = {m: s for r in churn.get("indicators") or [] for m, s in (r.get("signs") or {}).items()}
+        add_senses(seg_rows, {m: -s for m, s in risk.items() if s} if risk else found.senses)
 
     # Components (Health Score Features).
     current = fs.frame.loc[current_rows]
@@ -521,6 +526,7 @@ def _segments(store: Store, prepared: _Prepared, latest: np.ndarray, settings: S
             "avg_arr": _round(np.nanmean(members[f"{CONTEXT}arr"]) if len(members) and
                               members[f"{CONTEXT}arr"].notna().any() else None, 2),
             "distinctive": distinctive(members, current, metrics),
+            "arr_values": members[f"{CONTEXT}arr"].to_numpy(dtype="float64"),
         }
         profiles.append(prof)
         rows.append({

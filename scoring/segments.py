@@ -149,22 +149,42 @@ def top_products(products: pd.Series, n: int = 3) -> list[str]:
     return [p for p, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
 
 
+SIZE_SHARE = 2 / 3   # of a segment's members in one ARR third of the book, for a size word
+
+
+def size_word(arr_values: np.ndarray | None, cuts: np.ndarray) -> str | None:
+    """'Small' / 'Mid-size' / 'Large' when at least SIZE_SHARE of the members fall in
+    that third of the book's ARR; None when their sizes are mixed (no size word)."""
+    if arr_values is None:
+        return None
+    arr = np.asarray(arr_values, dtype="float64")
+    arr = arr[~np.isnan(arr)]
+    if arr.size == 0 or not np.all(np.isfinite(cuts)):
+        return None
+    third = np.searchsorted(cuts, arr, side="right")          # 0, 1, 2
+    shares = np.bincount(third, minlength=3) / arr.size
+    best = int(np.argmax(shares))
+    return ("Small", "Mid-size", "Large")[best] if shares[best] >= SIZE_SHARE else None
+
+
 def name_segments(profiles: list[dict[str, Any]], book_arr: np.ndarray) -> list[str]:
-    """Short descriptive names from each profile: deal size plus what stands out."""
+    """Short names from what distinguishes each segment's members: their most distinctive
+    metrics, and a size word only where most members share that size (ARR third)."""
     arr = book_arr[~np.isnan(book_arr)]
     cuts = np.quantile(arr, [1 / 3, 2 / 3]) if arr.size else np.array([np.inf, np.inf])
     names: list[str] = []
     for prof in profiles:
-        avg = prof.get("avg_arr")
-        size = ("Small" if avg is None or avg < cuts[0] else "Mid-size" if avg < cuts[1]
-                else "Large")
-        traits = [f"{'high' if z > 0 else 'low'} {human_label(m).lower()}"
+        size = size_word(prof.get("arr_values"), cuts)
+        traits = [f"{'high' if z > 0 else 'low'} {_trait(m)}"
                   for m, z in prof.get("distinctive", [])]
-        name = f"{size} accounts"
-        used = 0
-        if traits:
-            name = f"{size}, {traits[0]}"
+        if size:
+            name = f"{size}, {traits[0]}" if traits else f"{size} accounts"
+            used = 1 if traits else 0
+        elif traits:
+            name = traits[0][0].upper() + traits[0][1:]
             used = 1
+        else:
+            name, used = "Typical accounts", 0
         while name in names and used < len(traits):
             name = f"{name}, {traits[used]}"
             used += 1
@@ -174,6 +194,23 @@ def name_segments(profiles: list[dict[str, Any]], book_arr: np.ndarray) -> list[
             i += 1
         names.append(name)
     return names
+
+
+def _trait(metric: str) -> str:
+    label = human_label(metric)
+    return label if label.split(" ")[0].isupper() else label.lower()
+
+
+def add_senses(rows: list[dict[str, Any]], senses: dict[str, int]) -> None:
+    """Mark each segment benchmark with its sense for health in the scoring model:
+    'higher_is' better / worse (or absent when the metric barely matters), and whether
+    it varies at all within the segment ('varies': p33 < p67)."""
+    for row in rows:
+        for metric, bench in row.get("benchmarks", {}).items():
+            bench["varies"] = bool(bench["low"] < bench["high"])
+            sign = senses.get(metric)
+            if sign:
+                bench["higher_is"] = "better" if sign > 0 else "worse"
 
 
 def distinctive(members: pd.DataFrame, book: pd.DataFrame, metrics: list[str],
