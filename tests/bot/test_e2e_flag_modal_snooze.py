@@ -75,7 +75,8 @@ def test_flag_on_a_shared_card_is_acknowledged_in_its_thread(live) -> None:
     thread = live.wait_for(lambda: [p for p in live.fake.posted if p.get("thread_ts") == ts])
     assert thread[0]["channel"] == "C0TEAM" and "Likely to upsell" in thread[0]["text"] + json.dumps(
         thread[0]["blocks"])
-    (flag,) = fb.flags(live.store)
+    # The thread's ts is stored just after the post: wait for it, not only for the post.
+    (flag,) = live.wait_for(lambda: [f for f in fb.flags(live.store) if f.thread_ts])
     assert (flag.channel, flag.message_ts, flag.user_id) == ("C0TEAM", ts, "UJAMES")
     assert flag.expected_upsell_index == "Likely to upsell" and flag.thread_ts == thread[0]["ts"]
 
