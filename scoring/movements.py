@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads where arrays are handled: a card's `direction` stays light
+    import numpy as np
 
 MAX_REASONS = 3
 
@@ -42,6 +43,8 @@ def direction(before: str | None, after: str | None, order: Sequence[str]) -> st
 
 def directions(before: np.ndarray, after: np.ndarray, order: Sequence[str]) -> np.ndarray:
     """`direction` for arrays of categories (object array of 'up' / 'down' / None)."""
+    import numpy as np
+
     rank = {c: i for i, c in enumerate(order)}
     b = np.array([rank.get(v, -1) if isinstance(v, str) else -1 for v in before])
     a = np.array([rank.get(v, -1) if isinstance(v, str) else -1 for v in after])
@@ -65,6 +68,8 @@ def reasons(delta: np.ndarray, metrics: list[str], sign: int,
             units: dict[str, str | None]) -> list[dict[str, Any]]:
     """The metrics whose contribution changed most in direction `sign` (+1: the score
     rose), each with the change in the data that a CSM can check."""
+    import numpy as np
+
     order = np.argsort(-sign * delta, kind="stable")
     out: list[dict[str, Any]] = []
     for j in order:

@@ -49,3 +49,13 @@ def test_ask_loads_no_heavy_library(tmp_path):
     loaded, text = loaded_by("--db", str(tmp_path / "empty.db"), "ask", "help")
     assert "outcome" in text.lower()
     assert loaded == []
+
+
+def test_card_direction_rule_loads_no_heavy_library():
+    """The card's movement wording (`scoring.movements.direction`) runs on every /outcome."""
+    probe = ("import json, sys\nfrom scoring.movements import direction\n"
+             "direction('a', 'b', ['a', 'b'])\n"
+             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(json.loads(sys.argv[1])))))")
+    out = subprocess.run([sys.executable, "-c", probe, json.dumps(HEAVY)], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert json.loads(out) == []
