@@ -220,6 +220,11 @@ def summary_lines(churn: dict[str, Any] | None, upsell: dict[str, Any] | None,
         if ev.get("threshold") is not None:
             lines.append(f"  Threshold {ev['threshold']:.3f}: precision {_f(ev['precision'], 2)}, "
                          f"recall {_f(ev['recall'], 2)}")
+        if ev.get("indicators"):
+            lines.append("  Leading Indicators (weight, 90% bootstrap interval over accounts):")
+            lines.extend(f"    {i['component']:<24} {_pct(i['weight']):>6} "
+                         f"[{_pct(i['weight_low'])}-{_pct(i['weight_high'])}]  {i['direction']}"
+                         for i in ev["indicators"])
         lines.extend(f"  Warning: {w}" for w in ev["warnings"])
     lines.extend(f"Warning: {w}" for w in warnings)
     return lines

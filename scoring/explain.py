@@ -201,6 +201,22 @@ def indicator_intervals(basis: IndicatorBasis, groups: np.ndarray, seed: int,
             for i, j in enumerate(keep)}
 
 
+def weight_intervals(model: Any, base_of: dict[str, str],
+                     component_of: Callable[[str], str | None], seed: int, X: pd.DataFrame,
+                     accounts: np.ndarray, level: float = 0.9) -> dict[str, tuple[float, float]]:
+    """The bootstrap interval (over accounts) of each component's weight in `model`, on the
+    same rows and the same sample as `leading_indicators` (for `outcomes evaluate`)."""
+    features = list(model.features)
+    rng = np.random.default_rng(seed)
+    accounts = np.asarray(accounts)
+    if len(X) > IMPORTANCE_ROWS:
+        pick = np.sort(rng.choice(len(X), IMPORTANCE_ROWS, replace=False))
+        X, accounts = X.iloc[pick], accounts[pick]
+    basis = indicator_basis(model.pipeline, features, X[features].reset_index(drop=True), base_of,
+                            component_of, set(model.categorical))
+    return indicator_intervals(basis, accounts, seed, level=level)
+
+
 def _fix_rounding(rows: list[dict[str, Any]]) -> None:
     """Make the rounded weights sum to exactly 1 (the largest absorbs the remainder)."""
     if rows:

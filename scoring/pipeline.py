@@ -614,6 +614,21 @@ def backtest(store: Store, settings: ScoringSettings) -> EvaluationReport:
             out[kind] = summarise_backtest(model, settings)
             if out[kind] is None:
                 warnings.append(f"no {kind} backtest: too few known outcomes to hold any out")
+                continue
+            # Leading Indicators of this model, as `score` stores them, with how much each
+            # weight would move on another draw of the accounts.
+            fs = prepared.features
+            recent = _recent_rows(fs.keys["as_of"].to_numpy())
+            rows, _ = explain.leading_indicators(model, fs.base_of, settings.component_of,
+                                                 settings.seed, fs.frame.iloc[recent])
+            spread = explain.weight_intervals(model, fs.base_of, settings.component_of,
+                                              settings.seed, fs.frame.iloc[recent],
+                                              fs.keys["account_id"].to_numpy()[recent])
+            out[kind]["indicators"] = [
+                {"component": r["component"], "weight": r["weight"],
+                 "weight_low": spread.get(r["component"], (None, None))[0],
+                 "weight_high": spread.get(r["component"], (None, None))[1],
+                 "direction": r["direction"]} for r in rows]
         if out["churn"] is None and out["upsell"] is None:
             raise ScoringError("nothing to evaluate: " + "; ".join(warnings))
         return EvaluationReport(out["churn"], out["upsell"], provisional, warnings)

@@ -268,7 +268,8 @@ def list_accounts(
     total = store.scalar(f"SELECT count(*) {base}", params)
     rows = store.query(
         f"SELECT {_ACCOUNT_COLUMNS}, s.health_score, s.churn_probability, s.renewal_index,"
-        f" s.upsell_index, s.segment_id {base} ORDER BY a.arr DESC, a.name LIMIT ? OFFSET ?",
+        f" s.upsell_index, s.segment_id, s.data_gaps {base} ORDER BY a.arr DESC, a.name"
+        " LIMIT ? OFFSET ?",
         [*params, limit, offset],
     )
     return rows, int(total or 0)

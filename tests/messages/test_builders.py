@@ -72,6 +72,18 @@ def test_account_data_is_escaped(store, settings) -> None:
     assert "Tyrell &amp; &lt;Sons&gt;" in dump(lst) and "<Sons>" not in dump(lst)
 
 
+def test_lists_mark_accounts_scored_with_data_missing(store, settings) -> None:
+    store.conn.execute("UPDATE scores SET data_gaps = ? WHERE account_id = 'ACC-000005'"
+                       " AND as_of = '2026-11-01'",
+                       (json.dumps({"confidence": "low", "gaps": [{"component": "Product usage",
+                                                                   "since": "2026-10-01"}]}),))
+    lst = list_msg.list_message(acc.list_accounts(store, settings, acc.ListQuery("Watch", "renewal")),
+                                settings.for_messages)
+    rows = [b["text"]["text"] for b in lst.blocks if b["type"] == "section"][1:]
+    assert [":warning: data missing" in r for r in rows] == ["Tyrell" in r for r in rows]
+    assert any("Tyrell" in r for r in rows)
+
+
 def test_provisional_scores_are_said(empty_store, settings) -> None:
     seed_book(empty_store, provisional=True)
     msg = account_msg.card_message(acc.card(empty_store, settings, "ACC-000001"), settings.for_messages)

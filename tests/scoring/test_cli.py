@@ -75,6 +75,15 @@ def test_evaluate_json_reports_ordered_rates(scored_db, tmp_path):
     with Store(copy) as store:
         stored = persist.active_models(store)["churn"]["metrics"]["backtest"]
     assert stored["roc_auc"] == churn["roc_auc"] and stored["categories"] == churn["categories"]
+    # Leading Indicators with a bootstrap interval, the same weights as the stored ones.
+    with Store(copy) as store:
+        version = persist.active_models(store)["churn"]["version"]
+        weights = {r["component"]: r["weight"] for r in persist.indicator_rows(store, version)}
+    shown = churn["indicators"]
+    assert {i["component"]: i["weight"] for i in shown} == weights
+    for i in shown:
+        assert i["weight_low"] <= i["weight_high"] and 0 <= i["weight_low"] <= 1
+    assert any(i["weight_high"] > i["weight_low"] for i in shown)
 
 
 @pytest.mark.slow
