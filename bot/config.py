@@ -44,6 +44,7 @@ class Band(_Strict):
 
 class RenewalIndexSettings(_Strict):
     bands: list[Band]
+    hysteresis: float = Field(default=4.0, ge=0, le=50)
 
     @field_validator("bands")
     @classmethod
@@ -69,6 +70,7 @@ class UpsellIndexSettings(_Strict):
     likely: UpsellCategory
     unlikely: UpsellCategory
     threshold: float | None = Field(default=None, gt=0, lt=1)
+    hysteresis: float = Field(default=0.1, ge=0, lt=1)
 
 
 class ModelSettings(_Strict):
@@ -223,6 +225,8 @@ class Settings(_Strict):
             upsell_likely=self.upsell_index.likely.name,
             upsell_unlikely=self.upsell_index.unlikely.name,
             upsell_threshold=self.upsell_index.threshold,
+            renewal_hysteresis=self.renewal_index.hysteresis,
+            upsell_hysteresis=self.upsell_index.hysteresis,
             seed=self.scoring.seed,
             min_positive_labels=self.scoring.min_positive_labels,
             components={comp: tuple(cols) for comp, cols in self.components.items()},

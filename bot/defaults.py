@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
             {"name": "At Risk", "min": 5, "emoji": ":large_orange_circle:"},
             {"name": "Likely to Churn", "min": 0, "emoji": ":red_circle:"},
         ],
+        # Dead band: an account keeps last period's category unless its health is more
+        # than this many points beyond the band edge it crossed (no flips on noise).
+        "hysteresis": 4.0,
     },
     "upsell_index": {
         "likely": {"name": "Likely to upsell", "emoji": ":rocket:"},
@@ -51,6 +54,9 @@ DEFAULTS: dict[str, Any] = {
         # Probability at or above which an account is "likely"; null = chosen on
         # validation data at training time (and recorded with the model).
         "threshold": None,
+        # Dead band: keeps last period's category unless the probability is beyond the
+        # threshold by more than this share of it (0.1 = 10%).
+        "hysteresis": 0.1,
     },
     "scoring": {
         "seed": 42,

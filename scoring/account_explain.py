@@ -24,7 +24,7 @@ import pandas as pd
 
 from scoring import explain, movements, persist
 from scoring.features import TREND_SEP, human_label, is_context
-from scoring.indexes import renewal_indexes, upsell_indexes
+from scoring.indexes import renewal_indexes, sticky_indexes, upsell_indexes
 from scoring.settings import ScoringSettings
 
 # A component counts as missing for an account only where most current accounts have it
@@ -43,6 +43,8 @@ class Explained:
     movement: list[str | None]
     data_gaps: list[str | None]
     senses: dict[str, int]
+    renewal_index: np.ndarray     # the rows' categories after the dead band (indexes doc)
+    upsell_index: np.ndarray
 
 
 def baseline_frame(typical: dict[int, dict[str, Any]], features: list[str],
@@ -62,11 +64,12 @@ def explain_current(*, frame: pd.DataFrame, keys: pd.DataFrame, positions: np.nd
                     base_of: dict[str, str], categorical: list[str],
                     churn: dict[str, Any], upsell: dict[str, Any] | None,
                     predict: Any, upsell_threshold: float | None, health_now: np.ndarray,
-                    renewal_now: np.ndarray, upsell_now: np.ndarray,
-                    settings: ScoringSettings, book_latest: str,
+                    upsell_p_now: np.ndarray | None, settings: ScoringSettings, book_latest: str,
                     indicator_weights: dict[str, float]) -> Explained:
     """See the module doc. `positions` index `frame`/`keys` (rows sorted by account,
-    date); the *_now arrays are the rows' own scores (same order). `predict(model, X)`
+    date); health_now / upsell_p_now are the rows' own scores (same order; upsell_p_now
+    None = no upsell model). Their categories are decided here, with the dead band
+    against the previous period (`indexes.sticky_indexes`), and returned. `predict(model, X)`
     gives a model's calibrated probabilities; health is a rank within each date, so the
     previous period is ranked among its date's accounts re-scored by this model."""
     n = len(positions)
@@ -118,6 +121,10 @@ def explain_current(*, frame: pd.DataFrame, keys: pd.DataFrame, positions: np.nd
     if upsell is not None and m_prev:
         p = np.round(predict(upsell, X_prev), 6)
         prev_upsell[has_prev] = upsell_indexes(p, upsell_threshold, settings)
+    renewal_now, upsell_now = sticky_indexes(health_now, prev_renewal, upsell_p_now,
+                                             prev_upsell, upsell_threshold, settings)
+    if upsell_now is None:
+        upsell_now = np.full(n, None, dtype=object)
     # Health as stored (rounded) on both sides, so the rule sees what the card shows.
     renewal_dir = movements.directions(prev_renewal, renewal_now, settings.renewal_categories)
     upsell_dir = movements.directions(prev_upsell, upsell_now, settings.upsell_categories)
@@ -134,7 +141,8 @@ def explain_current(*, frame: pd.DataFrame, keys: pd.DataFrame, positions: np.nd
     return Explained(
         drivers=[persist.dumps(d) for d in drivers], previous_as_of=prev_as_of,
         previous_health=np.round(prev_health, 1), previous_renewal=prev_renewal,
-        previous_upsell=prev_upsell, movement=movement, data_gaps=gaps, senses=senses)
+        previous_upsell=prev_upsell, movement=movement, data_gaps=gaps, senses=senses,
+        renewal_index=renewal_now, upsell_index=upsell_now)
 
 
 def _levels(values: pd.DataFrame, metrics: list[str], segment_ids: np.ndarray,

@@ -9,6 +9,16 @@ scale (by default: the riskiest 5% Likely to Churn, the next 15% At Risk, the ne
 Watch, the healthier half Likely to Renew), and the calibrated probability itself is
 shown beside the category, with how it compares with the book's average.
 
+Hysteresis (a dead band): health is a rank, so a month of unchanged data still nudges an
+account's health and upsell probability a little, and near a band edge or the upsell
+threshold that would flip its category. A CSM should not see an account flip on noise,
+so `sticky_indexes` keeps the account's previous-period category (the previous period
+re-scored by the same model) unless the new health is more than `renewal_hysteresis`
+points beyond the edge it crossed, or the new upsell probability is beyond the
+threshold by more than `upsell_hysteresis` of the threshold. It is applied in one place
+(`account_explain.explain_current`), so the stored index, the movement and the
+prediction ledger agree. Accounts without a previous period get the plain bands.
+
 Band edges and category names come from ScoringSettings only, so a team can rename a band
 or move its edge in app.yaml without touching code.
 """
@@ -67,6 +77,40 @@ def upsell_indexes(probability: np.ndarray, threshold: float, settings: ScoringS
                    settings.upsell_unlikely).astype(object)
     out[np.isnan(p)] = None
     return out
+
+
+def sticky_indexes(health: np.ndarray, previous_renewal: np.ndarray,
+                   upsell_probability: np.ndarray | None, previous_upsell: np.ndarray,
+                   threshold: float | None, settings: ScoringSettings
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Renewal and Upsell Index of each row with the dead band of the module doc.
+
+    `previous_renewal` / `previous_upsell` are the previous period's categories (None
+    where there is none); `upsell_probability` None = no upsell model. Returns
+    (renewal_index, upsell_index or None).
+    """
+    health = np.asarray(health, dtype="float64")
+    renewal = renewal_indexes(health, settings)
+    prev = np.asarray(previous_renewal, dtype=object)
+    margin = settings.renewal_hysteresis
+    bands = settings.renewal_bands
+    for i, band in enumerate(bands):
+        low = band.min - margin if i < len(bands) - 1 else -np.inf
+        high = bands[i - 1].min + margin if i > 0 else np.inf
+        keep = (prev == band.name) & (health >= low) & (health < high)
+        renewal[keep] = band.name
+    if upsell_probability is None or threshold is None:
+        return renewal, None
+    p = np.asarray(upsell_probability, dtype="float64")
+    upsell = upsell_indexes(p, threshold, settings)
+    band = threshold * settings.upsell_hysteresis
+    prev_u = np.asarray(previous_upsell, dtype=object)
+    ok = ~np.isnan(p)
+    upsell[ok & (prev_u == settings.upsell_likely) & (p >= threshold - band)] = \
+        settings.upsell_likely
+    upsell[ok & (prev_u == settings.upsell_unlikely) & (p < threshold + band)] = \
+        settings.upsell_unlikely
+    return renewal, upsell
 
 
 def score_history(store: Store, account_id: str | None = None) -> pd.DataFrame:

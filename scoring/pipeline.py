@@ -314,6 +314,8 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     pending_dates = keys["as_of"].to_numpy()[pending]
     health = health_scores(churn_p, pending_dates,
                            persist.scores_of_dates(store, np.unique(pending_dates)))
+    # Plain bands; current accounts' latest rows get the dead band in explain_current.
+    renewal_idx = renewal_indexes(health, settings)
 
     # Segments of this run (always recomputed: same data, same segments).
     step(7)
@@ -340,10 +342,11 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
             segment_ids=seg_e, typical=typical, bench=driver_bench, base_of=fs.base_of,
             categorical=fs.categorical, churn=churn, upsell=upsell, predict=_predict,
             upsell_threshold=threshold if upsell else None, health_now=health[where],
-            renewal_now=renewal_indexes(health[where], settings),
-            upsell_now=upsell_idx[where], settings=settings,
+            upsell_p_now=upsell_p[where] if upsell else None, settings=settings,
             book_latest=str(keys["as_of"].max()), indicator_weights=weights)
         drivers[where] = found.drivers
+        renewal_idx[where] = found.renewal_index
+        upsell_idx[where] = found.upsell_index
         for c, values in (("previous_as_of", found.previous_as_of),
                           ("previous_health_score", found.previous_health),
                           ("previous_renewal_index", found.previous_renewal),
@@ -367,9 +370,10 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     try:
         with store.transaction():
             _save(store, report, models, churn, upsell, fp, now, seg_rows, pending_keys, health,
-                  churn_p, upsell_p, upsell_idx, segment_ids, drivers, levels, settings, extra)
-            _ledger(store, prepared, pending, churn_p, health, upsell_p, upsell_idx, churn,
-                    upsell, settings, now)
+                  churn_p, upsell_p, renewal_idx, upsell_idx, segment_ids, drivers, levels,
+                  extra)
+            _ledger(store, prepared, pending, churn_p, health, upsell_p, renewal_idx,
+                    upsell_idx, churn, upsell, now)
     finally:
         store.conn.execute(f"PRAGMA cache_size = {int(cache)}")
     step(len(STAGES))
@@ -382,9 +386,9 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
 def _save(store: Store, report: ScoreReport, models: dict[str, dict[str, Any]],
           churn: dict[str, Any], upsell: dict[str, Any] | None, fp: str, now: str,
           seg_rows: list[dict[str, Any]], pending_keys: pd.DataFrame, health: np.ndarray,
-          churn_p: np.ndarray, upsell_p: np.ndarray, upsell_idx: np.ndarray,
-          segment_ids: np.ndarray, drivers: np.ndarray, levels: np.ndarray,
-          settings: ScoringSettings, extra: dict[str, np.ndarray]) -> None:
+          churn_p: np.ndarray, upsell_p: np.ndarray, renewal_idx: np.ndarray,
+          upsell_idx: np.ndarray, segment_ids: np.ndarray, drivers: np.ndarray,
+          levels: np.ndarray, extra: dict[str, np.ndarray]) -> None:
     """Every write of the run, in one transaction."""
     with store.transaction() as conn:
         if report.trained:
@@ -406,7 +410,7 @@ def _save(store: Store, report: ScoreReport, models: dict[str, dict[str, Any]],
             "account_id": pending_keys["account_id"].to_numpy(),
             "as_of": pending_keys["as_of"].to_numpy(),
             "health_score": health, "churn_probability": churn_p,
-            "renewal_index": renewal_indexes(health, settings),
+            "renewal_index": renewal_idx,
             "upsell_probability": upsell_p, "upsell_index": upsell_idx,
             "segment_id": segment_ids, "drivers": drivers, "levels": levels,
             "churn_model": churn["version"],
@@ -417,8 +421,8 @@ def _save(store: Store, report: ScoreReport, models: dict[str, dict[str, Any]],
 
 
 def _ledger(store: Store, prepared: _Prepared, pending: np.ndarray, churn_p: np.ndarray,
-            health: np.ndarray, upsell_p: np.ndarray, upsell_idx: np.ndarray,
-            churn: dict[str, Any], upsell: dict[str, Any] | None, settings: ScoringSettings,
+            health: np.ndarray, upsell_p: np.ndarray, renewal_idx: np.ndarray,
+            upsell_idx: np.ndarray, churn: dict[str, Any], upsell: dict[str, Any] | None,
             now: str) -> None:
     """Record live predictions and fill in outcomes that became known (inside the run's
     transaction).
@@ -441,7 +445,7 @@ def _ledger(store: Store, prepared: _Prepared, pending: np.ndarray, churn_p: np.
                 "churn_model": churn["version"],
                 "upsell_model": upsell["version"] if upsell else None,
                 "churn_probability": churn_p[live], "health_score": health[live],
-                "renewal_index": renewal_indexes(health[live], settings),
+                "renewal_index": renewal_idx[live],
                 "upsell_probability": upsell_p[live], "upsell_index": upsell_idx[live],
                 "recorded_at": now,
             })

@@ -32,6 +32,12 @@ class ScoringSettings:
     seed: int
     min_positive_labels: int
     components: Mapping[str, tuple[str, ...]]   # data component -> its metric columns
+    # Dead bands (see scoring.indexes.sticky_indexes): an account keeps its previous
+    # Renewal Index unless its health is more than `renewal_hysteresis` points beyond
+    # the crossed band edge, and its Upsell Index unless its probability is beyond the
+    # threshold by more than `upsell_hysteresis` of the threshold.
+    renewal_hysteresis: float = 4.0
+    upsell_hysteresis: float = 0.1
 
     @property
     def renewal_categories(self) -> list[str]:

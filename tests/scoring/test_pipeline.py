@@ -43,6 +43,16 @@ def test_every_current_row_is_scored_with_a_series(scored_db):
         assert latest["health_score"].is_monotonic_decreasing
         assert latest["health_score"].max() > 95 and latest["health_score"].min() < 5
         assert row["renewal_index"] == settings.renewal_category(row["health_score"])
+        # Every stored category is the plain band, or the previous period's kept by the
+        # dead band (health within renewal_hysteresis of that band): indexes doc.
+        edges = {b.name: (b.min, up.min if up else 100.0) for b, up in
+                 zip(settings.renewal_bands, (None, *settings.renewal_bands[:-1]))}
+        m = settings.renewal_hysteresis
+        for r in store.query("SELECT health_score h, renewal_index c, previous_renewal_index p"
+                             " FROM scores"):
+            if r["c"] != settings.renewal_category(r["h"]):
+                low, high = edges[r["c"]]
+                assert r["c"] == r["p"] and (low == 0 or r["h"] >= low - m) and r["h"] < high + m
         assert row["upsell_index"] in settings.upsell_categories
         history = score_history(store)
         assert history["previous_renewal_index"].notna().mean() > 0.8
