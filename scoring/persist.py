@@ -180,9 +180,14 @@ def write_components(conn: sqlite3.Connection, rows: Sequence[Any], updated_at: 
 def write_scores(conn: sqlite3.Connection, columns: dict[str, Sequence[Any]],
                  progress: Any = None) -> int:
     """Insert (or replace) score rows given column-wise; returns the number written."""
-    names = list(SCORE_COLUMNS)
+    return _insert_columns(conn, "INSERT OR REPLACE", "scores", SCORE_COLUMNS, columns, progress)
+
+
+def _insert_columns(conn: sqlite3.Connection, verb: str, table: str, names: Sequence[str],
+                    columns: dict[str, Sequence[Any]], progress: Any = None) -> int:
+    """`verb` INTO `table` the rows given column-wise, CHUNK rows per executemany."""
     n = len(columns["account_id"])
-    sql = (f"INSERT OR REPLACE INTO scores ({', '.join(names)})"
+    sql = (f"{verb} INTO {table} ({', '.join(names)})"
            f" VALUES ({', '.join('?' * len(names))})")
     cols = [_py(columns[c], n) for c in names]
     for start in range(0, n, CHUNK):
@@ -200,14 +205,7 @@ LEDGER_COLUMNS = (
 
 def write_ledger(conn: sqlite3.Connection, columns: dict[str, Sequence[Any]]) -> int:
     """Record live predictions once (a row already recorded keeps its first prediction)."""
-    names = list(LEDGER_COLUMNS)
-    n = len(columns["account_id"])
-    sql = (f"INSERT OR IGNORE INTO prediction_ledger ({', '.join(names)})"
-           f" VALUES ({', '.join('?' * len(names))})")
-    cols = [_py(columns[c], n) for c in names]
-    for start in range(0, n, CHUNK):
-        conn.executemany(sql, zip(*(c[start:start + CHUNK] for c in cols), strict=True))
-    return n
+    return _insert_columns(conn, "INSERT OR IGNORE", "prediction_ledger", LEDGER_COLUMNS, columns)
 
 
 def resolve_ledger(conn: sqlite3.Connection, outcomes: pd.DataFrame, now: str) -> int:
