@@ -23,8 +23,10 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.local_http import LocalHTTPFake
 
 HUBSPOT_BATCH_UPDATE = "/crm/v3/objects/companies/batch/update"
 HUBSPOT_MAX_INPUTS = 100
@@ -50,7 +52,8 @@ class _Injected:
 
 
 @dataclass
-class _FakeApi:
+class _FakeApi(LocalHTTPFake):
+    methods = ("GET", "POST", "PATCH")
     token: str = "test-token"
     calls: list[Call] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)   # keys written, in order, once per write
@@ -58,50 +61,7 @@ class _FakeApi:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._injected: list[_Injected] = []
-        self._server: ThreadingHTTPServer | None = None
         self._ids = itertools.count(1001)
-
-    # -- lifecycle ---------------------------------------------------------------------
-
-    def start(self, port: int = 0) -> Any:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                fake._handle(self)
-
-            def do_PATCH(self) -> None:
-                fake._handle(self)
-
-            def do_GET(self) -> None:
-                fake._handle(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     # -- test controls -------------------------------------------------------------------
 

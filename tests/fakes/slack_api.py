@@ -18,9 +18,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.fakes.local_http import LocalHTTPFake
 
 VALID_TOKEN_PREFIX = "xoxb-"
 APP_TOKEN_PREFIX = "xapp-"
@@ -45,14 +47,8 @@ class Failure:
     refuse: bool = False    # HTTP 200 with {"ok": false, "error": error} (e.g. expired_trigger_id)
 
 
-class _Server(ThreadingHTTPServer):
-    # Slack takes bursts; the default backlog of 5 drops connections under concurrent tests
-    # (a dropped SYN costs the client a 1 s retransmit).
-    request_queue_size = 128
-
-
 @dataclass
-class FakeSlack:
+class FakeSlack(LocalHTTPFake):
     """Start with `with FakeSlack() as fake:` (or start()/stop())."""
 
     users: dict[str, str] = field(default_factory=dict)  # email -> user id
@@ -71,48 +67,6 @@ class FakeSlack:
         self._failures: dict[str, deque[Failure]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> FakeSlack:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # keep test output clean
-                pass
-
-            def do_POST(self) -> None:
-                fake._handle(self)
-
-            def do_GET(self) -> None:
-                fake._handle(self)
-
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def api_url(self) -> str:
