@@ -132,11 +132,10 @@ def explain_current(*, frame: pd.DataFrame, keys: pd.DataFrame, positions: np.nd
     moved = np.flatnonzero((renewal_dir != None) | (upsell_dir != None))  # noqa: E711
     movement: list[str | None] = [None] * n
     if len(moved):
-        movement = _reasons(moved, has_prev, mp, n, rows, X_now, segment_ids, bench,
+        movement = _reasons(moved, has_prev, n, rows, X_now, segment_ids, bench,
                             renewal_dir, upsell_dir, prev_renewal, renewal_now,
                             prev_upsell, upsell_now, health_now, prev_health, prev_as_of,
-                            upsell, base, ref, base_of, cats,
-                            (lambda X: predict(upsell, X)) if upsell is not None else None)
+                            churn, upsell, base_of, cats, senses, settings.horizon_days)
     gaps = _gaps(frame, keys, positions, base_of, settings, book_latest, indicator_weights)
     return Explained(
         drivers=[persist.dumps(d) for d in drivers], previous_as_of=prev_as_of,
@@ -172,64 +171,90 @@ def _value(frame: pd.DataFrame, m: str, i: int) -> Any:
     return int(v) if v == round(v) else round(v, 4)
 
 
-def _reasons(moved: np.ndarray, has_prev: np.ndarray, mp: explain.MetricPoints, n: int,
-             rows: pd.DataFrame, X_now: pd.DataFrame, segment_ids: np.ndarray,
+def change_points(model: dict[str, Any], X_now: pd.DataFrame, X_prev: pd.DataFrame,
+                  base_of: dict[str, str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The account's own attribution of the change between two periods: row i of X_now
+    against row i of X_prev (the reference) on `model`'s raw log-odds, per base metric,
+    (metrics, all its features, its own level only). Exact, and a metric whose features
+    did not change gets nothing (baseline Shapley: `scoring.attributions`)."""
+    from scoring.attributions import contributions
+
+    features = model["features"]
+    att = contributions(model["pipeline"], X_now.reset_index(drop=True),
+                        X_prev.reset_index(drop=True), np.arange(len(X_now)), features)
+    att.check(1e-6)
+    metrics = sorted({base_of[f] for f in features})
+    col = {m: j for j, m in enumerate(metrics)}
+    total = np.zeros((len(X_now), len(metrics)))
+    np.add.at(total.T, np.array([col[base_of[f]] for f in features]), att.values.T)
+    level = np.zeros_like(total)
+    for j, f in enumerate(features):
+        if base_of[f] == f:
+            level[:, col[f]] = att.values[:, j]
+    return metrics, total, level
+
+
+def book_directions(model: dict[str, Any] | None, fallback: dict[str, int]) -> dict[str, int]:
+    """Book-wide direction of each metric, +1 = more of it raises the model's raw score
+    (churn risk, upsell likelihood): the `signs` of the model's Leading Indicator rows,
+    else `fallback` (a reused model, whose stored rows carry no signs)."""
+    signs = {m: int(s) for r in (model or {}).get("indicators") or []
+             for m, s in (r.get("signs") or {}).items() if s is not None}
+    return signs or fallback
+
+
+def _reasons(moved: np.ndarray, has_prev: np.ndarray, n: int, rows: pd.DataFrame,
+             X_now: pd.DataFrame, segment_ids: np.ndarray,
              bench: dict[int, dict[str, dict[str, float]]], renewal_dir: np.ndarray,
              upsell_dir: np.ndarray, prev_renewal: np.ndarray, renewal_now: np.ndarray,
              prev_upsell: np.ndarray, upsell_now: np.ndarray, health_now: np.ndarray,
-             prev_health: np.ndarray, prev_as_of: np.ndarray, upsell: dict[str, Any] | None,
-             base: pd.DataFrame, ref: np.ndarray, base_of: dict[str, str],
-             cats: set[str], upsell_p: Any = None) -> list[str | None]:
+             prev_health: np.ndarray, prev_as_of: np.ndarray, churn: dict[str, Any],
+             upsell: dict[str, Any] | None, base_of: dict[str, str], cats: set[str],
+             senses: dict[str, int], horizon_days: int) -> list[str | None]:
     prev_index = np.full(n, -1)
     prev_index[has_prev] = np.arange(int(has_prev.sum()))
     X_prev = rows.iloc[n:].reset_index(drop=True)
-    metrics = mp.metrics
+    metrics = sorted(set(base_of.values()))
     labels = {m: human_label(m) for m in metrics}
     units = {m: explain.unit_of(m) for m in metrics}
     lv_now = _levels(X_now, metrics, segment_ids, bench, cats)
     lv_prev = _levels(X_prev, metrics, segment_ids[has_prev], bench, cats)
-    # Upsell moves are explained by the upsell model's own contributions. Changes are
-    # compared on each model's raw log-odds: both periods against the same baseline, so
-    # the changes of all metrics add up to the change of the model's score.
-    up_rows = [i for i in moved if upsell_dir[i] is not None]
-    up_delta: dict[int, np.ndarray] = {}
-    up_metrics: list[str] = []
-    if up_rows and upsell is not None:
-        idx = np.array(up_rows)
-        pair = pd.concat([X_now.iloc[idx], X_prev.iloc[prev_index[idx]]], ignore_index=True)
-        ref_pair = np.concatenate([ref[idx], ref[idx]])
-        ubase = base.reindex(columns=upsell["features"])
-        ump = explain.metric_points(upsell["pipeline"], upsell["features"], pair, ubase,
-                                    ref_pair, base_of, 100.0 * upsell_p(pair),
-                                    100.0 * upsell_p(ubase)[ref_pair])
-        up_metrics = ump.metrics
-        for j, i in enumerate(up_rows):
-            up_delta[i] = ump.raw[j] - ump.raw[len(idx) + j]
+    # Each move is explained by the model whose index moved, on its own attribution of
+    # the change between the two periods (score orientation: + = the score got better;
+    # churn log-odds fall when health rises). Directions in the same orientation.
+    changes: dict[str, tuple[list[str], dict[int, int], np.ndarray, np.ndarray,
+                             dict[str, int]]] = {}
+    for kind, model, dirs, orient in (("renewal", churn, renewal_dir, -1),
+                                      ("upsell", upsell, upsell_dir, 1)):
+        idx = np.array([i for i in moved if dirs[i] is not None], dtype="int64")
+        if model is None or not len(idx):
+            continue
+        names, total, level = change_points(model, X_now.iloc[idx], X_prev.iloc[prev_index[idx]],
+                                            base_of)
+        book = book_directions(model, {m: -s for m, s in senses.items()} if kind == "renewal"
+                               else {})
+        changes[kind] = (names, {int(i): j for j, i in enumerate(idx)}, orient * total,
+                         orient * level, {m: orient * s for m, s in book.items()})
     out: list[str | None] = [None] * n
     for i in moved:
         p = prev_index[i]
         found: dict[str, list[dict[str, Any]]] = {}
-        for kind in ("renewal", "upsell"):
-            if kind == "renewal":
-                if renewal_dir[i] is None:
-                    continue
-                # Churn log-odds fall when health rises: sign +1 = the score got better.
-                delta, names = -(mp.raw[i] - mp.raw[n + p]), metrics
-                sign = 1 if renewal_dir[i] == "up" else -1
-            else:
-                if i not in up_delta:
-                    continue
-                delta, names = up_delta[i], up_metrics
-                sign = 1 if upsell_dir[i] == "up" else -1
+        for kind, dirs in (("renewal", renewal_dir), ("upsell", upsell_dir)):
+            if kind not in changes or int(i) not in changes[kind][1]:
+                continue
+            names, row_of, total, level, book = changes[kind]
+            r = row_of[int(i)]
             now = {m: _value(X_now, m, i) for m in names}
             before = {m: _value(X_prev, m, p) for m in names}
             ln = {m: lv_now[m][i] for m in names if m in lv_now}
             lb = {m: lv_prev[m][p] for m in names if m in lv_prev}
             trend = {m: float(X_now[f"{m}{TREND_SEP}d3"].iloc[i]) for m in names
                      if f"{m}{TREND_SEP}d3" in X_now}
-            found[kind] = movements.reasons(delta, names, sign, now, before, ln, lb, trend,
-                                            {m: labels.get(m, human_label(m)) for m in names},
-                                            {m: units.get(m, explain.unit_of(m)) for m in names})
+            found[kind] = movements.reasons(
+                total[r], names, 1 if dirs[i] == "up" else -1, now, before, ln, lb, trend,
+                {m: labels.get(m, human_label(m)) for m in names},
+                {m: units.get(m, explain.unit_of(m)) for m in names}, own_level=level[r],
+                book=book, relative=kind == "renewal", horizon_days=horizon_days)
         why = found.get("renewal") or found.get("upsell") or []
         out[i] = persist.dumps({
             "renewal": renewal_dir[i], "upsell": upsell_dir[i],

@@ -7,11 +7,14 @@ alone never shows as a movement. `direction` is the only place that decides whet
 change is one and which way it goes; the bot, the pulse, the summary and the card all
 read what scoring stored with it.
 
-Reasons come from the same attributions as the drivers: both periods are explained
-against the same segment baseline, so the change of each metric's contribution adds up
-exactly to the change of the score; the metrics whose contribution moved most in the
-direction of the movement are its reasons, said as the change a CSM can check in the
-data ("Feature adoption (%) High → Low", "Sev-1 tickets (90d) 0 → 3").
+Reasons come from the account's own exact attribution of the change between the two
+periods (the previous period is the reference row, so the changes of all metrics add up to
+the change of the model's score, and a metric that did not change has none). A metric is
+a reason only when its change moved the score the way the account moved *and* its data
+moved the way the model says such a change should (`metric_direction`: the account's own
+attribution, else the book-wide direction of the Leading Indicators), said as the change
+a CSM can check in the data ("Feature adoption (%) High → Low", "Sev-1 tickets (90d)
+0 → 3", "renewal 31 days closer"). When none qualifies, one short honest note says so.
 """
 
 from __future__ import annotations
@@ -61,13 +64,65 @@ def _fmt(value: Any, unit: str | None) -> str:
     return format_value(value, unit)
 
 
+LEVEL_RANK = {"Low": 0, "Medium": 1, "High": 2}
+# Context features that change with time alone (names after scoring.features.CONTEXT).
+DAYS_TO_RENEWAL, RENEWAL_SOON, TENURE = "days_to_renewal", "renewal_soon", "tenure_days"
+# Notes said when no change in the account's own data explains a movement.
+SMALL_SHIFTS = "small shifts across many metrics"
+BOOK_MOVED = {1: "its own risk did not fall: other accounts got worse",
+              -1: "its own risk did not rise: other accounts improved"}
+
+
+def change_direction(a: Any, b: Any, la: str | None, lb: str | None,
+                     trend: float | None) -> int:
+    """Which way the data moved between the periods: +1 more, -1 less, 0 not at all or
+    not known (a level change first, else the values, else the 3-month trend)."""
+    if la in LEVEL_RANK and lb in LEVEL_RANK and la != lb:
+        return 1 if LEVEL_RANK[lb] > LEVEL_RANK[la] else -1
+    if (_known(a) and _known(b) and not isinstance(a, str) and not isinstance(b, str)
+            and float(b) != float(a)):
+        return 1 if float(b) > float(a) else -1
+    if trend is not None and math.isfinite(trend) and trend != 0:
+        return 1 if trend > 0 else -1
+    return 0
+
+
+def metric_direction(own_level: float, moved: int, book: int | None) -> int:
+    """The direction the scoring model gives a metric for this account: +1 = more of it
+    raises the score that moved (health, upsell likelihood), -1 lowers it, 0 unknown.
+
+    The account's own attribution first: `own_level` is the contribution of the metric's
+    own level to the change between the periods (previous period as the reference, score
+    orientation), `moved` the way its value moved; their signs give the direction for this
+    account. Where the level's own contribution is nil (the model saw only its trends
+    move) or the value did not move, the book-wide direction of the Leading Indicators.
+    """
+    if moved and abs(own_level) > 1e-9:
+        return (1 if own_level > 0 else -1) * moved
+    return int(book or 0)
+
+
 def reasons(delta: np.ndarray, metrics: list[str], sign: int,
             now: dict[str, Any], before: dict[str, Any],
             level_now: dict[str, str | None], level_before: dict[str, str | None],
             trend_now: dict[str, float], labels: dict[str, str],
-            units: dict[str, str | None]) -> list[dict[str, Any]]:
-    """The metrics whose contribution changed most in direction `sign` (+1: the score
-    rose), each with the change in the data that a CSM can check."""
+            units: dict[str, str | None], *, own_level: np.ndarray,
+            book: dict[str, int], relative: bool = False,
+            horizon_days: int | None = None) -> list[dict[str, Any]]:
+    """The reasons of a movement in direction `sign` (+1: the score rose), at most
+    MAX_REASONS, largest first; each said as the change a CSM can check in the data.
+
+    `delta` is the account's own attribution of the change between the two periods, per
+    metric (all its features; score orientation, the previous period as the reference, so
+    a metric that did not change has none). A metric is a reason only when
+    - its change moved the score the way the account moved (sign * delta > 0), and
+    - the change of its data reads that way too: the way it moved times the model's
+      direction for it (`metric_direction`: the account's own, else the book-wide one in
+      `book`) is `sign`. "Payment late days High → Medium" is never a reason to worsen.
+    When no change qualifies, one honest note instead of contradicting changes: for a
+    Renewal Index that is relative to the book (`relative`), an account whose own risk
+    moved the other way moved because the book did; else small shifts across many metrics.
+    """
     import numpy as np
 
     order = np.argsort(-sign * delta, kind="stable")
@@ -78,22 +133,58 @@ def reasons(delta: np.ndarray, metrics: list[str], sign: int,
         m = metrics[j]
         a, b = before.get(m), now.get(m)
         la, lb = level_before.get(m), level_now.get(m)
-        if la and lb and la != lb:
-            text = f"{labels[m]} {la} → {lb}"
-        elif _known(a) and _known(b) and a != b:
-            if _minor(a, b):
-                continue   # a 1% wiggle is no reason a CSM can act on
-            text = f"{labels[m]} {_fmt(a, units[m])} → {_fmt(b, units[m])}"
-        elif not _known(b) and _known(a):
-            text = f"{labels[m]}: no data now"
-        elif m in trend_now and np.isfinite(trend_now[m]) and abs(trend_now[m]) >= 0.1:
-            change = math.expm1(trend_now[m]) * 100
-            text = f"{labels[m]} {'down' if change < 0 else 'up'} {abs(change):.0f}% in 3 months"
+        trend = trend_now.get(m)
+        if not _known(b) and _known(a):
+            text = f"{labels[m]}: no data now"   # the model scores a blank as a blank
+        elif isinstance(a, str) or isinstance(b, str):
+            if a == b:      # a category has no "more": its own contribution decides
+                continue
+            text = f"{labels[m]} {_fmt(a, None)} → {_fmt(b, None)}"
         else:
-            continue
+            moved = change_direction(a, b, la, lb, trend)
+            if moved == 0 or moved * metric_direction(float(own_level[j]), moved,
+                                                      book.get(m)) != sign:
+                continue
+            text = _change_text(m, a, b, la, lb, trend, labels[m], units.get(m), horizon_days)
+            if text is None:
+                continue
         out.append({"metric": m, "text": text, "from": a, "to": b,
                     "from_level": la, "to_level": lb, "change": round(float(delta[j]), 3)})
-    return out
+    if out:
+        return out
+    total = float(np.sum(delta))
+    note = BOOK_MOVED[sign] if relative and sign * total <= 1e-9 else SMALL_SHIFTS
+    return [{"metric": None, "text": note, "note": True, "change": round(total, 3)}]
+
+
+def _change_text(m: str, a: Any, b: Any, la: str | None, lb: str | None,
+                 trend: float | None, label: str, unit: str | None,
+                 horizon_days: int | None) -> str | None:
+    """'Feature adoption (%) High → Low', 'Sev-1 tickets (90d) 0 → 3', 'renewal 31 days
+    closer'; None when the change is too small to name."""
+    from scoring.features import CONTEXT   # scoring only: a card never loads pandas for this
+
+    both = _known(a) and _known(b) and not isinstance(a, str) and not isinstance(b, str)
+    ctx = m.removeprefix(CONTEXT) if m.startswith(CONTEXT) else None
+    if ctx == DAYS_TO_RENEWAL and both:        # time passing, said as such
+        days = round(float(a) - float(b))
+        return (f"renewal {days} days closer" if days > 0
+                else f"renewal date moved out ({_fmt(a, None)} → {_fmt(b, None)} days)")
+    if ctx == RENEWAL_SOON and both:
+        within = f"within {horizon_days} days" if horizon_days else "within the horizon"
+        return f"renewal now {within}" if float(b) > float(a) else f"renewal no longer {within}"
+    if ctx == TENURE and both:
+        return f"{round(float(b) - float(a))} more days as a customer"
+    if la and lb and la != lb:
+        return f"{label} {la} → {lb}"
+    if _known(a) and _known(b) and a != b:
+        if _minor(a, b):
+            return None   # a 1% wiggle is no reason a CSM can act on
+        return f"{label} {_fmt(a, unit)} → {_fmt(b, unit)}"
+    if trend is not None and math.isfinite(trend) and abs(trend) >= 0.1:
+        change = math.expm1(trend) * 100
+        return f"{label} {'down' if change < 0 else 'up'} {abs(change):.0f}% in 3 months"
+    return None
 
 
 MINOR_CHANGE = 0.05   # relative change of a number too small to be named as a reason
