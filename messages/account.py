@@ -13,6 +13,7 @@ from messages.render import Message, _truncate, checked, clean_text, escape_mrkd
 
 if TYPE_CHECKING:
     from messages.settings import DisplaySettings
+    from scoring.settings import ScoringSettings
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class Card:
     provisional_reason: str | None = None
     book_churn: float | None = None     # the book's mean churn probability on the score's date
     horizon_days: int = 90
+    # The account's last snapshot date when it is older than the latest scored period and
+    # the account was not marked churned: it is not among the current accounts.
+    stale_since: str | None = None
+    upsell_threshold: float | None = None   # the threshold the upsell model scored with
 
     @property
     def account_id(self) -> str:
@@ -59,6 +64,33 @@ def sparkline(values: list[float | None]) -> str:
     return "".join(out)
 
 
+def dead_band(card: Card, s: ScoringSettings) -> list[dict[str, Any]]:
+    """Why a category differs from the plain bands for its score: the dead band of
+    `scoring.indexes.sticky_indexes` kept last period's category. One entry per index
+    kept (band edges, threshold and margins from the settings the score was made with)."""
+    score, prev = card.score, card.previous
+    if not score or not prev or card.account.get("status") == "churned":
+        return []
+    out: list[dict[str, Any]] = []
+    cat, health = score.get("renewal_index"), score.get("health_score")
+    ranks = s.renewal_ranks
+    if health is not None and cat in ranks and cat == prev.get("renewal_index"):
+        plain = s.renewal_category(float(health))
+        if plain != cat:
+            i = ranks[cat]   # kept above its plain band: its own edge; below it: the next one up
+            edge = s.renewal_bands[i].min if ranks[plain] > i else s.renewal_bands[i - 1].min
+            if abs(float(health) - edge) <= s.renewal_hysteresis:   # else not the dead band
+                out.append({"index": "renewal", "category": cat, "health": float(health),
+                            "edge": edge, "margin": s.renewal_hysteresis})
+    ucat, p, t = score.get("upsell_index"), score.get("upsell_probability"), card.upsell_threshold
+    if p is not None and t and ucat in s.upsell_categories and ucat == prev.get("upsell_index"):
+        plain = s.upsell_likely if float(p) >= t else s.upsell_unlikely
+        if plain != ucat and abs(float(p) - t) <= t * s.upsell_hysteresis:
+            out.append({"index": "upsell", "category": ucat, "probability": float(p),
+                        "threshold": t, "margin": s.upsell_hysteresis})
+    return out
+
+
 def emoji_lookup(settings: DisplaySettings):
     return settings.category_emoji
 
@@ -67,7 +99,8 @@ def card_blocks(card: Card, settings: DisplaySettings, *, shared_by: str | None 
                 buttons: bool = True) -> list[dict[str, Any]]:
     t = b.macros("card.j2")
     e = emoji_lookup(settings)
-    blocks = [b.header(card.account["name"]), b.section(b.text_of(t.status(card, e)))]
+    blocks = [b.header(card.account["name"]),
+              b.section(b.text_of(t.status(card, e, dead_band(card, settings.scoring))))]
     blocks.append(b.fields([b.text_of(f) for f in str(t.facts(card)).split("|||")]))
     drivers = (card.score or {}).get("drivers") or []
     down = [d for d in drivers if d.get("direction") == "down"][:3]

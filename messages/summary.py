@@ -57,6 +57,10 @@ class SummaryData:
     owner_slack_id: str | None = None
     provisional: bool = False
     provisional_reason: str | None = None
+    # Accounts of the previous period missing from this one without being marked churned
+    # (the largest few, and how many): not current accounts, so counted nowhere above.
+    missing: list[dict] = field(default_factory=list)
+    missing_total: int = 0
 
     @property
     def movements(self) -> int:
@@ -85,6 +89,8 @@ def summary_message(data: SummaryData, settings: DisplaySettings, *, title: str 
         b.text_of(t.category_line(line, settings.category_emoji(line.category))) for line in data.renewal)))
     blocks.append(b.section(b.text_of(t.index_title("Upsell Index")) + "\n" + "\n".join(
         b.text_of(t.category_line(line, settings.category_emoji(line.category))) for line in data.upsell)))
+    if data.missing_total:
+        blocks.append(b.context(b.text_of(t.missing(data))))
     blocks.append(b.divider())
     if data.previous_as_of is None:
         blocks.append(b.context(b.text_of(t.no_previous())))

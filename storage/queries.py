@@ -275,6 +275,24 @@ def list_accounts(
     return rows, int(total or 0)
 
 
+def missing_from_latest(
+    store: Store, latest: str, previous: str, owner_email: str | None = None,
+    owner_slack_id: str | None = None, limit: int = 5,
+) -> tuple[list[dict[str, Any]], int]:
+    """Accounts scored in period `previous` that are not in period `latest` and were not
+    marked churned: they left the current accounts without saying so (by ARR, at most
+    `limit`), and how many there are."""
+    where, params = _filters(previous, owner_email=owner_email, owner_slack_id=owner_slack_id)
+    base = (f"FROM scores s JOIN accounts a ON a.account_id = s.account_id WHERE {where}"
+            " AND coalesce(a.status, '') != 'churned' AND NOT EXISTS (SELECT 1 FROM scores c"
+            " WHERE c.account_id = s.account_id AND c.as_of = ?)")
+    params = [*params, latest]
+    total = store.scalar(f"SELECT count(*) {base}", params)
+    rows = store.query(f"SELECT {_ACCOUNT_COLUMNS} {base} ORDER BY a.arr DESC, a.name LIMIT ?",
+                       [*params, limit])
+    return rows, int(total or 0)
+
+
 def category_totals(
     store: Store, as_of: str, column: str, owner_email: str | None = None,
     owner_slack_id: str | None = None,

@@ -181,7 +181,28 @@ def card(store: Store, settings: Settings, account_id: str, as_of: str | None = 
         provisional_reason=provisional_reason(store),
         book_churn=book_churn(store, current["as_of"]) if current else None,
         horizon_days=settings.horizon_days,
+        stale_since=_stale_since(acct, p.as_of) if current else None,
+        upsell_threshold=_upsell_threshold(store, settings, current),
     )
+
+
+def _stale_since(acct: dict[str, Any], as_of: str) -> str | None:
+    """The account's last snapshot date when it is missing from the latest scored snapshot
+    without being marked churned (so it is not a current account: `queries.current_scores`)."""
+    last = acct.get("last_as_of")
+    return last if acct.get("status") != "churned" and last and last < as_of else None
+
+
+def _upsell_threshold(store: Store, settings: Settings, score: dict[str, Any] | None
+                      ) -> float | None:
+    """The threshold the score's upsell model used: app.yaml's, else the one it chose."""
+    if not score or score.get("upsell_probability") is None:
+        return None
+    if settings.for_scoring.upsell_threshold is not None:
+        return settings.for_scoring.upsell_threshold
+    row = queries.model(store, score["upsell_model"]) if score.get("upsell_model") else None
+    value = (row or {}).get("metrics", {}).get("threshold")
+    return float(value) if value is not None else None
 
 
 # -- lists ------------------------------------------------------------------------------------------

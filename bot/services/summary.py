@@ -58,7 +58,10 @@ def summary(store: Store, settings: Settings, *, as_of: str | None = None,
     upsell_now = queries.category_totals(store, p.as_of, "upsell_index", **owner)
     renewal_before = upsell_before = None
     moves: list[Movement] = []
+    missing: list[dict[str, Any]] = []
+    missing_total = 0
     if p.previous:
+        missing, missing_total = queries.missing_from_latest(store, p.as_of, p.previous, **owner)
         renewal_before = queries.category_totals(store, p.previous, "renewal_index", **owner)
         upsell_before = queries.category_totals(store, p.previous, "upsell_index", **owner)
         from bot.services.snooze import active as snoozed
@@ -84,4 +87,6 @@ def summary(store: Store, settings: Settings, *, as_of: str | None = None,
         owner_slack_id=owner_slack_id,
         provisional=provisional(store),
         provisional_reason=provisional_reason(store),
+        missing=missing,
+        missing_total=missing_total,
     )

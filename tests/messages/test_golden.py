@@ -1,4 +1,5 @@
-"""Golden texts: the account card, the owner pulse and the Leading Indicators on a fixed
+"""Golden texts: the account card (moved, kept by the dead band, missing from the latest
+snapshot), the summary, the owner pulse and the Leading Indicators on a fixed
 book, exactly as `outcomes ask` / `outcomes pulse --dry-run` print them.
 
 The book is tests/bot/book.py plus what scoring stores for explanations (structured
@@ -75,6 +76,27 @@ def book(empty_store):
     return empty_store
 
 
+@pytest.fixture()
+def noted(book):
+    """The book with a category kept by the dead band and an account missing from the
+    latest snapshot."""
+    with book.transaction() as conn:
+        # Initech Labs (ACC-000004): health 48 kept in Likely to Renew by the dead band
+        # (default edge 50, margin 4), upsell 0.38 kept likely (threshold 0.4, margin 10%).
+        conn.execute(
+            "UPDATE scores SET health_score = 48, renewal_index = 'Likely to Renew',"
+            " upsell_probability = 0.38, previous_as_of = ?, previous_health_score = 57,"
+            " previous_renewal_index = 'Likely to Renew',"
+            " previous_upsell_index = 'Likely to upsell' WHERE account_id = 'ACC-000004'"
+            " AND as_of = ?", (PREVIOUS, LATEST))
+        # Acme Logistics (ACC-000002): in the previous snapshot, missing from the latest.
+        conn.execute("DELETE FROM scores WHERE account_id = 'ACC-000002' AND as_of = ?",
+                     (LATEST,))
+        conn.execute("UPDATE accounts SET last_as_of = ? WHERE account_id = 'ACC-000002'",
+                     (PREVIOUS,))
+    return book
+
+
 def _check(name: str, text: str) -> None:
     path = GOLDEN / name
     if os.environ.get("UPDATE_GOLDEN"):
@@ -86,6 +108,18 @@ def _check(name: str, text: str) -> None:
 
 def test_card_text(book, settings):
     _check("card.txt", render(answer(book, settings, "/outcome Acme Analytics")))
+
+
+def test_card_kept_by_the_dead_band_text(noted, settings):
+    _check("card_kept.txt", render(answer(noted, settings, "/outcome Initech Labs")))
+
+
+def test_card_missing_from_the_latest_snapshot_text(noted, settings):
+    _check("card_missing.txt", render(answer(noted, settings, "/outcome Acme Logistics")))
+
+
+def test_summary_text(noted, settings):
+    _check("summary.txt", render(answer(noted, settings, "/outcome summary")))
 
 
 def test_indicators_text(book, settings):
