@@ -29,7 +29,8 @@ def test_an_active_account_still_shows_its_index(store: Store, settings) -> None
 
 
 def test_last_scored_note_is_its_own_line(settings) -> None:
-    """Scored on the first two dates only: "unchanged" and the note are two lines."""
+    """Scored on the first two dates only: "unchanged", the confidence and the note that it
+    is not in the latest snapshot are lines of their own."""
     gone = Acct("ACC-9", "Faded Co", "ana@example.com", None, 10_000, [60, 61, None],
                 ["Not likely to upsell"] * 3)
     with Store() as store:
@@ -37,8 +38,9 @@ def test_last_scored_note_is_its_own_line(settings) -> None:
         store.conn.execute("UPDATE accounts SET last_as_of = ? WHERE account_id = 'ACC-9'", (DATES[1],))
         message = account_msg.card_message(acc.card(store, settings, "ACC-9"), settings.for_messages)
     status = message.blocks[1]["text"]["text"]
-    assert "unchanged\n:information_source: Last scored 2026-10-01" in status, status
-    assert "unchanged:information_source:" not in json.dumps(message.blocks)
+    assert ("unchanged\n:warning: *Confidence low*: no data since 2026-10-01\n"
+            ":information_source: Not in the latest snapshot (2026-11-01)") in status, status
+    assert "unchanged:warning:" not in json.dumps(message.blocks)
 
 
 def test_health_chart_month_labels_do_not_overlap(settings) -> None:
