@@ -129,7 +129,9 @@ def start_server(cmd: list[str], port: int, env: dict[str, str]) -> subprocess.P
     """Start a server process and wait until its /healthz answers."""
     import httpx
 
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tempfile.TemporaryFile("w+")  # the server's stderr, shown if the benchmark fails
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    proc.log = log  # type: ignore[attr-defined]
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -138,8 +140,14 @@ def start_server(cmd: list[str], port: int, env: dict[str, str]) -> subprocess.P
         except httpx.TransportError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
-                raise SystemExit(f"{cmd[0]} did not start") from None
+                raise SystemExit(f"{cmd[0]} did not start:\n{server_log(proc)}") from None
             time.sleep(0.1)
+
+
+def server_log(proc: subprocess.Popen) -> str:
+    log = proc.log  # type: ignore[attr-defined]
+    log.seek(0)
+    return log.read()[-3000:]
 
 
 def main() -> None:
@@ -289,8 +297,14 @@ def main() -> None:
             return time.perf_counter() - t
 
         with httpx.Client(timeout=10) as http:
-            for i, text in enumerate(sample[:20]):
-                one(http, -1 - i, text)
+            try:
+                for i, text in enumerate(sample[:20]):
+                    one(http, -1 - i, text)
+            except TimeoutError:
+                if proc is not None:
+                    proc.terminate()
+                    raise SystemExit(f"no card arrived; the server said:\n{server_log(proc)}") from None
+                raise
             acks, replies = [], []
             for i, text in enumerate(sample):
                 a, r = one(http, i, text)

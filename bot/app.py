@@ -26,7 +26,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
 from bot.listeners import register
-from bot.listeners.common import describe, report_error
+from bot.listeners.common import describe, report_error, work_after_ack
 from bot.listeners.deps import Deps, Registry
 from bot.slack_client import MissingSecret, make_client
 from storage.store import Store
@@ -173,7 +173,8 @@ def asgi_app(bolt: App, store: Store) -> Any:
     """Starlette: POST /slack/events (commands, events, interactivity) and GET /healthz.
 
     Bolt's `dispatch` is synchronous; it runs in Starlette's thread pool so
-    concurrent requests are served side by side and the event loop never blocks.
+    concurrent requests are served side by side and the event loop never blocks. The
+    work a listener promised starts once the ack is sent (`work_after_ack`), or failed to.
     """
     from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
     from starlette.applications import Starlette
@@ -182,10 +183,26 @@ def asgi_app(bolt: App, store: Store) -> Any:
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
+    def dispatch(bolt_request: Any) -> tuple[Any, list]:
+        with work_after_ack() as jobs:
+            return bolt.dispatch(bolt_request), jobs
+
+    class AckThenWork(Response):
+        def __init__(self, ack: Response, jobs: list) -> None:
+            self.ack, self.jobs = ack, jobs
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            try:
+                await self.ack(scope, receive, send)
+            finally:
+                for start in self.jobs:
+                    start()
+
     async def events(request: Request) -> Response:
         body = await request.body()
-        bolt_response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
-        return to_starlette_response(bolt_response)
+        bolt_response, jobs = await run_in_threadpool(dispatch, to_bolt_request(request, body))
+        ack = to_starlette_response(bolt_response)
+        return AckThenWork(ack, jobs) if jobs else ack
 
     async def healthz(request: Request) -> Response:
         def check() -> dict[str, Any]:

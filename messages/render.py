@@ -9,29 +9,38 @@ unless it is the output of one of our own macros or already escaped. Mentions an
 therefore only appear where a template writes them literally (`<@{{ id | mrkdwn }}>`).
 Python code that builds mrkdwn by hand escapes data with `escape_mrkdwn`. `plain_text`
 objects (headers, buttons, options, modal titles) are never parsed by Slack and stay literal.
-`checked()` parses every block with `slack_sdk.models` (which enforces most
-per-object limits on `to_dict()`) and then checks the limits that library does
-not: blocks per message, field counts and lengths. A message that would make
-Slack answer `invalid_blocks` fails here, in our tests, instead.
+`checked()` checks the limits `slack_sdk.models` does not (blocks per message, field
+counts and lengths, unique ids) on every message. Where `OUTCOMES_BLOCK_KIT_CHECKS=slack_sdk`
+is set (the test suite sets it: tests/conftest.py) it also parses every block with
+`slack_sdk.models` (which enforces most per-object limits on `to_dict()`) and requires
+what it makes of the block to be the block as built, so each message the tests build is
+valid Block Kit, byte for byte as it is sent. A message that would make Slack answer
+`invalid_blocks` fails there, in our tests, instead. Off that switch (serving, `ask`, the
+pulse) slack_sdk is not even imported: its validation cost about 5 ms a message, most of
+a card's time.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import jinja2
 import markupsafe
-from slack_sdk.errors import SlackObjectFormationError
-from slack_sdk.models.blocks import Block
+
+if TYPE_CHECKING:
+    import jinja2
 
 Surface = Literal["message", "modal", "home"]
 MAX_BLOCKS: dict[str, int] = {"message": 50, "modal": 100, "home": 100}
 MAX_TEXT = 40_000
+# The block types our builders make; the cheap check refuses any other (slack_sdk would).
+BLOCK_TYPES = frozenset({"section", "header", "context", "actions", "divider", "input", "image"})
+FULL_CHECKS_ENV = "OUTCOMES_BLOCK_KIT_CHECKS"
 LIMITS = {
     "section_text": 3000,
     "section_fields": 10,
@@ -138,9 +147,16 @@ def environment() -> jinja2.Environment:
     `finalize` doing Slack's escaping (`_escaped`), so every `{{ ... }}` is escaped exactly
     once and macro output (already escaped) is not escaped again; markupsafe's own HTML
     escaping then sees only safe values and changes nothing.
+
+    Compiled templates are kept in Jinja2's bytecode cache (a folder of this user's in
+    the temp folder, keyed by each template's source), so a one-off `outcomes ask` does
+    not compile the templates it uses again (about 0.15 s of its start-up).
     """
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("messages", "templates"),
+        bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         autoescape=True,
         finalize=_escaped,
@@ -152,6 +168,15 @@ def environment() -> jinja2.Environment:
         mrkdwn=_escaped, money=_money, pct=_pct, number=_number, truncate_to=_truncate
     )
     return env
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    import jinja2
+
+    try:
+        return jinja2.FileSystemBytecodeCache()
+    except (OSError, RuntimeError):  # no usable temp folder: compile every time
+        return None
 
 
 def render_text(template: str, /, **context: Any) -> str:
@@ -236,19 +261,39 @@ def check_blocks(blocks: Sequence[Mapping[str, Any]], surface: Surface = "messag
     block_ids = [b["block_id"] for b in blocks if b.get("block_id")]
     if len(block_ids) != len(set(block_ids)):
         raise InvalidMessage("block_id repeated in one message (Slack wants them unique)")
+    full = full_checks()
     out = []
     for i, raw in enumerate(blocks):
         where = f"blocks[{i}]"
-        parsed = Block.parse(dict(raw))
-        if parsed is None:
-            _fail(where, f"unknown block type {raw.get('type')!r}")
-        try:
-            as_dict = parsed.to_dict()
-        except SlackObjectFormationError as exc:
-            raise InvalidMessage(f"{where}: {exc}") from None
-        _check_block(as_dict, where)
-        out.append(as_dict)
+        block = dict(raw)
+        if full:
+            _slack_sdk_check(block, where)
+        elif block.get("type") not in BLOCK_TYPES:
+            _fail(where, f"unknown block type {block.get('type')!r}")
+        _check_block(block, where)
+        out.append(block)
     return out
+
+
+def full_checks() -> bool:
+    """Whether every block is also parsed with slack_sdk.models (tests; see the module doc)."""
+    return os.environ.get(FULL_CHECKS_ENV) == "slack_sdk"
+
+
+def _slack_sdk_check(block: dict[str, Any], where: str) -> None:
+    """slack_sdk.models' validation of one block, which must give back the block as built."""
+    from slack_sdk.errors import SlackObjectFormationError
+    from slack_sdk.models.blocks import Block
+
+    parsed = Block.parse(dict(block))
+    if parsed is None or block.get("type") not in BLOCK_TYPES:
+        _fail(where, f"unknown block type {block.get('type')!r}")
+    try:
+        as_dict = parsed.to_dict()
+    except SlackObjectFormationError as exc:
+        raise InvalidMessage(f"{where}: {exc}") from None
+    if as_dict != block:
+        _fail(where, f"slack_sdk.models reads it otherwise: {as_dict!r} (built: {block!r})")
 
 
 def checked(text: str, blocks: Iterable[Mapping[str, Any]], surface: Surface = "message") -> Message:

@@ -7,10 +7,16 @@ command and reports which heavy modules ended up in sys.modules.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
-HEAVY = ("pandas", "sklearn", "pyarrow", "matplotlib", "slack_bolt", "scipy", "numpy")
+from messages.render import FULL_CHECKS_ENV
+
+HEAVY = ("pandas", "sklearn", "pyarrow", "matplotlib", "slack_bolt", "scipy", "numpy",
+         "slack_sdk", "rapidfuzz")
+# As outside the tests: without the slack_sdk.models checks the test suite switches on.
+ENV = {k: v for k, v in os.environ.items() if k != FULL_CHECKS_ENV}
 
 _PROBE = """
 import json, sys
@@ -28,7 +34,7 @@ print("\\nLOADED=" + json.dumps(sorted({m.split(".")[0] for m in sys.modules} & 
 
 def loaded_by(*args: str) -> tuple[list[str], str]:
     out = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(list(args)), json.dumps(HEAVY)],
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+                         capture_output=True, text=True, timeout=120, check=True, env=ENV).stdout
     head, _, tail = out.rpartition("\nLOADED=")
     return json.loads(tail), head
 
@@ -49,6 +55,26 @@ def test_ask_loads_no_heavy_library(tmp_path):
     loaded, text = loaded_by("--db", str(tmp_path / "empty.db"), "ask", "help")
     assert "outcome" in text.lower()
     assert loaded == []
+
+
+def test_ask_for_a_card_loads_no_heavy_library(tmp_path):
+    """The card itself (lookup by name, Block Kit checks) needs neither slack_sdk nor rapidfuzz."""
+    from storage.store import Store
+    from tests.bot.book import seed_book
+
+    db = tmp_path / "book.db"
+    with Store(db) as store:
+        seed_book(store)
+    loaded, text = loaded_by("--db", str(db), "ask", "/outcome Acme Analytics")
+    assert "Acme Analytics" in text
+    assert loaded == []
+
+
+def test_templates_are_compiled_once_for_every_process(tmp_path):
+    """Jinja2's bytecode cache keeps `ask` from compiling the card's templates each time."""
+    from messages.render import environment
+
+    assert environment().bytecode_cache is not None
 
 
 def test_card_direction_rule_loads_no_heavy_library():

@@ -12,8 +12,11 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
+from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from slack_bolt import Ack, Respond
@@ -30,6 +33,24 @@ Work = Callable[[dict[str, Any], Respond, WebClient], None]
 def action_pattern(action_id: str) -> re.Pattern[str]:
     """Matches the action id and its `:<n>` variants (unique ids within one block)."""
     return re.compile(rf"^{re.escape(action_id)}(:\d+)?$")
+
+
+_held = threading.local()
+
+
+@contextmanager
+def work_after_ack() -> Iterator[list[Callable[[], object]]]:
+    """Within it (on this thread), `ack_then_work` listeners hold their work back and add
+    its start to the list; the caller starts it once Slack has the ack (`bot.app.asgi_app`).
+    Started at once, the work would compete with sending the ack for the interpreter
+    (the card's own milliseconds would be added to the ack's)."""
+    jobs: list[Callable[[], object]] = []
+    previous = getattr(_held, "jobs", None)
+    _held.jobs = jobs
+    try:
+        yield jobs
+    finally:
+        _held.jobs = previous
 
 
 def ack_then_work(fn: Work, pool: Executor) -> Callable[..., None]:
@@ -51,7 +72,11 @@ def ack_then_work(fn: Work, pool: Executor) -> Callable[..., None]:
 
     def listener(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         ack()
-        pool.submit(run, body, respond, client)
+        held = getattr(_held, "jobs", None)
+        if held is None:  # Socket Mode: the ack is already on its way
+            pool.submit(run, body, respond, client)
+        else:
+            held.append(partial(pool.submit, run, body, respond, client))
 
     listener.__name__ = listener.__qualname__ = fn.__name__
     return listener

@@ -7,8 +7,6 @@ import threading
 import time
 from typing import Any
 
-from rapidfuzz import fuzz, process
-
 from bot.config import Settings
 from bot.services.core import (
     Requester,
@@ -90,6 +88,8 @@ def _confident(hits: list[tuple[str, float, int]]) -> bool:
 def _fuzzy(store: Store, key: str, limit: int) -> list[tuple[str, float, int]]:
     """Typos first with the fast whole-string ratio (~5 ms per 100k names); only when that
     finds nothing sure, the slower weighted ratio that also scores partial names."""
+    from rapidfuzz import fuzz, process  # only for a name not found as typed
+
     index = _name_index(store)
     if not index.keys:
         return []

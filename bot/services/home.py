@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.services.core import Requester, guarded, period
@@ -16,6 +14,9 @@ from messages.home import HomeData
 from storage import feedback as fb
 from storage import queries
 from storage.store import Store
+
+if TYPE_CHECKING:  # slack_sdk loads only where a client is used: `outcomes ask` has none
+    from slack_sdk import WebClient
 
 log = logging.getLogger(__name__)
 EMAIL_TTL_SECONDS = 3600.0
@@ -35,6 +36,8 @@ def owner_email(store: Store, user_id: str | None, client: WebClient | None = No
         hit = _emails.get(user_id)
     if hit and now - hit[0] < EMAIL_TTL_SECONDS:
         return hit[1]
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
     try:
         resp = client.users_info(user=user_id)
         email = ((resp.get("user") or {}).get("profile") or {}).get("email")

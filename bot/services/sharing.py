@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
-
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
 from bot.services.errors import NotAllowed, UserError
 from messages.render import Message, escape_mrkdwn
 from storage import feedback as fb
 from storage.store import Store
+
+if TYPE_CHECKING:  # slack_sdk loads where a client is used (`outcomes ask` has none)
+    from slack_sdk import WebClient
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ def post_about_accounts(
                               "unfurl_links": False}
     if thread_ts:
         kwargs["thread_ts"] = thread_ts
+    from slack_sdk.errors import SlackApiError
+
     try:
         resp = client.chat_postMessage(**kwargs)
     except SlackApiError as exc:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from messages.render import InvalidMessage, checked, escape_mrkdwn
+from messages.render import FULL_CHECKS_ENV, InvalidMessage, checked, escape_mrkdwn, full_checks
+from tests.bot.conftest import settings, store  # noqa: F401
 
 
 def section(text: str, **extra) -> dict:
@@ -42,3 +43,49 @@ def test_fallback_text_is_required() -> None:
 
 def test_escape_only_the_three_control_characters() -> None:
     assert escape_mrkdwn("R&D <b> *bold* @here") == "R&amp;D &lt;b&gt; *bold* @here"
+
+
+# -- slack_sdk.models in the tests, the cheap checks on hot paths ------------------------------
+
+
+def test_the_tests_validate_every_message_with_slack_sdk() -> None:
+    """tests/conftest.py switches the full checks on, so every builder tested is checked."""
+    assert full_checks()
+
+
+def test_slack_sdk_must_read_each_block_as_built() -> None:
+    """A key slack_sdk.models drops (Slack would refuse or ignore it) fails the full checks."""
+    with pytest.raises(InvalidMessage, match="slack_sdk.models reads it otherwise"):
+        checked("fallback", [section("x", colour="red")])
+    with pytest.raises(InvalidMessage, match="blocks\\[0\\]"):  # slack_sdk's own formation error
+        checked("fallback", [{"type": "actions", "elements": [
+            {**button("a"), "style": "loud"}]}])
+
+
+@pytest.mark.parametrize(
+    ("blocks", "words"),
+    [
+        ([section("x")] * 51, "at most 50"),
+        ([section("x" * 3001)], "3000"),
+        ([{"type": "actions", "elements": [button("a"), button("a")]}], "action_id repeated"),
+        ([{"type": "context", "elements": [{"type": "mrkdwn", "text": "c"}] * 11}], "context elements"),
+        ([{"type": "carousel"}], "unknown block type"),
+        ([{"type": "section"}], "needs text or fields"),
+    ],
+)
+def test_hot_path_checks_without_slack_sdk(monkeypatch, blocks: list[dict], words: str) -> None:
+    """Serving, `ask` and the pulse skip slack_sdk (5 ms a message) but keep Slack's limits."""
+    monkeypatch.delenv(FULL_CHECKS_ENV)
+    assert not full_checks()
+    with pytest.raises(InvalidMessage, match=words):
+        checked("fallback", blocks)
+
+
+def test_hot_path_sends_what_the_full_checks_passed(monkeypatch, store, settings) -> None:
+    """The card, list and summary are the same blocks with or without slack_sdk."""
+    from bot.console import answer
+
+    texts = ["/outcome Acme Analytics", "/outcome list at risk", "/outcome summary", "/outcome help"]
+    full = [answer(store, settings, t) for t in texts]
+    monkeypatch.delenv(FULL_CHECKS_ENV)
+    assert [answer(store, settings, t) for t in texts] == full
