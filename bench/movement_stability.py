@@ -7,7 +7,7 @@ new period whose Renewal Index or Upsell Index moved by the app's movement rule 
 rows `/outcome summary` and the pulse list). Identical data should move almost nobody:
 what is left comes from time passing (renewal one month closer, tenure, trends).
 
-    .venv/bin/python bench/movement_stability.py [--accounts 400] [--keep DIR]
+    .venv/bin/python bench/movement_stability.py [--accounts 400] [--seed 42] [--keep DIR]
 
 Prints one line: moved accounts / accounts of the new period (share).
 """
@@ -33,6 +33,7 @@ def _outcomes(db: Path, *args: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--accounts", type=int, default=400)
+    ap.add_argument("--seed", type=int, default=42, help="demo book seed [42]")
     ap.add_argument("--keep", type=Path, default=None, help="keep the database in this folder")
     args = ap.parse_args()
 
@@ -43,7 +44,7 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "stability.db"
     db.unlink(missing_ok=True)
-    book = generate(DemoSpec(accounts=args.accounts))
+    book = generate(DemoSpec(accounts=args.accounts, seed=args.seed))
     files = write_csv(book, tmp / "csv")
     _outcomes(db, "ingest", *map(str, files))
     _outcomes(db, "score")

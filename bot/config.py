@@ -44,7 +44,7 @@ class Band(_Strict):
 
 class RenewalIndexSettings(_Strict):
     bands: list[Band]
-    hysteresis: float = Field(default=4.0, ge=0, le=50)
+    hysteresis: float = Field(ge=0, le=50)
 
     @field_validator("bands")
     @classmethod
@@ -70,7 +70,7 @@ class UpsellIndexSettings(_Strict):
     likely: UpsellCategory
     unlikely: UpsellCategory
     threshold: float | None = Field(default=None, gt=0, lt=1)
-    hysteresis: float = Field(default=0.1, ge=0, lt=1)
+    hysteresis: float = Field(ge=0, lt=1)
 
 
 class ModelSettings(_Strict):

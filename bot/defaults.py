@@ -46,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
         ],
         # Dead band: an account keeps last period's category unless its health is more
         # than this many points beyond the band edge it crossed (no flips on noise).
-        "hysteresis": 4.0,
+        "hysteresis": 6.0,
     },
     "upsell_index": {
         "likely": {"name": "Likely to upsell", "emoji": ":rocket:"},
@@ -56,7 +56,7 @@ DEFAULTS: dict[str, Any] = {
         "threshold": None,
         # Dead band: keeps last period's category unless the probability is beyond the
         # threshold by more than this share of it (0.1 = 10%).
-        "hysteresis": 0.1,
+        "hysteresis": 0.25,
     },
     "scoring": {
         "seed": 42,

@@ -36,8 +36,8 @@ class ScoringSettings:
     # Renewal Index unless its health is more than `renewal_hysteresis` points beyond
     # the crossed band edge, and its Upsell Index unless its probability is beyond the
     # threshold by more than `upsell_hysteresis` of the threshold.
-    renewal_hysteresis: float = 4.0
-    upsell_hysteresis: float = 0.1
+    renewal_hysteresis: float = 6.0
+    upsell_hysteresis: float = 0.25
 
     @property
     def renewal_categories(self) -> list[str]:
