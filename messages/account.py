@@ -87,7 +87,7 @@ def dead_band(card: Card, s: ScoringSettings) -> list[dict[str, Any]]:
         plain = s.upsell_likely if float(p) >= t else s.upsell_unlikely
         if plain != ucat and abs(float(p) - t) <= t * s.upsell_hysteresis:
             out.append({"index": "upsell", "category": ucat, "probability": float(p),
-                        "threshold": t, "margin": s.upsell_hysteresis})
+                        "threshold": t, "band": t * s.upsell_hysteresis})
     return out
 
 

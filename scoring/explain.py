@@ -86,12 +86,16 @@ def indicator_basis(pipeline: Any, features: list[str], X: pd.DataFrame,
     for j, f in enumerate(features):
         if base_of[f] == f:
             level[:, mcol[f]] = att.values[:, j]
-    # Directions from each metric's own level (the plain reading of "more X, higher
-    # risk"); from all its features together where the model uses only its trends.
+    # Directions from all of a metric's features together (its level, trends and
+    # days since non-zero), read against its level: what the model as a whole does with
+    # "more X". Its level's own contribution alone can point the other way when a
+    # correlated feature of the same metric carries the effect (a linear model splitting
+    # "late payments" between the days late and the days since the last late payment);
+    # it decides only where the whole is flat.
     zero = np.zeros(len(X), dtype="int64")
-    whole = metric_signs(by_metric, metrics, X, base, zero, categorical)
-    signs = {m: s or whole.get(m, 0)
-             for m, s in metric_signs(level, metrics, X, base, zero, categorical).items()}
+    own = metric_signs(level, metrics, X, base, zero, categorical)
+    signs = {m: s or own.get(m, 0)
+             for m, s in metric_signs(by_metric, metrics, X, base, zero, categorical).items()}
     return IndicatorBasis(comps, by_comp, metrics, by_metric, signs)
 
 
@@ -481,11 +485,13 @@ def _same_way(trend: float, value: Any, typical: Any) -> bool:
 
 def metric_senses(mp: MetricPoints, X: pd.DataFrame, baseline: pd.DataFrame,
                   baseline_of_row: np.ndarray, categorical: set[str]) -> dict[str, int]:
-    """`metric_signs` on health points: +1 where more of a metric raises health."""
+    """`metric_signs` on health points: +1 where more of a metric raises health (all of
+    its features together; its level alone only where that is flat, as in
+    `indicator_basis`)."""
     whole = metric_signs(mp.points, mp.metrics, X, baseline, baseline_of_row, categorical,
                          min_effect=0.2)
     if mp.level is None:
         return whole
     level = metric_signs(mp.level, mp.metrics, X, baseline, baseline_of_row, categorical,
                          min_effect=0.2)
-    return {m: s or whole.get(m, 0) for m, s in level.items()}
+    return {m: s or level.get(m, 0) for m, s in whole.items()}

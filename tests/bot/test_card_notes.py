@@ -18,7 +18,7 @@ def _score(store, account_id, **values):
 
 
 def _kept_in_renew(store):
-    # Health 48 under the default bands (edge 50, margin 4) is Watch; last period was
+    # Health 48 under the default bands (edge 50, margin 6) is Watch; last period was
     # Likely to Renew (the previous period re-scored by the same model), so it stays.
     _score(store, "ACC-000004", health_score=48.0, renewal_index="Likely to Renew",
            previous_as_of=PREVIOUS, previous_health_score=57.0,
@@ -29,7 +29,7 @@ def test_the_card_says_when_the_dead_band_kept_a_category(empty_store, settings)
     seed_book(empty_store)
     _kept_in_renew(empty_store)
     text = render(answer(empty_store, settings, "/outcome Initech Labs"))
-    assert ("Kept in Likely to Renew: health 48 is within 4 points of the band's edge (50)"
+    assert ("Kept in Likely to Renew: health 48 is within 6 points of the band's edge (50)"
             " and was Likely to Renew last period.") in text
     assert "Kept in Likely to upsell" not in text     # 0.7 is well above the threshold 0.4
 
@@ -41,8 +41,8 @@ def test_the_dead_band_note_takes_its_numbers_from_the_settings(empty_store, set
         return settings.model_copy(update={"renewal_index": settings.renewal_index.model_copy(
             update={"hysteresis": points})})
 
-    wider = margin(6)
-    assert "within 6 points of the band's edge (50)" in render(
+    wider = margin(8)
+    assert "within 8 points of the band's edge (50)" in render(
         answer(empty_store, wider, "/outcome Initech Labs"))
     narrow = margin(1)
     assert "Kept in" not in render(answer(empty_store, narrow, "/outcome Initech Labs"))
@@ -53,8 +53,8 @@ def test_the_card_says_when_the_upsell_dead_band_kept_it(empty_store, settings):
     _kept_in_renew(empty_store)
     _score(empty_store, "ACC-000004", upsell_probability=0.38, upsell_index=LIKELY)
     text = render(answer(empty_store, settings, "/outcome Initech Labs"))
-    assert ("Kept in Likely to upsell: the upsell probability 38% is within 10% of the"
-            " threshold (40%) and was Likely to upsell last period.") in text
+    assert ("Kept in Likely to upsell: the upsell probability 38% is within 10 points of"
+            " the threshold (40%) and was Likely to upsell last period.") in text
     # A category that differs from the plain bands for no reason the dead band gives
     # (far from the edge) gets no made-up explanation.
     _score(empty_store, "ACC-000004", health_score=30.0)
