@@ -92,16 +92,18 @@ def mask(arr: pa.Array) -> np.ndarray:
     return pc.fill_null(arr, False).to_numpy(zero_copy_only=False)
 
 
-def parse_number(arr: pa.Array, *, mostly_numbers: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def parse_number(arr: pa.Array, *, mostly_numbers: bool = True,
+                 trimmed: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """float64 values (NaN for missing or bad) and a mask of cells that are not numbers.
 
     `mostly_numbers=False` (a column known to hold text) skips the cast of the whole
-    column, which is quick when it succeeds and slow when it fails.
+    column, which is quick when it succeeds and slow when it fails. `trimmed`: `arr` is
+    already `text(...)` of the cells.
     """
     if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_boolean(arr.type):
         values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
         return values, ~np.isfinite(values) & ~pc.is_null(arr).to_numpy(zero_copy_only=False)
-    cells = text(arr)
+    cells = arr if trimmed else text(arr)
     values = None
     if mostly_numbers:
         try:
@@ -272,7 +274,7 @@ class MetricStats:
                 self.distinct.clear()
         if self.settled_text:
             return None
-        values, bad = parse_number(cells, mostly_numbers=not self.not_numbers)
+        values, bad = parse_number(cells, mostly_numbers=not self.not_numbers, trimmed=True)
         count = int(bad.sum())
         if count:
             self.not_numbers += count

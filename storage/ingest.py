@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -50,7 +51,6 @@ SNAPSHOT_FIXED = ("account_id", "as_of", "name", "owner_email", "owner_slack_id"
 # (phase, rows just handled, rows in the file): phase "checking" (total not known
 # yet, 0) then "storing".
 ProgressFn = Callable[[str, int, int], None]
-_HASH_KEYS = ("0123456789abcdef", "fedcba9876543210")
 
 
 @dataclass
@@ -138,21 +138,20 @@ def _numbered(snap: BatchSource, sources: Mapping[str, str]) -> Iterator[tuple[d
         start += batch.num_rows
 
 
-def _key_hashes(account_ids: pa.Array, dates: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Two independent 64-bit hashes of (account_id, as_of): 128 bits, no collisions in practice."""
-    keys = pa.compute.binary_join_element_wise(account_ids, dates, "\x1f").to_numpy(zero_copy_only=False)
-    keys = np.where(pd.isna(keys), "", keys).astype(object)
-    return tuple(pd.util.hash_array(keys, hash_key=k, categorize=False) for k in _HASH_KEYS)
+def _keys(account_ids: pa.Array, dates: pa.Array) -> pa.Array:
+    """(account_id, as_of) as one text per row (the unit separator cannot be in either)."""
+    return pa.compute.binary_join_element_wise(account_ids, dates, "\x1f")
 
 
-def _duplicate_rows(h1: np.ndarray, h2: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    order = np.lexsort((h2, h1))
-    a, b = h1[order], h2[order]
-    same = (a[1:] == a[:-1]) & (b[1:] == b[:-1])
-    dup = np.zeros(len(order), dtype=bool)
-    dup[1:] |= same
-    dup[:-1] |= same
-    return np.sort(rows[order][dup])
+def _duplicate_rows(keys: list[pa.Array], rows: list[np.ndarray]) -> np.ndarray:
+    """Row numbers of every key that occurs more than once (none: one pass in Arrow)."""
+    keys_all = pa.chunked_array(keys, pa.string())
+    if pa.compute.count_distinct(keys_all).as_py() == len(keys_all):
+        return np.zeros(0, dtype="int64")
+    counts = pa.compute.value_counts(keys_all)
+    repeated = counts.field("values").filter(pa.compute.greater(counts.field("counts"), 1))
+    dup = pa.compute.is_in(keys_all, value_set=repeated).to_numpy(zero_copy_only=False)
+    return np.sort(np.concatenate(rows)[dup])
 
 
 # -- checking -----------------------------------------------------------------------
@@ -196,9 +195,11 @@ class _Checker:
         self.parser = BatchParser(sources, self.problems, as_of)
         self.metrics = [name for name in sources if name not in CANONICAL]
         self.stats = {name: MetricStats(sources[name]) for name in self.metrics}
-        self.hashes: list[tuple[np.ndarray, np.ndarray]] = []
+        # Per batch, in Arrow (no Python object per row): the keys of the keyed rows and
+        # their row numbers, for the duplicates; the ids, for the accounts.
+        self.keys: list[pa.Array] = []
         self.numbers: list[np.ndarray] = []
-        self.accounts: set[str] = set()
+        self.ids: list[pa.Array] = []
         self.dates: set[str] = set()
         self.rows = 0
         self.no_at = 0
@@ -213,12 +214,12 @@ class _Checker:
         keyed = pa.compute.and_(pa.compute.is_valid(ids), pa.compute.is_valid(days))
         keyed = keyed.to_numpy(zero_copy_only=False)
         if keyed.all():
-            self.hashes.append(_key_hashes(ids, days))
+            self.keys.append(_keys(ids, days))
             self.numbers.append(rows)
         else:
-            self.hashes.append(_key_hashes(ids.filter(pa.array(keyed)), days.filter(pa.array(keyed))))
+            self.keys.append(_keys(ids.filter(pa.array(keyed)), days.filter(pa.array(keyed))))
             self.numbers.append(rows[keyed])
-        self.accounts.update(pa.compute.unique(ids.drop_null()).to_pylist())
+        self.ids.append(ids)
         self.dates.update(pa.compute.unique(days.drop_null()).to_pylist())
         mails = canon["owner_email"]
         self.no_at += int(pa.compute.sum(pa.compute.invert(
@@ -235,10 +236,8 @@ class _Checker:
 
     def finish(self) -> _Checked:
         problems = self.problems
-        if self.hashes:
-            dup = _duplicate_rows(np.concatenate([h[0] for h in self.hashes]),
-                                  np.concatenate([h[1] for h in self.hashes]),
-                                  np.concatenate(self.numbers))
+        if self.keys:
+            dup = _duplicate_rows(self.keys, self.numbers)
             if len(dup):
                 problems.add_rows("account_id, as_of", "repeats the same account and date",
                                   RowNumbers(dup[:MAX_ROWS_NAMED].tolist(), len(dup)))
@@ -258,7 +257,8 @@ class _Checker:
         if self.no_at:
             warnings.append(f"{self.no_at} owner_email values have no '@'; those owners cannot "
                             "be found in Slack")
-        return _Checked(plans, self.rows, self.accounts, self.dates, warnings)
+        accounts = pa.compute.unique(pa.chunked_array(self.ids, pa.string()).drop_null())
+        return _Checked(plans, self.rows, set(accounts.to_pylist()), self.dates, warnings)
 
 
 def _validate(
@@ -304,8 +304,9 @@ class _Writer:
     """
 
     def __init__(self, conn: sqlite3.Connection, store: Store, sources: Mapping[str, str],
-                 kinds: Mapping[str, str]) -> None:
+                 kinds: Mapping[str, str], *, store_was_empty: bool = False) -> None:
         self.conn, self.kinds = conn, dict(kinds)
+        self.store_was_empty = store_was_empty  # then every date is new
         existing = set(store.snapshot_columns())
         self.fixed = [c for c in SNAPSHOT_FIXED if c in sources or c in ("account_id", "as_of")]
         for name, kind in self.kinds.items():
@@ -329,14 +330,14 @@ class _Writer:
 
     def write(self, batch: Mapping[str, pa.Array], canon: Mapping[str, object],
               parsed: Mapping[str, np.ndarray | None] | None = None) -> None:
-        values = [_python_values(canon[c]) for c in self.fixed]
+        columns: list[object] = [canon[c] for c in self.fixed]
         for name, kind in self.kinds.items():
             got = parsed.get(name) if parsed and kind == "numeric" else None
-            values.append(_python_values(got if got is not None else metric_values(batch[name], kind)))
+            columns.append(got if got is not None else (batch[name], kind))
         days = set(pa.compute.unique(canon["as_of"].drop_null()).to_pylist()) - self.seen_dates
         self.seen_dates |= days
         self.flush()
-        self._pending = self._pool.submit(self._insert, days, values)
+        self._pending = self._pool.submit(self._insert, days, columns)
         kept = self.kept
         kept["account_id"].append(canon["account_id"])
         kept["as_of"].append(canon["as_of"])
@@ -346,9 +347,13 @@ class _Writer:
         for name in ("arr", "churned", "upsold"):
             kept[name].append(np.asarray(canon[name], dtype="float64"))
 
-    def _insert(self, days: set[str], values: list[list]) -> None:
+    def _insert(self, days: set[str], columns: list[object]) -> None:
+        """On the worker thread: the batch's values as Python objects, then the INSERT (the
+        caller's thread meanwhile checks the next batch in Arrow, without the GIL)."""
+        values = [_python_values(metric_values(*c) if isinstance(c, tuple) else c) for c in columns]
+        del columns
         for day in days:  # first seen in this batch, so no earlier batch stored it
-            if not self.conn.execute("SELECT 1 FROM snapshots WHERE as_of = ? LIMIT 1",
+            if self.store_was_empty or not self.conn.execute("SELECT 1 FROM snapshots WHERE as_of = ? LIMIT 1",
                                      (day,)).fetchone():
                 self.new_dates.add(day)
         self.conn.executemany(self.sql, zip(*values, strict=True))
@@ -388,8 +393,38 @@ class _Writer:
                           cat(k["upsold"], "float64"), self.new_dates)
 
 
-def _finish_store(conn: sqlite3.Connection, checked: _Checked, sha: str, file: str, now: str) -> None:
-    _refresh_accounts(conn, checked.accounts)
+@contextmanager
+def _bulk_writing(conn: sqlite3.Connection) -> Iterator[list[str]]:
+    """Inside a transaction: a large page cache while it writes (the connection's own
+    size again after), and, on a store with no snapshots yet, the snapshots' secondary
+    indexes dropped; `_build_indexes` makes them again from one sort each, which is
+    quicker than updating them row by row. A rollback brings them back as they were.
+    Yields the SQL of the dropped indexes."""
+    cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute("PRAGMA cache_size = -262144")  # 256 MiB
+    dropped: list[str] = []
+    try:
+        if not conn.execute("SELECT 1 FROM snapshots LIMIT 1").fetchone():
+            for name, sql in conn.execute(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+                    " AND tbl_name = 'snapshots' AND sql IS NOT NULL").fetchall():
+                conn.execute(f'DROP INDEX "{name}"')
+                dropped.append(sql)
+        yield dropped
+    finally:
+        conn.execute(f"PRAGMA cache_size = {int(cache)}")
+
+
+def _build_indexes(conn: sqlite3.Connection, dropped: list[str]) -> None:
+    for sql in dropped:
+        conn.execute(sql)
+    dropped.clear()
+
+
+def _finish_store(conn: sqlite3.Connection, checked: _Checked, sha: str, file: str, now: str,
+                  *, only_these: bool = False) -> None:
+    """`only_these`: the store held no other snapshots (every account is one of this source)."""
+    _refresh_accounts(conn, checked.accounts, every_account=only_these)
     conn.execute(
         "INSERT INTO ingests (file, sha256, rows, accounts, first_as_of, last_as_of, ingested_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -411,28 +446,30 @@ def _check_and_store(
     checker = _Checker(sources, file, snap.noun, as_of=as_of, stored_kinds=stored_kinds,
                        max_categories=max_categories)
     writer: _Writer | None = None
-    with store.transaction() as conn:
-        conn.execute("PRAGMA cache_size = -262144")  # 256 MiB while bulk-writing
+    with store.transaction() as conn, _bulk_writing(conn) as dropped:
         try:
             for columns, rows in _numbered(snap, sources):
                 canon, parsed = checker.batch(columns, rows)
                 if writer is None:
-                    writer = _Writer(conn, store, sources, checker.kinds_so_far())
+                    writer = _Writer(conn, store, sources, checker.kinds_so_far(),
+                                     store_was_empty=bool(dropped))
                 if not checker.problems:  # after the first problem, only checking goes on
                     writer.write(columns, canon, parsed)
                 if progress:
                     progress("checking", len(rows), 0)
-            if writer is not None:
-                writer.flush()
+            # The whole-source checks (duplicates, kinds) while the last batch is written.
             checked = checker.finish()
             assert writer is not None  # finish() raised if there were no rows
+            writer.flush()
             if not all(_stored_alike(writer.kinds[p.name], p.kind) for p in checked.plans):
                 raise _KindsMoved
             writer.register(checked.plans, now)
         finally:
             if writer is not None:
                 writer.close()  # before the transaction ends, whichever way
-        _finish_store(conn, checked, snap.fingerprint, file, now)
+        only_these = bool(dropped)
+        _build_indexes(conn, dropped)
+        _finish_store(conn, checked, snap.fingerprint, file, now, only_these=only_these)
     return checked, writer.stored_rows()
 
 
@@ -444,9 +481,9 @@ def _store_rows(
     now = datetime.now(UTC).isoformat(timespec="seconds")
     throwaway = Problems()  # the first pass already found every problem
     parser = BatchParser(sources, throwaway, as_of)
-    with store.transaction() as conn:
-        conn.execute("PRAGMA cache_size = -262144")  # 256 MiB while bulk-writing
-        writer = _Writer(conn, store, sources, {p.name: p.kind for p in checked.plans})
+    with store.transaction() as conn, _bulk_writing(conn) as dropped:
+        writer = _Writer(conn, store, sources, {p.name: p.kind for p in checked.plans},
+                         store_was_empty=bool(dropped))
         try:
             writer.register(checked.plans, now)
             for batch, rows in _numbered(snap, sources):
@@ -456,7 +493,9 @@ def _store_rows(
             writer.flush()
         finally:
             writer.close()
-        _finish_store(conn, checked, sha, file, now)
+        only_these = bool(dropped)
+        _build_indexes(conn, dropped)
+        _finish_store(conn, checked, sha, file, now, only_these=only_these)
     return writer.stored_rows()
 
 
@@ -467,7 +506,7 @@ def _store_rows(
 _LATEST_SQL = """
 WITH span AS (
     SELECT account_id, min(as_of) AS first_as_of, max(as_of) AS last_as_of
-    FROM snapshots WHERE account_id IN (SELECT account_id FROM _touched)
+    FROM snapshots {where}
     GROUP BY account_id
 )
 SELECT s.account_id, s.as_of, s.owner_email, s.owner_slack_id, s.arr, s.renewal_date,
@@ -479,24 +518,32 @@ FROM span JOIN snapshots s ON s.account_id = span.account_id AND s.as_of = span.
 """
 
 
-def _refresh_accounts(conn: sqlite3.Connection, account_ids: Iterable[str]) -> None:
+def _refresh_accounts(conn: sqlite3.Connection, account_ids: Iterable[str], *,
+                      every_account: bool = False) -> None:
     """Rebuild `accounts` rows of these accounts from their whole stored history.
 
     The latest snapshot gives the attributes (an older file ingested later changes
     nothing); the latest non-blank name is the display name, else the id.
+    `every_account`: they are all the store's accounts (its first ingest), so one scan
+    of the key index replaces a look-up per account.
     """
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _touched (account_id TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM _touched")
-    conn.executemany("INSERT INTO _touched VALUES (?)", ((a,) for a in account_ids))
+    if every_account:
+        latest = _LATEST_SQL.format(where="")
+    else:
+        latest = _LATEST_SQL.format(where="WHERE account_id IN (SELECT account_id FROM _touched)")
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS _touched (account_id TEXT PRIMARY KEY)")
+        conn.execute("DELETE FROM _touched")
+        conn.executemany("INSERT INTO _touched VALUES (?)", ((a,) for a in account_ids))
     # All in SQL: the name key is Python's casefold (as lookups compute it), not lower().
     conn.create_function("casefold", 1, str.casefold, deterministic=True)
     conn.execute(
         "INSERT OR REPLACE INTO accounts (account_id, name, name_key, owner_email, owner_slack_id,"
         " arr, renewal_date, products, status, first_as_of, last_as_of)"
         " SELECT account_id, name, casefold(name), owner_email, owner_slack_id, arr, renewal_date,"
-        f" products, status, first_as_of, as_of FROM ({_LATEST_SQL})"
+        f" products, status, first_as_of, as_of FROM ({latest})"
     )
-    conn.execute("DELETE FROM _touched")
+    if not every_account:
+        conn.execute("DELETE FROM _touched")
 
 
 def _check_as_of(file: str, as_of: str | date | None) -> str | None:

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from storage.batch_source import SourceProblem
 
 PARQUET_MAGIC = b"PAR1"
-CSV_BLOCK_BYTES = 16 << 20
+CSV_BLOCK_BYTES = 4 << 20
 PARQUET_BATCH_ROWS = 100_000
 
 
