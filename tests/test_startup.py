@@ -85,3 +85,13 @@ def test_card_direction_rule_loads_no_heavy_library():
     out = subprocess.run([sys.executable, "-c", probe, json.dumps(HEAVY)], capture_output=True,
                          text=True, timeout=120, check=True).stdout
     assert json.loads(out) == []
+
+
+def test_settings_models_are_built_when_settings_are_first_read(tmp_path):
+    """pydantic builds a model's validator when it first validates (defer_build), not at import."""
+    probe = ("import sys\nimport bot.config as c\nbefore = c.Settings.__pydantic_complete__\n"
+             "c.load_settings(None, sys.argv[1])\n"
+             "print(before, c.Settings.__pydantic_complete__)")
+    out = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "t.db")], capture_output=True,
+                         text=True, timeout=120, check=True, env=ENV).stdout.split()
+    assert out == ["False", "True"]

@@ -25,7 +25,7 @@ VALUES = ("health_score", "renewal_index", "upsell_index", "churn_probability")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class CrmFields(_Strict):
