@@ -94,10 +94,8 @@ def explain_current(*, frame: pd.DataFrame, keys: pd.DataFrame, positions: np.nd
     p_base = predict(churn, base)
     health_rows = np.empty(len(rows))
     health_rows[:n] = health_now
-    health_rows[n:] = [explain.health_among(np.array([p]), date_p[d])[0]
-                       for p, d in zip(p_rows[n:], row_dates[n:], strict=True)]
-    base_health = np.array([explain.health_among(np.array([p_base[r]]), date_p[d])[0]
-                            for r, d in zip(refs, row_dates, strict=True)])
+    health_rows[n:] = explain.health_among_dates(p_rows[n:], row_dates[n:], date_p)
+    base_health = explain.health_among_dates(p_base[refs], row_dates, date_p)
     mp = explain.metric_points(churn["pipeline"], features, rows, base, refs, base_of,
                                health_rows, base_health)
     now = slice(0, n)
@@ -159,10 +157,15 @@ def _levels(values: pd.DataFrame, metrics: list[str], segment_ids: np.ndarray,
     return out
 
 
-def _value(frame: pd.DataFrame, m: str, i: int) -> Any:
-    if m not in frame:
+def _columns(frame: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
+    """The columns of `frame` among `names` as arrays (read once, not per cell)."""
+    return {m: frame[m].to_numpy() for m in names if m in frame}
+
+
+def _value(columns: dict[str, np.ndarray], m: str, i: int) -> Any:
+    if m not in columns:
         return None
-    v = frame[m].iloc[i]
+    v = columns[m][i]
     if isinstance(v, str):
         return v
     if v is None or pd.isna(v):
@@ -235,6 +238,9 @@ def _reasons(moved: np.ndarray, has_prev: np.ndarray, n: int, rows: pd.DataFrame
                                else {})
         changes[kind] = (names, {int(i): j for j, i in enumerate(idx)}, orient * total,
                          orient * level, {m: orient * s for m, s in book.items()})
+    names_all = sorted({m for names, *_ in changes.values() for m in names})
+    cols_now, cols_prev = _columns(X_now, names_all), _columns(X_prev, names_all)
+    d3_now = _columns(X_now, [f"{m}{TREND_SEP}d3" for m in names_all])
     out: list[str | None] = [None] * n
     for i in moved:
         p = prev_index[i]
@@ -244,12 +250,12 @@ def _reasons(moved: np.ndarray, has_prev: np.ndarray, n: int, rows: pd.DataFrame
                 continue
             names, row_of, total, level, book = changes[kind]
             r = row_of[int(i)]
-            now = {m: _value(X_now, m, i) for m in names}
-            before = {m: _value(X_prev, m, p) for m in names}
+            now = {m: _value(cols_now, m, i) for m in names}
+            before = {m: _value(cols_prev, m, p) for m in names}
             ln = {m: lv_now[m][i] for m in names if m in lv_now}
             lb = {m: lv_prev[m][p] for m in names if m in lv_prev}
-            trend = {m: float(X_now[f"{m}{TREND_SEP}d3"].iloc[i]) for m in names
-                     if f"{m}{TREND_SEP}d3" in X_now}
+            trend = {m: float(d3_now[f"{m}{TREND_SEP}d3"][i]) for m in names
+                     if f"{m}{TREND_SEP}d3" in d3_now}
             found[kind] = movements.reasons(
                 total[r], names, 1 if dirs[i] == "up" else -1, now, before, ln, lb, trend,
                 {m: labels.get(m, human_label(m)) for m in names},

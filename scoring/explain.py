@@ -354,6 +354,19 @@ def health_among(p: np.ndarray, date_p: np.ndarray) -> np.ndarray:
     return 100.0 * (higher + 0.5 * ties) / max(len(ref), 1)
 
 
+def health_among_dates(p: np.ndarray, dates: np.ndarray, date_p: dict[Any, np.ndarray]
+                       ) -> np.ndarray:
+    """`health_among` for rows of several dates: row i ranked among `date_p[dates[i]]`
+    (one sort per date, not per row)."""
+    p = np.asarray(p, dtype="float64")
+    dates = np.asarray(dates)
+    out = np.empty(len(p))
+    for d in np.unique(dates):
+        rows = dates == d
+        out[rows] = health_among(p[rows], date_p[d])
+    return out
+
+
 def unit_of(metric: str) -> str | None:
     """How the card formats a metric's value: 'money', 'percent' or None (a number)."""
     tokens = metric.removeprefix("ctx__").split("_")
@@ -443,6 +456,7 @@ def account_drivers(mp: MetricPoints, X: pd.DataFrame, segment_ids: np.ndarray,
     order_up = np.argsort(-pts, axis=1, kind="stable")[:, :MAX_DRIVERS]
     trends = {m: X[f"{m}{TREND_SEP}d3"].to_numpy(dtype="float64") for m in mp.metrics
               if f"{m}{TREND_SEP}d3" in X}
+    columns = {m: X[m].to_numpy() for m in mp.metrics if m in X}
     out: list[list[dict[str, Any]]] = []
     for i in range(n):
         seg = int(segment_ids[i])
@@ -453,7 +467,7 @@ def account_drivers(mp: MetricPoints, X: pd.DataFrame, segment_ids: np.ndarray,
                 if (direction == "down" and p > -MIN_POINTS) or (direction == "up" and p < MIN_POINTS):
                     continue
                 metric = mp.metrics[j]
-                value = _plain(X[metric].iloc[i])
+                value = _plain(columns[metric][i])
                 typ = _plain(typical.get(seg, {}).get(metric))
                 level = levels[metric][i] if metric in levels else None
                 trend = trends[metric][i] if metric in trends else np.nan
