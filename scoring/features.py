@@ -12,9 +12,9 @@ trends (and a 1-month change) and 5% with these, before the dead band, at the sa
 backtest ROC AUC within its interval (`bench/movement_stability.py`,
 `bench/bench_quality.py`). The current values stay features as they are, so a real
 change this month still shows at once.
-The volatility (spread of the snapshot-to-snapshot changes) and the run of snapshots in
-decline are computed too but left out of TRAJECTORY: on the simulated books in bench/
-they cost 15% more training time for no ROC AUC gain. Non-negative metrics are compared on a log scale
+(The volatility of the snapshot-to-snapshot changes and the run of snapshots in decline
+were tried and left out: on the simulated books in bench/ they cost 15% more training
+time for no ROC AUC gain.) Non-negative metrics are compared on a log scale
 (log1p), others as plain differences. For a metric that is mostly zero (severe
 tickets, days a payment is late), the days since it was last non-zero. A few
 context features come from the canonical columns (days to renewal, tenure, ARR
@@ -40,8 +40,6 @@ TREND_SEP = "__"
 # comparison point: with monthly snapshots these are the ones 3 and 6 months earlier.
 TREND_WINDOWS: dict[str, int] = {"d3": 85, "d6": 175}
 SMOOTH_SNAPSHOTS = 3        # trajectories are measured on the mean of this many snapshots
-# Trajectory statistics the models get (each costs training time on every metric).
-TRAJECTORY = ("slope", "drawdown")
 SLOPE_SNAPSHOTS = 6
 PEAK_SNAPSHOTS = 12
 SPARSE_ZERO_SHARE = 0.5     # a metric zero this often gets a 'days since non-zero' feature
@@ -207,61 +205,38 @@ def _previous(accounts: np.ndarray, k: int) -> np.ndarray:
 
 def _trajectory(t: np.ndarray, days: np.ndarray, prev: list[np.ndarray]
                 ) -> dict[str, np.ndarray]:
-    """Slope, volatility, drawdown and decline run of one (transformed) metric."""
+    """Slope (per 30 days, over the last SLOPE_SNAPSHOTS) and drawdown from the peak
+    (over the last PEAK_SNAPSHOTS) of one (transformed) metric; each value k snapshots
+    back is looked up once."""
     n = len(t)
-
-    def at(k: int) -> np.ndarray:      # value k snapshots back (NaN: none)
-        if k == 0:
-            return t
-        i = prev[k - 1]
-        return np.where(i >= 0, t[np.maximum(i, 0)], np.nan)
-
-    def day_at(k: int) -> np.ndarray:
-        if k == 0:
-            return days.astype("float64")
-        i = prev[k - 1]
-        return np.where(i >= 0, days[np.maximum(i, 0)], np.nan)
-
     c = np.zeros(n)
     sx = np.zeros(n)
     sy = np.zeros(n)
     sxx = np.zeros(n)
     sxy = np.zeros(n)
-    for k in range(SLOPE_SNAPSHOTS):
-        y, x = at(k), (day_at(k) - days) / 30.0
-        ok = ~np.isnan(y) & ~np.isnan(x)
-        y, x = np.where(ok, y, 0.0), np.where(ok, x, 0.0)
-        c += ok
-        sx += x
-        sy += y
-        sxx += x * x
-        sxy += x * y
+    peak = t.copy()
+    for k in range(max(SLOPE_SNAPSHOTS, PEAK_SNAPSHOTS)):
+        if k == 0:
+            y, x = t, np.zeros(n)
+        else:
+            i = prev[k - 1]
+            back = i >= 0
+            safe = np.maximum(i, 0)
+            y = np.where(back, t[safe], np.nan)
+            x = np.where(back, (days[safe] - days) / 30.0, np.nan)
+            peak = np.fmax(peak, y)
+        if k < SLOPE_SNAPSHOTS:
+            ok = ~np.isnan(y) & ~np.isnan(x)
+            y0, x0 = np.where(ok, y, 0.0), np.where(ok, x, 0.0)
+            c += ok
+            sx += x0
+            sy += y0
+            sxx += x0 * x0
+            sxy += x0 * y0
     with np.errstate(invalid="ignore", divide="ignore"):
         den = c * sxx - sx * sx
         slope = np.where((c >= 3) & (den > 0), (c * sxy - sx * sy) / den, np.nan)
-    dc = np.zeros(n)
-    ds = np.zeros(n)
-    dss = np.zeros(n)
-    for k in range(SLOPE_SNAPSHOTS - 1):
-        d = at(k) - at(k + 1)
-        ok = ~np.isnan(d)
-        d = np.where(ok, d, 0.0)
-        dc += ok
-        ds += d
-        dss += d * d
-    with np.errstate(invalid="ignore", divide="ignore"):
-        vol = np.where(dc >= 3, np.sqrt(np.maximum(dss / dc - (ds / dc) ** 2, 0.0)), np.nan)
-    peak = t.copy()
-    run = np.zeros(n)
-    alive = np.ones(n, dtype=bool)
-    for k in range(1, PEAK_SNAPSHOTS):
-        v = at(k)
-        peak = np.fmax(peak, v)
-        with np.errstate(invalid="ignore"):
-            alive &= at(k - 1) < v
-        run += alive
-    return {"slope": slope, "vol": vol, "drawdown": t - peak,
-            "declining": np.where(np.isnan(t), np.nan, run)}
+    return {"slope": slope, "drawdown": t - peak}
 
 
 def _days_since_nonzero(values: np.ndarray, accounts: np.ndarray, days: np.ndarray
@@ -341,8 +316,7 @@ def build_features(book: pd.DataFrame, plan: MetricPlan, horizon_days: int = 90)
         filled = values[~np.isnan(values)]
         nonneg = bool(filled.size) and float(filled.min()) >= 0
         for name, col in _trajectory(level, days, prev).items():
-            if name in TRAJECTORY:
-                add(f"{metric}{TREND_SEP}{name}", col, metric)
+            add(f"{metric}{TREND_SEP}{name}", col, metric)
         if nonneg and filled.size and float((filled == 0).mean()) >= SPARSE_ZERO_SHARE:
             add(f"{metric}{TREND_SEP}since_nonzero", _days_since_nonzero(values, accounts, days),
                 metric)

@@ -53,7 +53,7 @@ from scoring.errors import ModelError
 FAMILIES = ("hist_gradient_boosting", "logistic_regression")
 CUTOFFS = 4                 # walk-forward cut-offs (test blocks)
 TEST_SHARE = 0.4            # share of the known dates the test blocks span (at least 1 date each)
-MAX_FIT_ROWS = 100_000      # every fit, walk-forward and final, samples at most this many rows
+MAX_FIT_ROWS = 50_000       # every fit, walk-forward and final, samples at most this many rows
 MAX_TEST_ROWS = 30_000      # rows predicted per test block (seeded sample)
 MIN_FOLD_POSITIVES = 3      # a cut-off whose training rows hold fewer positives is skipped
 MIN_CALIBRATION_POSITIVES = 5
