@@ -163,15 +163,7 @@ def _columns(frame: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
 
 
 def _value(columns: dict[str, np.ndarray], m: str, i: int) -> Any:
-    if m not in columns:
-        return None
-    v = columns[m][i]
-    if isinstance(v, str):
-        return v
-    if v is None or pd.isna(v):
-        return None
-    v = float(v)
-    return int(v) if v == round(v) else round(v, 4)
+    return explain._plain(columns[m][i]) if m in columns else None
 
 
 def change_points(model: dict[str, Any], X_now: pd.DataFrame, X_prev: pd.DataFrame,

@@ -8,8 +8,8 @@ trajectory is measured on the account's recent level, the mean of its last
 SMOOTH_SNAPSHOTS snapshots, not on single snapshots: month-to-month noise would
 otherwise swing every trend (and the score) on a month whose data did not change at
 all. On the demo book a repeated month moved 15% of the accounts with single-snapshot
-trends (and a 1-month change) and 5% with these, before the dead band, at the same
-backtest ROC AUC within its interval (`bench/movement_stability.py`,
+trends (and a 1-month change) and 5% with these, both under a 4-point dead band, at the
+same backtest ROC AUC within its interval (`bench/movement_stability.py`,
 `bench/bench_quality.py`). The current values stay features as they are, so a real
 change this month still shows at once.
 (The volatility of the snapshot-to-snapshot changes and the run of snapshots in decline
@@ -251,13 +251,16 @@ def _days_since_nonzero(values: np.ndarray, accounts: np.ndarray, days: np.ndarr
     return np.where(ok, days - days[np.maximum(last, 0)], np.nan).astype("float64")
 
 
+def _nonneg(values: np.ndarray) -> bool:
+    """Whether a metric's known values are all >= 0 (and there is at least one)."""
+    filled = values[~np.isnan(values)]
+    return bool(filled.size) and float(filled.min()) >= 0
+
+
 def _scale(values: np.ndarray) -> np.ndarray:
     """The scale trends are measured on: log1p for a non-negative metric (so changes are
     relative, scale-free), the values themselves otherwise."""
-    filled = values[~np.isnan(values)]
-    if filled.size and float(filled.min()) >= 0:
-        return np.log1p(values)
-    return values
+    return np.log1p(values) if _nonneg(values) else values
 
 
 def _recent_level(t: np.ndarray, prev: list[np.ndarray]) -> np.ndarray:
@@ -313,11 +316,10 @@ def build_features(book: pd.DataFrame, plan: MetricPlan, horizon_days: int = 90)
     for metric in plan.numeric:
         values = book[metric].to_numpy(dtype="float64")
         level = add_with_trends(metric, values, metric)
-        filled = values[~np.isnan(values)]
-        nonneg = bool(filled.size) and float(filled.min()) >= 0
         for name, col in _trajectory(level, days, prev).items():
             add(f"{metric}{TREND_SEP}{name}", col, metric)
-        if nonneg and filled.size and float((filled == 0).mean()) >= SPARSE_ZERO_SHARE:
+        filled = values[~np.isnan(values)]
+        if _nonneg(values) and float((filled == 0).mean()) >= SPARSE_ZERO_SHARE:
             add(f"{metric}{TREND_SEP}since_nonzero", _days_since_nonzero(values, accounts, days),
                 metric)
     # Utilisation: 'seats_used' next to 'seats' means seats_used / seats (one of the

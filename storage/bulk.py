@@ -16,6 +16,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
+def drop_indexes(conn: sqlite3.Connection, table: str) -> list[str]:
+    """Drop `table`'s secondary indexes; returns their SQL, for `create_indexes`."""
+    dropped = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+        " AND sql IS NOT NULL", (table,)).fetchall()
+    for name, _ in dropped:
+        conn.execute(f'DROP INDEX "{name}"')
+    return [sql for _, sql in dropped]
+
+
+def create_indexes(conn: sqlite3.Connection, sqls: list[str]) -> None:
+    """Create again the indexes `drop_indexes` dropped."""
+    for sql in sqls:
+        conn.execute(sql)
+
+
 @contextmanager
 def indexes_rebuilt(conn: sqlite3.Connection, table: str, *, when: bool = True) -> Iterator[None]:
     """Drop `table`'s secondary indexes for the block and create them again after it
@@ -24,11 +40,6 @@ def indexes_rebuilt(conn: sqlite3.Connection, table: str, *, when: bool = True) 
     if not when:
         yield
         return
-    dropped = conn.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
-        " AND sql IS NOT NULL", (table,)).fetchall()
-    for name, _ in dropped:
-        conn.execute(f'DROP INDEX "{name}"')
+    dropped = drop_indexes(conn, table)
     yield
-    for _, sql in dropped:
-        conn.execute(sql)
+    create_indexes(conn, dropped)

@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from storage.batch_source import BatchSource, SourceProblem
+from storage.bulk import create_indexes, drop_indexes
 from storage.columns import normalize_column
 from storage.contract import (
     CANONICAL,
@@ -405,19 +406,14 @@ def _bulk_writing(conn: sqlite3.Connection) -> Iterator[list[str]]:
     dropped: list[str] = []
     try:
         if not conn.execute("SELECT 1 FROM snapshots LIMIT 1").fetchone():
-            for name, sql in conn.execute(
-                    "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
-                    " AND tbl_name = 'snapshots' AND sql IS NOT NULL").fetchall():
-                conn.execute(f'DROP INDEX "{name}"')
-                dropped.append(sql)
+            dropped = drop_indexes(conn, "snapshots")
         yield dropped
     finally:
         conn.execute(f"PRAGMA cache_size = {int(cache)}")
 
 
 def _build_indexes(conn: sqlite3.Connection, dropped: list[str]) -> None:
-    for sql in dropped:
-        conn.execute(sql)
+    create_indexes(conn, dropped)
     dropped.clear()
 
 
