@@ -168,14 +168,14 @@ def stage_score(book: Path, db: Path, rows: int) -> tuple[list[tuple], dict]:
              f"{ratio:.2f}x (target <= 1.5x, peak <= 4 GB)")], figures
 
 
-def stage_card(work: Path, accounts: int, requests: int) -> list[tuple]:
+def stage_card(work: Path, accounts: int, requests: int) -> tuple[list[tuple], dict]:
     run = child([PY, str(BENCH / "bench_lookup.py"), "--accounts", str(accounts),
                  "--requests", str(requests), "--db", str(work / f"lookup-{accounts}.db"), "--json"])
     got = last_json(run.stdout)
     card, floor = got["reply_p99_ms"], got["noop_ack_p99_ms"]
     return [(f"`/outcome <account>` card delivered, p99 ({accounts:,} accounts)", f"{card:.1f} ms",
              f"no-op Bolt handler's ack, p99: {floor:.1f} ms",
-             f"{card / floor:.2f}x (target <= 2x)")]
+             f"{card / floor:.2f}x (target <= 2x)")], got
 
 
 def stage_pulse(owners: int, accounts: int) -> list[tuple]:
@@ -264,7 +264,7 @@ def main() -> None:
         scored = args.work / f"scored-{args.accounts}x{args.months}.db"
         run_stage("startup", stage_startup, scored if scored.exists() else None)
     if "card" in stages:
-        run_stage("card", stage_card, args.work, args.card_accounts, args.requests)
+        figures["card"] = run_stage("card", stage_card, args.work, args.card_accounts, args.requests)
     if "pulse" in stages:
         run_stage("pulse", stage_pulse, args.owners, args.card_accounts)
 

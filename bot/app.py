@@ -1,9 +1,11 @@
 """The Slack app: `create_app()` builds the Bolt App; `asgi_app()` serves it over HTTP.
 
-Nothing happens at import time. Every listener acknowledges at once and works
-afterwards on a thread pool (see `bot.listeners.common.ack_then_work`): Slack
-gets its 200 within milliseconds and the reply follows through `response_url`
-or the Web API. One error handler decides
+Nothing happens at import time. The slash command's reply is the body of its ack
+when it is ready within `ACK_REPLY_BUDGET_SECONDS` (one HTTP round trip), else the ack
+is empty and the reply follows through `response_url` (`bot.listeners.common.answer_in_ack`).
+Every other listener acknowledges at once and works afterwards on a thread pool
+(`ack_then_work`): Slack gets its 200 within milliseconds and the reply follows through
+`response_url` or the Web API. One error handler decides
 what the user reads: a `UserError` carries its own words; anything else is a bug,
 logged with its traceback, and the user gets a short, honest reply.
 """
@@ -117,8 +119,9 @@ def create_app(settings: Settings, store: Store, client: WebClient | None = None
         signing_secret=secret or "socket-mode-has-no-signatures",
         request_verification_enabled=not socket_mode,
         authorize=_authorize_function(_Authorizer(client)),
-        # Listeners ack and hand their work to `pool` (bot.listeners.common.ack_then_work);
-        # with this flag Bolt answers Slack as soon as the listener returns.
+        # Listeners hand their work to `pool` (bot.listeners.common: the slash command waits
+        # for it up to a budget and answers in the ack, the others ack at once); with this
+        # flag Bolt answers Slack as soon as the listener returns.
         process_before_response=True,
         listener_executor=pool,
         # Unhandled requests (events we don't subscribe to, buttons of old messages) reach the
@@ -154,8 +157,8 @@ def _team_check(app: App, settings: Settings) -> None:
 
 
 def _error_handler(app: App) -> None:
-    """Errors raised in middleware or while acknowledging end up here; the work after the
-    ack reports its own (see `ack_then_work`). Both use `report_error`."""
+    """Errors raised in middleware or while acknowledging end up here; the work reports its
+    own (see `ack_then_work`, `answer_in_ack`). All use `error_reply`."""
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse | None:
@@ -174,7 +177,9 @@ def asgi_app(bolt: App, store: Store) -> Any:
 
     Bolt's `dispatch` is synchronous; it runs in Starlette's thread pool so
     concurrent requests are served side by side and the event loop never blocks. The
-    work a listener promised starts once the ack is sent (`work_after_ack`), or failed to.
+    work an `ack_then_work` listener promised starts once the ack is sent
+    (`work_after_ack`), or failed to; the slash command's work has started already (its
+    reply is in the ack, or follows through response_url).
     """
     from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
     from starlette.applications import Starlette

@@ -1,8 +1,10 @@
 """Every Slack listener, split by kind, one per file; each kind has `register(app, deps)`.
 
-Listeners parse, call `bot.services` / `bot.router`, render with `messages`, send;
-each is registered with `deps.acked(work)`: Slack gets its ack at once, the work
-runs on the app's thread pool.
+Listeners parse, call `bot.services` / `bot.router`, render with `messages`, send.
+The slash command is registered with `deps.answered(work)`: its reply is the ack's body
+when it is ready within `ACK_REPLY_BUDGET_SECONDS`, else it follows through response_url.
+Every other listener is registered with `deps.acked(work)`: Slack gets its ack at once,
+the work runs on the app's thread pool.
 What they register is recorded in `deps.registry`, which `outcomes manifest` reads,
 so the manifest always matches the code.
 """

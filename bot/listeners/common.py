@@ -1,10 +1,13 @@
-"""What every listener shares: ack-then-work registration, one error reporter, payload readers.
+"""What every listener shares: how it acks and works, one error reporter, payload readers.
 
-Each listener acknowledges Slack's request at once and does its work afterwards
-on a thread pool (`ack_then_work`). Work that fails goes to `report_error`,
-which the app's global error handler uses too: a `UserError` is shown to the
-user; anything else is logged with its traceback and the user gets a short,
-honest reply.
+The slash command answers in its ack when it can (`answer_in_ack`): its work starts on
+the thread pool at once and the listener waits for it up to `ACK_REPLY_BUDGET_SECONDS`;
+a reply ready by then is the ack's body (one HTTP round trip), else the ack goes out
+empty and the reply follows through response_url. Every other listener (buttons,
+events, modals) acknowledges at once and works afterwards on the pool (`ack_then_work`).
+Errors go through `error_reply` / `report_error`, which the app's global error handler
+uses too: a `UserError` is shown to the user; anything else is logged with its
+traceback and the user gets a short, honest reply.
 """
 
 from __future__ import annotations
@@ -28,6 +31,13 @@ from messages.render import Message
 
 log = logging.getLogger("outcomes.listeners")
 Work = Callable[[dict[str, Any], Respond, WebClient], None]
+Answer = Callable[[dict[str, Any], Respond, WebClient], Message]
+
+ACK_REPLY_BUDGET_SECONDS = 1.5
+"""How long a slash command waits for its reply before it acks without one. Slack shows
+the user an error for an ack that takes more than 3 s; half of that leaves room for the
+network and a busy machine. A card takes milliseconds, so it is nearly always the ack's
+body; a slower answer (a rescore, a locked database retried) follows through response_url."""
 
 
 def action_pattern(action_id: str) -> re.Pattern[str]:
@@ -64,7 +74,7 @@ def ack_then_work(fn: Work, pool: Executor) -> Callable[..., None]:
     """
 
     def run(body: dict[str, Any], respond: Respond | None, client: WebClient) -> None:
-        replier = respond if body.get("response_url") and respond is not None else Replier(body, client)
+        replier = replier_for(body, respond, client)
         try:
             fn(body, replier, client)
         except Exception as exc:  # noqa: BLE001 - every failure gets an answer or a log line
@@ -82,15 +92,90 @@ def ack_then_work(fn: Work, pool: Executor) -> Callable[..., None]:
     return listener
 
 
-def report_error(error: BaseException, body: dict[str, Any], respond: Respond | None) -> None:
+def answer_in_ack(fn: Answer, pool: Executor, budget: float | None = None) -> Callable[..., None]:
+    """A Bolt listener whose reply, `fn(body, respond, client)`'s message, is the ack's body
+    when `fn` returns within `budget` seconds (default `ACK_REPLY_BUDGET_SECONDS`, read at
+    each request); else it acks empty at the budget and the reply goes through `respond`
+    (response_url) when `fn` returns. `_Reply` decides which, once. `fn` starts on `pool`
+    at once, also over HTTP (the listener waits for it, so it does not compete with the
+    ack); notes it sends on the way (`respond`) go through response_url. An exception in
+    `fn` becomes its `error_reply`, delivered the same way.
+    """
+
+    def run(body: dict[str, Any], replier: Respond, client: WebClient, reply: _Reply) -> None:
+        try:
+            message = fn(body, replier, client)
+        except Exception as exc:  # noqa: BLE001 - every failure gets an answer or a log line
+            message = error_reply(exc, body)
+        try:
+            reply.done(message)
+        except Exception:
+            log.exception("could not send the reply to %s", describe(body))
+
+    def listener(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        replier = replier_for(body, respond, client)
+        reply = _Reply(replier)
+        pool.submit(run, body, replier, client, reply)
+        message = reply.wait(ACK_REPLY_BUDGET_SECONDS if budget is None else budget)
+        if message is None:
+            ack()
+        else:
+            ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+
+    listener.__name__ = listener.__qualname__ = fn.__name__
+    return listener
+
+
+class _Reply:
+    """Who delivers a command's reply, decided once under a lock: the ack, when the work is
+    done before the listener stops waiting; else the work itself, through response_url.
+    Never both, never neither."""
+
+    def __init__(self, respond: Respond) -> None:
+        self._respond = respond
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._message: Message | None = None
+        self._acked_without = False
+
+    def done(self, message: Message) -> None:
+        """The work's reply: kept for the ack, or sent at once if the ack went out without it."""
+        with self._lock:
+            if not self._acked_without:
+                self._message = message
+                self._ready.set()
+                return
+        send(self._respond, message)
+
+    def wait(self, budget: float) -> Message | None:
+        """The reply for the ack if it is ready within `budget`; None hands it to the work."""
+        self._ready.wait(budget)
+        with self._lock:
+            if self._message is None:
+                self._acked_without = True
+            return self._message
+
+
+def replier_for(body: dict[str, Any], respond: Respond | None, client: WebClient) -> Respond:
+    """Bolt's `respond` (response_url) when the payload has one, else a `Replier`."""
+    return respond if body.get("response_url") and respond is not None else Replier(body, client)
+
+
+def error_reply(error: BaseException, body: dict[str, Any]) -> Message:
+    """What the user reads about `error`: a `UserError`'s own words (a locked database is
+    `Rescoring`); anything else is logged with its traceback and gets `bug_message()`."""
     if isinstance(error, sqlite3.OperationalError) and "locked" in str(error).lower():
         error = Rescoring()
     if isinstance(error, UserError):
         log.info("user error on %s: %s", describe(body), error.message)
-        message = error_message(error)
-    else:
-        log.error("bug while answering %s", describe(body), exc_info=error)
-        message = bug_message()
+        return error_message(error)
+    log.error("bug while answering %s", describe(body), exc_info=error)
+    return bug_message()
+
+
+def report_error(error: BaseException, body: dict[str, Any], respond: Respond | None) -> None:
+    """`error_reply`, sent through `respond` to commands and button clicks."""
+    message = error_reply(error, body)
     if respond is not None and (body.get("command") or body.get("type") == "block_actions"):
         try:
             send(respond, message)
@@ -128,7 +213,7 @@ def describe(body: dict[str, Any]) -> str:
 
 
 def send(respond: Respond, message: Message, *, replace: bool = False) -> None:
-    """An ephemeral reply through response_url (seen only by the user)."""
+    """An ephemeral reply through `respond` (response_url; seen only by the user)."""
     respond(text=message.text, blocks=message.blocks, response_type="ephemeral",
             replace_original=replace)
 

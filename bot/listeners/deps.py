@@ -7,7 +7,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from bot.config import Settings
-from bot.listeners.common import ack_then_work
+from bot.listeners.common import ack_then_work, answer_in_ack
+from messages.render import Message
 from storage.store import Store
 
 
@@ -43,3 +44,8 @@ class Deps:
     def acked(self, fn: Callable[..., None]) -> Callable[..., None]:
         """`fn(body, respond, client)` as a listener: ack at once, work on `pool` after."""
         return ack_then_work(fn, self.pool)
+
+    def answered(self, fn: Callable[..., Message]) -> Callable[..., None]:
+        """`fn(body, respond, client) -> Message` as a slash command listener: the reply in
+        the ack when it is ready within the budget, else through response_url after it."""
+        return answer_in_ack(fn, self.pool)

@@ -120,6 +120,30 @@ class Running:
         return self.wait_for(lambda: len(self.responses(name)) >= n and self.responses(name)[n - 1],
                              timeout)
 
+    def reply_to(self, resp: httpx.Response, name: str, timeout: float = 5.0) -> dict[str, Any]:
+        """A command's reply wherever it came: the ack's body when it carries one (marked
+        `"via": "ack"`), else the first post to response_url `name` (`"via": "response_url"`)."""
+        in_ack = ack_reply(resp)
+        if in_ack is not None:
+            return {**in_ack, "via": "ack"}
+        return {**self.wait_response(name, timeout=timeout), "via": "response_url"}
+
+    def ask(self, text: str, *, response: str = "r1", timeout: float = 5.0, **kw: Any) -> dict[str, Any]:
+        """`/outcome text` and its reply (see `reply_to`)."""
+        resp = self.command(text, response=response, **kw)
+        assert resp.status_code == 200, resp.text
+        return self.reply_to(resp, response, timeout)
+
+
+def ack_reply(resp: httpx.Response) -> dict[str, Any] | None:
+    """The message in a slash command's ack (JSON with text and blocks), None for an empty ack."""
+    if not resp.content:
+        return None
+    assert resp.headers["content-type"].startswith("application/json"), resp.text
+    body = resp.json()
+    assert body.get("blocks") and body.get("text"), body
+    return body
+
 
 def e2e_settings(db: Path, api_url: str, **slack: Any) -> Settings:
     settings = load_settings(db_path=str(db), env={

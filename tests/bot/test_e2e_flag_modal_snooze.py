@@ -65,8 +65,7 @@ def test_flag_button_opens_the_modal_and_the_submission_is_stored(live) -> None:
 
 
 def test_flag_on_a_shared_card_is_acknowledged_in_its_thread(live) -> None:
-    live.command("share globex health", channel="C0TEAM", response="share")
-    live.wait_response("share")
+    live.ask("share globex health", channel="C0TEAM", response="share")
     ts = live.fake.posted[-1]["ts"]
     live.action(FLAG_ACCOUNT, "ACC-000003", user="UJAMES", channel="C0TEAM", message_ts=ts,
                 response="flag2")
@@ -107,13 +106,9 @@ def test_snooze_button_and_commands(live) -> None:
         json.dumps(live.responses("zz")[0]["blocks"])
     (row,) = live.store.query("SELECT account_id, snoozed_by FROM snoozes")
     assert row == {"account_id": "ACC-000001", "snoozed_by": "UMARIA"}
-    live.command("snooze globex health 7", response="c1")
-    assert "snoozed for 7 days" in json.dumps(live.wait_response("c1")["blocks"])
-    live.command("snoozed", response="c2")
-    listed = json.dumps(live.wait_response("c2")["blocks"])
+    assert "snoozed for 7 days" in json.dumps(live.ask("snooze globex health 7", response="c1")["blocks"])
+    listed = json.dumps(live.ask("snoozed", response="c2")["blocks"])
     assert "2 snoozed accounts" in listed and listed.index("Globex") < listed.index("Acme")
-    live.command("unsnooze acme analytics", response="c3")
-    assert "no longer snoozed" in live.wait_response("c3")["text"]
-    live.command("snooze acme analytics 400", response="c4")
-    assert "Snooze for 1 to 365 days" in live.wait_response("c4")["text"]
+    assert "no longer snoozed" in live.ask("unsnooze acme analytics", response="c3")["text"]
+    assert "Snooze for 1 to 365 days" in live.ask("snooze acme analytics 400", response="c4")["text"]
     assert [r["account_id"] for r in live.store.query("SELECT account_id FROM snoozes")] == ["ACC-000003"]

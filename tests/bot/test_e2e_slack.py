@@ -10,7 +10,7 @@ import pytest
 from messages.actions import FLAG_EXPECT_RENEWAL, FLAG_EXPECT_UPSELL, OPEN_ACCOUNT, SHARE_ACCOUNT
 from messages.render import check_blocks
 from storage import feedback as fb
-from tests.bot.slack_harness import running_app
+from tests.bot.slack_harness import ack_reply, running_app
 
 pytestmark = pytest.mark.slow
 
@@ -25,48 +25,47 @@ def texts(blocks) -> str:
     return json.dumps(blocks, ensure_ascii=False)
 
 
-def test_lookup_acks_fast_and_replies_with_the_card(live) -> None:
+def test_lookup_answers_with_the_card_in_the_ack(live) -> None:
     started = time.monotonic()
     resp = live.command("acme analytics")
     acked = time.monotonic() - started
     assert resp.status_code == 200 and acked < 3.0
-    reply = live.wait_response("r1")
+    reply = ack_reply(resp)
+    assert reply is not None, "the card should be the ack's body"
     assert reply["response_type"] == "ephemeral"
     check_blocks(reply["blocks"])
     assert "Acme Analytics" in reply["text"] and "At Risk" in reply["text"]
     assert "At Risk" in texts(reply["blocks"]) and "Previous Period" in texts(reply["blocks"])
+    time.sleep(0.3)  # give a wrongly duplicated reply the time to show up
+    assert live.fake.responses == []
 
 
-def test_unknown_account_says_did_you_mean(live) -> None:
-    assert live.command("globe heal", response="nf").status_code == 200
-    reply = live.wait_response("nf")
+def test_unknown_account_says_did_you_mean_in_the_ack(live) -> None:
+    reply = live.ask("globe heal", response="nf")
+    assert reply["via"] == "ack" and reply["response_type"] == "ephemeral"
     check_blocks(reply["blocks"])
     assert "Did you mean" in reply["text"] and "Globex Health" in reply["text"]
     assert any(b.get("accessory", {}).get("action_id") == OPEN_ACCOUNT for b in reply["blocks"])
 
 
 def test_typo_in_a_command_suggests_the_command(live) -> None:
-    live.command("sumary", response="typo")
-    assert "/outcome summary" in live.wait_response("typo")["text"]
+    assert "/outcome summary" in live.ask("sumary", response="typo")["text"]
 
 
 def test_list_filter_names_the_category(live) -> None:
-    live.command("list likely to churn", response="l1")
-    reply = live.wait_response("l1")
+    reply = live.ask("list likely to churn", response="l1")
     check_blocks(reply["blocks"])
     body = texts(reply["blocks"])
     assert "Likely to Churn" in body and "Globex Health" in body and "Acme Analytics" not in body
 
 
 def test_list_mine_uses_the_requesting_user(live) -> None:
-    live.command("list watch mine", user="UMARIA", response="mine")
-    body = texts(live.wait_response("mine")["blocks"])
+    body = texts(live.ask("list watch mine", user="UMARIA", response="mine")["blocks"])
     assert "Tyrell &amp; &lt;Sons&gt;" in body and "Northwind" not in body
 
 
 def test_share_posts_in_channel_and_records_the_message(live) -> None:
-    live.command("share globex", channel="C0TEAM", response="sh")
-    confirmation = live.wait_response("sh")
+    confirmation = live.ask("share globex", channel="C0TEAM", response="sh")
     assert "Shared" in confirmation["text"]
     (post,) = live.fake.calls_to("chat.postMessage")
     assert post.params["channel"] == "C0TEAM"
@@ -77,8 +76,7 @@ def test_share_posts_in_channel_and_records_the_message(live) -> None:
 
 
 def _share(live, channel: str = "C0TEAM") -> str:
-    live.command("share globex health", channel=channel, response="share")
-    live.wait_response("share")
+    live.ask("share globex health", channel=channel, response="share")
     return live.fake.posted[-1]["ts"]
 
 
@@ -169,8 +167,7 @@ def test_bad_signature_is_refused(live) -> None:
 def test_rate_limit_and_server_error_on_post_are_retried(live) -> None:
     live.fake.fail("chat.postMessage", status=429, retry_after=1)
     live.fake.fail("chat.postMessage", status=500)
-    live.command("share acme analytics", response="retry")
-    reply = live.wait_response("retry", timeout=10)
+    reply = live.ask("share acme analytics", response="retry", timeout=10)
     assert "Shared" in reply["text"]
     assert len(live.fake.calls_to("chat.postMessage")) == 3
     assert len(live.fake.posted) == 1
@@ -207,10 +204,10 @@ def test_concurrent_commands_all_answered(live) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(8) as pool:
-        codes = list(pool.map(lambda i: live.command("initech", response=f"c{i}").status_code, range(16)))
-    assert codes == [200] * 16
-    for i in range(16):
-        assert "Initech Labs" in live.wait_response(f"c{i}")["text"]
+        acks = list(pool.map(lambda i: live.command("initech", response=f"c{i}"), range(16)))
+    assert [a.status_code for a in acks] == [200] * 16
+    for i, ack in enumerate(acks):
+        assert "Initech Labs" in live.reply_to(ack, f"c{i}")["text"]
 
 
 def test_click_without_response_url_still_answers(live) -> None:
@@ -249,20 +246,19 @@ def test_url_verification_and_auth_test_in_the_background(live) -> None:
     resp = live.post(json.dumps({"type": "url_verification", "challenge": "c-123", "token": "x"}),
                      "application/json")
     assert resp.status_code == 200 and "c-123" in resp.text
-    live.command("initech", response="auth")
-    live.wait_response("auth")
+    live.ask("initech", response="auth")
     assert live.wait_for(lambda: live.fake.calls_to("auth.test"))
 
 
 def test_requests_do_not_wait_for_a_slow_auth_test(tmp_path) -> None:
-    from tests.bot.slack_harness import running_app as fresh
+    from tests.bot.slack_harness import ack_reply, running_app as fresh
 
     with fresh(tmp_path) as app:
         app.fake.fail("auth.test", status=200, delay=4)
         started = time.monotonic()
-        assert app.command("initech", response="slow-auth").status_code == 200
-        assert time.monotonic() - started < 1
-        assert "Initech Labs" in app.wait_response("slow-auth")["text"]
+        resp = app.command("initech", response="slow-auth")
+        assert resp.status_code == 200 and time.monotonic() - started < 1
+        assert "Initech Labs" in app.reply_to(resp, "slow-auth")["text"]
 
 
 def test_unhandled_events_and_old_buttons_get_200(live) -> None:
@@ -284,8 +280,7 @@ def test_reaction_racing_the_record_of_the_post_still_flags(live) -> None:
 
 
 def test_shared_list_then_flag_asks_which_account(live) -> None:
-    live.command("share list watch", channel="C0LIST", response="sl")
-    assert "Shared the list" in live.wait_response("sl")["text"]
+    assert "Shared the list" in live.ask("share list watch", channel="C0LIST", response="sl")["text"]
     post = live.fake.posted[-1]
     check_blocks(post["blocks"])
     posted = fb.posted_message(live.store, "C0LIST", post["ts"])

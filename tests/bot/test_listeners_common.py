@@ -1,19 +1,38 @@
-"""bot.listeners.common.ack_then_work: the ack first, the work after it, on the pool."""
+"""bot.listeners.common: ack_then_work (the ack first, the work after it, on the pool) and
+answer_in_ack (the slash command's reply in the ack within the budget, else once after it)."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
-from bot.listeners.common import ack_then_work, work_after_ack
+from bot.listeners.common import ack_then_work, answer_in_ack, work_after_ack
+from bot.services.errors import UserError
+from messages.errors import bug_message, error_message, note_message
 
 
 class Ack:
     def __init__(self) -> None:
         self.calls = 0
+        self.replies: list[dict] = []
 
-    def __call__(self) -> None:
+    def __call__(self, **reply) -> None:
         self.calls += 1
+        self.replies.append(reply)
+
+
+class Respond:
+    """Bolt's `respond` (response_url): records what was sent, wakes a waiting test."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+        self.event = threading.Event()
+
+    def __call__(self, **reply) -> None:
+        self.sent.append(reply)
+        self.event.set()
 
 
 def _listener(done: list, event: threading.Event):
@@ -53,3 +72,80 @@ def test_work_waits_for_the_ack_to_be_sent() -> None:
         with work_after_ack() as inner:
             pass
         assert inner is not outer  # nested holders do not leak into each other
+
+
+COMMAND = {"command": "/outcome", "text": "acme", "response_url": "http://x"}
+
+
+def test_a_reply_ready_within_the_budget_is_the_ack() -> None:
+    respond = Respond()
+    with ThreadPoolExecutor(1) as pool:
+        listener = answer_in_ack(lambda body, r, client: note_message("the card"), pool, budget=5)
+        ack = Ack()
+        listener(ack, COMMAND, respond, None)
+    assert ack.replies == [{"text": "the card", "blocks": note_message("the card").blocks,
+                            "response_type": "ephemeral"}]
+    assert respond.sent == []
+
+
+def test_past_the_budget_the_ack_is_empty_and_the_reply_follows_once() -> None:
+    respond = Respond()
+    release = threading.Event()
+
+    def slow(body, r, client):
+        r(text="note on the way")  # an interim note goes through response_url at once
+        release.wait(5)
+        return note_message("the card")
+
+    with ThreadPoolExecutor(1) as pool:
+        listener = answer_in_ack(slow, pool, budget=0.05)
+        ack = Ack()
+        started = time.monotonic()
+        listener(ack, COMMAND, respond, None)
+        assert 0.05 <= time.monotonic() - started < 1
+        assert ack.replies == [{}]  # an empty ack
+        release.set()
+    assert [r["text"] for r in respond.sent] == ["note on the way", "the card"]
+    assert respond.sent[1]["response_type"] == "ephemeral"
+
+
+def test_the_race_at_the_budget_is_decided_once() -> None:
+    """Many commands whose work ends right about when the budget does: one reply each."""
+    with ThreadPoolExecutor(8) as pool:
+        for i in range(200):
+            respond = Respond()
+            listener = answer_in_ack(lambda body, r, client: (time.sleep(0.001), note_message("x"))[1],
+                                     pool, budget=0.001)
+            ack = Ack()
+            listener(ack, COMMAND, respond, None)
+            if ack.replies[0]:
+                time.sleep(0.01)
+                assert respond.sent == [], i
+            else:
+                assert respond.event.wait(5), i
+                time.sleep(0.01)
+                assert len(respond.sent) == 1, i
+
+
+def test_a_user_error_is_the_acks_reply() -> None:
+    def unknown(body, r, client):
+        raise UserError("No account matches *acme*.")
+
+    with ThreadPoolExecutor(1) as pool:
+        ack, respond = Ack(), Respond()
+        answer_in_ack(unknown, pool, budget=5)(ack, COMMAND, respond, None)
+    expected = error_message(UserError("No account matches *acme*."))
+    assert ack.replies == [{"text": expected.text, "blocks": expected.blocks, "response_type": "ephemeral"}]
+    assert respond.sent == []
+
+
+def test_a_bug_is_logged_and_gets_one_short_reply(caplog) -> None:
+    def bug(body, r, client):
+        raise RuntimeError("kaboom")
+
+    with ThreadPoolExecutor(1) as pool, caplog.at_level(logging.ERROR, logger="outcomes.listeners"):
+        ack, respond = Ack(), Respond()
+        answer_in_ack(bug, pool, budget=5)(ack, COMMAND, respond, None)
+    assert [r["text"] for r in ack.replies] == [bug_message().text] and respond.sent == []
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert "kaboom" in str(record.exc_info[1]) and "/outcome" in record.getMessage()

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
+from messages.render import check_blocks
 from storage.store import Store
 from tests.bot.book import seed_book
 from tests.fakes.slack_api import FakeSlack
@@ -61,10 +62,11 @@ def test_outcomes_serve_answers_signed_commands(tmp_path: Path) -> None:
             t = time.monotonic()
             resp = httpx.post(base + "/slack/events", content=body, headers=headers, timeout=5)
             assert resp.status_code == 200 and time.monotonic() - t < 3
-            deadline = time.monotonic() + 10
-            while not fake.responses and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert "Northwind Energy" in fake.responses[0]["text"]
+            card = resp.json()   # the card is the ack's body, nothing goes to the response_url
+            assert card["response_type"] == "ephemeral" and "Northwind Energy" in card["text"]
+            check_blocks(card["blocks"])
+            time.sleep(0.3)
+            assert fake.responses == []
             bad = httpx.post(base + "/slack/events", content=body,
                              headers={**headers, "X-Slack-Signature": "v0=" + "0" * 64}, timeout=5)
             assert bad.status_code == 401

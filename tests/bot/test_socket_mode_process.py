@@ -1,8 +1,9 @@
 """`outcomes run` (Socket Mode) as a separate process, against a local Socket Mode endpoint.
 
 The app opens its connection through `apps.connections.open` on the fake Web API, gets
-hello over a real WebSocket, receives a `slash_commands` envelope, acks it with the
-envelope id within Slack's 3 seconds, and answers through the response_url.
+hello over a real WebSocket, receives a `slash_commands` envelope and acks it with the
+envelope id within Slack's 3 seconds, the answer in the ack's payload (nothing goes to
+the response_url).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from messages.render import check_blocks
 from storage.store import Store
 from tests.bot.book import seed_book
 from tests.fakes.slack_api import FakeSlack
-from tests.fakes.socket_mode import SocketModeServer, wait_until
+from tests.fakes.socket_mode import SocketModeServer
 
 pytestmark = pytest.mark.slow
 APP_TOKEN = "xapp-1-A0OUTCOMES-socket"
@@ -59,18 +61,19 @@ def test_outcomes_run_answers_a_slash_command_over_socket_mode(tmp_path: Path) -
             ack = ws.wait_ack(envelope, timeout=3)
             assert time.monotonic() - t < 3
             assert ack["envelope_id"] == envelope
-            assert ack.get("payload") in (None, {}), ack   # an empty ack: the answer follows
-            assert wait_until(lambda: fake.responses, timeout=10), "no answer on the response_url"
-            answer = fake.responses[0]
-            assert answer["url"] == "/response/socket"
+            answer = ack.get("payload") or {}
+            assert answer.get("response_type") == "ephemeral", ack
             assert "Northwind Energy" in answer["text"]
             assert any("Northwind Energy" in str(b) for b in answer.get("blocks", []))
+            check_blocks(answer["blocks"])
 
             # A second command over the same connection: one ack each, matched by envelope id.
             second = ws.send_envelope("slash_commands", slash(fake, "list at risk", "socket2"))
-            assert ws.wait_ack(second, timeout=3)["envelope_id"] == second
-            assert wait_until(lambda: len(fake.responses) == 2, timeout=10)
-            assert "At Risk" in fake.responses[1]["text"]
+            ack2 = ws.wait_ack(second, timeout=3)
+            assert ack2["envelope_id"] == second and "At Risk" in ack2["payload"]["text"]
+            check_blocks(ack2["payload"]["blocks"])
+            time.sleep(0.3)  # give a wrongly duplicated reply the time to show up
+            assert fake.responses == []
             assert len(ws.connections) == 1 and proc.poll() is None
         finally:
             proc.terminate()
