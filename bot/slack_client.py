@@ -3,7 +3,9 @@
 Every Web API call goes to `settings.slack_api_url` (SLACK_API_URL), which serves
 GovSlack and the local fake Slack in tests. slack_sdk's own retry handlers wait
 out 429s (Retry-After), retry 5xx and connection errors; their sleeps block the
-calling thread, so use this client only after a request has been acknowledged.
+calling thread, so use this client only on the listeners' work pool, never on the
+thread that acks (the slash command's ack waits for its work at most
+`ACK_REPLY_BUDGET_SECONDS`, see `bot.listeners.common.answer_in_ack`).
 """
 
 from __future__ import annotations
