@@ -14,8 +14,7 @@ from typing import Any
 import click
 
 from bot.commands.context import CliContext, command_name, hint
-from bot.config import ConfigError
-from bot.slack_client import MissingSecret
+from bot.errors import ConfigError, MissingSecret
 from scoring.errors import ScoringError
 from storage.errors import IngestError, SqlSourceError
 from storage.store import StoreError

@@ -20,16 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from bot import defaults
 from bot.crm.settings import CrmSecrets, CrmSettings, crm_secrets
+from bot.errors import ConfigError  # noqa: F401 - raised here; defined with the CLI's errors
 from messages.settings import DisplaySettings
 from scoring.settings import RenewalBand, ScoringSettings
 from storage.columns import normalize_column
 
 if TYPE_CHECKING:
     from storage.sources import SqlSource
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message says which key and why."""
 
 
 class _Strict(BaseModel):

@@ -16,18 +16,12 @@ from bot import services
 from bot.config import Settings
 from bot.router import Command, needs_owner, parse, with_owner_emails
 from bot.services import accounts as acc
-from bot.services import catalog, home, sharing
-from bot.services import feedback as fbs
+from bot.services import home
 from bot.services.core import Requester
 from bot.services.errors import AccountNotFound, BadArguments, UnknownCommand
 from messages import account as account_msg
-from messages import catalog as catalog_msg
-from messages import feedback as feedback_msg
-from messages import help as help_msg
-from messages import lists as list_msg
 from messages.errors import note_message
 from messages.render import Message
-from messages.summary import summary_message
 from storage.store import Store
 
 if TYPE_CHECKING:
@@ -68,11 +62,15 @@ def answer(store: Store, settings: Settings, request: Request, backend: Backend)
                         channel_id=request.channel_id, client=backend.client,
                         resolve_email=needs_owner(command))
     if command.name == "rescore":
+        from bot.services import sharing
+
         if not backend.operator:
             sharing.require_admin(settings, me.user_id)
         backend.note(note_message(":hourglass_flowing_sand: Rescoring the book…"))
         return note_message(":white_check_mark: " + sharing.rescore(store, settings))
     if command.name == "share" and "list" in command.args:
+        from messages import lists as list_msg
+
         lst = acc.list_accounts(store, settings, command.args["list"], me)
         if not lst.rows:
             return note_message("No accounts in that list: nothing to share.")
@@ -110,14 +108,24 @@ def find(store: Store, settings: Settings, command: Command) -> acc.Match:
 def reply(store: Store, settings: Settings, command: Command, me: Requester) -> Message:
     """The reply to a command that only reads (everything but share and rescore)."""
     name, display = command.name, settings.for_messages
-    if name == "help":
-        return help_msg.help_message(display)
     if name == "account":
         match = find(store, settings, command)
         if match.account is None:
             return account_msg.choices_message(match, display)
         return account_msg.card_message(acc.card(store, settings, match.account["account_id"]),
                                         display)
+    # The other answers' modules load when one is asked for: a process that answers one
+    # card (`outcomes ask "/outcome acme"`, source compiled at each start) does without them.
+    from bot.services import catalog
+    from bot.services import feedback as fbs
+    from messages import catalog as catalog_msg
+    from messages import feedback as feedback_msg
+    from messages import help as help_msg
+    from messages import lists as list_msg
+    from messages.summary import summary_message
+
+    if name == "help":
+        return help_msg.help_message(display)
     if name == "list":
         return list_msg.list_message(acc.list_accounts(store, settings, command.args["query"], me),
                                      display)

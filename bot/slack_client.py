@@ -10,21 +10,17 @@ thread that acks (the slash command's ack waits for its work at most
 
 from __future__ import annotations
 
-from http.client import RemoteDisconnected
 from typing import TYPE_CHECKING
-from urllib.error import URLError
 
-from bot.config import Settings
+from bot.errors import MissingSecret  # noqa: F401 - raised here; defined with the CLI's errors
 
 if TYPE_CHECKING:  # slack_sdk loads when a client is made: `outcomes --help` stays quick
     from slack_sdk import WebClient
 
+    from bot.config import Settings
+
 REQUEST_TIMEOUT_SECONDS = 10
 MAX_RETRIES = 3
-
-
-class MissingSecret(Exception):
-    """A secret the command needs is not in the environment."""
 
 
 def make_client(
@@ -37,6 +33,9 @@ def make_client(
     replies accept that risk (an answer matters more); the exactly-once jobs do not
     and check what was delivered instead.
     """
+    from http.client import RemoteDisconnected
+    from urllib.error import URLError
+
     from slack_sdk import WebClient
     from slack_sdk.http_retry.builtin_handlers import (
         ConnectionErrorRetryHandler,

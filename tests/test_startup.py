@@ -32,8 +32,8 @@ print("\\nLOADED=" + json.dumps(sorted({m.split(".")[0] for m in sys.modules} & 
 """
 
 
-def loaded_by(*args: str) -> tuple[list[str], str]:
-    out = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(list(args)), json.dumps(HEAVY)],
+def loaded_by(*args: str, heavy: tuple[str, ...] = HEAVY) -> tuple[list[str], str]:
+    out = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(list(args)), json.dumps(heavy)],
                          capture_output=True, text=True, timeout=120, check=True, env=ENV).stdout
     head, _, tail = out.rpartition("\nLOADED=")
     return json.loads(tail), head
@@ -42,6 +42,16 @@ def loaded_by(*args: str) -> tuple[list[str], str]:
 def test_help_loads_no_heavy_library():
     loaded, text = loaded_by("--help")
     assert "ingest" in text and "score" in text  # the real help, every command listed
+    assert loaded == []
+
+
+def test_help_reads_no_settings():
+    """Help needs click and the commands only: the settings (pydantic, yaml) and the Slack
+    client's modules (http.client, email) load when a command runs."""
+    loaded, text = loaded_by("--help", heavy=("pydantic", "yaml", "http", "email"))
+    assert "ingest" in text
+    assert loaded == []
+    loaded, _ = loaded_by("push", "--help", heavy=("pydantic", "yaml"))
     assert loaded == []
 
 

@@ -7,12 +7,15 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from bot import defaults
-from bot.config import Settings, load_settings
-from storage.store import Store
+
+if TYPE_CHECKING:  # pydantic and yaml load with the settings: `outcomes --help` needs neither
+    from bot.config import Settings
+    from storage.store import Store
 
 # The demo's own store. Until data of your own arrives (the default store has no
 # snapshots), commands without --db read the demo's store, so the demo's hints work.
@@ -61,6 +64,8 @@ class CliContext:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from bot.config import load_settings
+
             self._settings = load_settings(self.config_path, self.db_path or self._default_db())
         return self._settings
 
@@ -88,6 +93,8 @@ class CliContext:
     @property
     def store(self) -> Store:
         if self._store is None:
+            from storage.store import Store
+
             self._store = Store(self.settings.db_path)
             self.closers.append(self._store.close)
         return self._store

@@ -7,7 +7,7 @@ import sys
 import click
 
 from bot.commands.context import CliContext
-from bot.crm.settings import DESTINATIONS
+from bot.crm import DESTINATIONS
 
 
 @click.command()

@@ -16,8 +16,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from bot import defaults
+from bot.crm import DESTINATIONS  # noqa: F401 - the destinations, named where the CLI reads them
 
-DESTINATIONS = ("hubspot", "salesforce")
 Destination = Literal["hubspot", "salesforce"]
 # What can be pushed: the score's columns (scoring.persist.export_frame).
 VALUES = ("health_score", "renewal_index", "upsell_index", "churn_probability")
