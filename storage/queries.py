@@ -343,10 +343,13 @@ def movements(
         " AS from_upsell_index, c.upsell_index AS to_upsell_index,"
         f" CASE WHEN {same} THEN c.previous_health_score ELSE p.health_score END AS from_health,"
         " c.health_score AS to_health, c.movement AS movement, c.data_gaps AS data_gaps"
-        " FROM scores c"
-        " JOIN scores p ON p.account_id = c.account_id AND p.as_of = ?"
-        " JOIN accounts a ON a.account_id = c.account_id"
-        " WHERE c.as_of = ?"
+        # Accounts first (all of them, or the owner's through its index), then both scores
+        # by primary key: CROSS JOIN keeps that order, which reads the pages in account order
+        # instead of the as_of index's churn order (a random page per row, 2-3x slower).
+        " FROM accounts a"
+        " CROSS JOIN scores p ON p.account_id = a.account_id AND p.as_of = ?"
+        " CROSS JOIN scores c ON c.account_id = a.account_id AND c.as_of = ?"
+        " WHERE 1"
         f" AND ((CASE WHEN {same} THEN c.previous_renewal_index ELSE p.renewal_index END)"
         "   IS NOT c.renewal_index"
         f"  OR (CASE WHEN {same} THEN c.previous_upsell_index ELSE p.upsell_index END)"

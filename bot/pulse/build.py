@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -44,7 +45,12 @@ def pulse_key(owner: str, period: str) -> str:
 
 
 def scored_periods(store: Store) -> list[str]:
-    return [r[0] for r in store.conn.execute("SELECT DISTINCT as_of FROM scores ORDER BY 1")]
+    """Every scored date, oldest first: one as_of index seek per date (SELECT DISTINCT
+    would read every score row, 0.15 s at 200,000 of them)."""
+    return [r[0] for r in store.conn.execute(
+        "WITH RECURSIVE d(as_of) AS (SELECT min(as_of) FROM scores UNION ALL"
+        " SELECT (SELECT min(as_of) FROM scores WHERE as_of > d.as_of) FROM d"
+        " WHERE d.as_of IS NOT NULL) SELECT as_of FROM d WHERE as_of IS NOT NULL")]
 
 
 def at_risk_categories(settings: Settings) -> list[str]:
@@ -71,12 +77,16 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
     earlier = [p for p in periods if p < period]
     default_baseline = earlier[-1] if earlier else None
 
+    # Accounts first, each one's score by primary key (CROSS JOIN keeps that order): in
+    # account order both tables are read page after page. Led by the scores' as_of index
+    # instead, SQLite reads them in churn order, a random page for every row (3x slower).
     cur = store.frame(
         "SELECT s.account_id, coalesce(a.name, s.account_id) AS name, a.arr,"
         " lower(nullif(trim(a.owner_email), '')) AS owner_email,"
         " nullif(trim(a.owner_slack_id), '') AS owner_slack_id,"
         " s.renewal_index AS ri, s.upsell_index AS ui"
-        " FROM scores s JOIN accounts a ON a.account_id = s.account_id WHERE s.as_of = ?",
+        " FROM accounts a CROSS JOIN scores s ON s.account_id = a.account_id AND s.as_of = ?"
+        " ORDER BY a.account_id",
         (period,),
     )
     # An account with only a Slack id belongs to the email owner seen with that id elsewhere.
@@ -103,7 +113,7 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
             before = [p for p in periods if p < unsent_since[owner]]
             sent = before[-1] if before else None
         owner_baseline[owner] = sent or default_baseline
-    cur = cur[cur["owner"].isin(owner_baseline)]
+    cur = cur[_isin(cur["owner"], owner_baseline)]
     cur["baseline"] = cur["owner"].map(owner_baseline)
 
     cats = settings.renewal_categories
@@ -113,6 +123,10 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
 
     # What changed since each owner's baseline: one book-wide `queries.movements` per
     # distinct baseline (usually one), attached to the accounts of the owners using it.
+    @lru_cache(maxsize=None)  # a few categories: each pair's direction worked out once
+    def direction(before: str | None, after: str | None, kind: str = "renewal") -> str | None:
+        return movement_direction(settings, before, after, kind)
+
     frame = cur.assign(prev_ri=None, prev_ui=None, worsened=False, moved=False,
                        new_upsell=False, up_moved=False, up_worse=False, why=None,
                        up_why=None, gaps=False, steps=0)
@@ -121,9 +135,9 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
         if not rows:
             continue
         changed = pd.DataFrame(rows, columns=list(rows[0]))
-        renewal = [movement_direction(settings, b, a) for b, a in zip(
+        renewal = [direction(b, a) for b, a in zip(
             *_lists(changed, "from_renewal_index", "to_renewal_index"), strict=True)]
-        upsell = [movement_direction(settings, b, a, "upsell") for b, a in zip(
+        upsell = [direction(b, a, "upsell") for b, a in zip(
             *_lists(changed, "from_upsell_index", "to_upsell_index"), strict=True)]
         ranks = settings.for_scoring.renewal_ranks
         steps = [abs(ranks.get(a, 0) - ranks.get(b, 0)) for b, a in zip(
@@ -135,7 +149,7 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
             steps=steps,
             gaps=changed["data_gaps"].notna(),
         ).set_index("account_id")
-        mine = (frame["baseline"] == base) & frame["account_id"].isin(changed.index)
+        mine = (frame["baseline"] == base) & _isin(frame["account_id"], changed.index)
         ids = frame.loc[mine, "account_id"]
         dir_r = changed["dir_renewal"].reindex(ids).to_numpy()
         dir_u = changed["dir_upsell"].reindex(ids).to_numpy()
@@ -153,7 +167,7 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
     # A snoozed account leaves its owner's pulse: not a movement, not a top upsell.
     from bot.services.snooze import active as snoozed
 
-    quiet = frame["account_id"].isin(list(snoozed(store, settings)))
+    quiet = _isin(frame["account_id"], snoozed(store, settings))
     frame.loc[quiet, ["moved", "worsened", "new_upsell", "up_moved", "up_worse"]] = False
     frame["moved"] = frame["moved"].astype(bool)
     frame["up_moved"] = frame["up_moved"].astype(bool)
@@ -235,6 +249,12 @@ def _why(movement: Any, base: str, key: str = "reasons") -> str | None:
     from scoring.movements import stored_reasons
 
     return stored_reasons(movement, base, "upsell" if key == "upsell_reasons" else "renewal")
+
+
+def _isin(column: pd.Series, values: Iterable[Any]) -> pd.Series:
+    """`column.isin(values)` through Python objects: for Arrow-backed strings pandas makes a
+    pyarrow scalar of each value first (0.6 s for 50,000 account ids; this way 0.08 s)."""
+    return column.astype(object).isin(list(values))
 
 
 def _lists(frame: pd.DataFrame, *columns: str) -> list[list[Any]]:
