@@ -112,8 +112,8 @@ def reply(store: Store, settings: Settings, command: Command, me: Requester) -> 
         match = find(store, settings, command)
         if match.account is None:
             return account_msg.choices_message(match, display)
-        return account_msg.card_message(acc.card(store, settings, match.account["account_id"]),
-                                        display)
+        card = acc.card(store, settings, match.account["account_id"], account=match.account)
+        return account_msg.card_message(card, display)
     # The other answers' modules load when one is asked for: a process that answers one
     # card (`outcomes ask "/outcome acme"`, source compiled at each start) does without them.
     from bot.services import catalog

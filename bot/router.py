@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from bot.config import Settings
@@ -168,8 +169,16 @@ def parse(settings: Settings, text: str) -> Command:
         if rest.casefold().startswith("list "):  # share a list: a message about several accounts
             return Command("share", text, {"list": parse_list(settings, rest[5:])})
         return Command("share", text, {"query": rest})
+    return Command("account", text, {"query": text}, maybe=_command_like(word))
+
+
+@lru_cache(maxsize=4096)
+def _command_like(word: str) -> str | None:
+    """The command a word resembles ("sumary"), if any. Every account lookup asks (a card's
+    name may be a mistyped command), so each first word is compared with the commands once:
+    difflib costs ~0.1 ms a word, and the first words of names repeat."""
     maybe = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.75)
-    return Command("account", text, {"query": text}, maybe=maybe[0] if maybe else None)
+    return maybe[0] if maybe else None
 
 
 # -- what answering needs ------------------------------------------------------------------

@@ -166,6 +166,8 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("messages", "templates"),
         bytecode_cache=_bytecode_cache(),
+        # Templates ship with the code: no stat() of each template file at every render.
+        auto_reload=False,
         undefined=jinja2.StrictUndefined,
         autoescape=True,
         finalize=_escaped,

@@ -61,6 +61,14 @@ def latest_as_of(store: Store) -> str | None:
     return store.scalar("SELECT max(as_of) FROM scores")
 
 
+def latest_periods(store: Store) -> tuple[str | None, str | None]:
+    """The latest scored period and the one before it, in one statement (two index seeks)."""
+    row = store.conn.execute(
+        "SELECT (SELECT max(as_of) FROM scores), (SELECT max(as_of) FROM scores"
+        " WHERE as_of < (SELECT max(as_of) FROM scores))").fetchone()
+    return row[0], row[1]
+
+
 def previous_as_of(store: Store, as_of: str) -> str | None:
     """The scored period before `as_of`, book-wide."""
     return store.scalar("SELECT max(as_of) FROM scores WHERE as_of < ?", (as_of,))
@@ -370,13 +378,14 @@ def owners(store: Store) -> list[dict[str, Any]]:
 
 def owner_email_for_user(store: Store, user_id: str) -> str | None:
     """The owner email a Slack user id stands for, from the accounts or resolved lookups."""
-    email = store.scalar(
-        "SELECT owner_email FROM accounts WHERE owner_slack_id = ? AND owner_email IS NOT NULL LIMIT 1",
+    # One statement: the book's email for the id (an empty one counts as none), else the
+    # resolved lookup's.
+    return store.scalar(
+        "SELECT coalesce(nullif((SELECT owner_email FROM accounts WHERE owner_slack_id = ?1"
+        " AND owner_email IS NOT NULL LIMIT 1), ''),"
+        " (SELECT email FROM slack_users WHERE user_id = ?1 LIMIT 1))",
         (user_id,),
     )
-    if email:
-        return email
-    return store.scalar("SELECT email FROM slack_users WHERE user_id = ? LIMIT 1", (user_id,))
 
 
 # -- models, indicators, segments, components -------------------------------------------------

@@ -14,8 +14,8 @@ from bot.services.core import (
     guarded,
     movement_direction,
     period,
-    provisional,
     provisional_reason,
+    provisional_state,
 )
 from bot.services.errors import AccountNotFound, BadArguments
 from messages.account import Card, Match
@@ -150,9 +150,12 @@ def find_account(store: Store, query: str) -> Match:
 
 
 @guarded
-def card(store: Store, settings: Settings, account_id: str, as_of: str | None = None) -> Card:
-    """Everything the account card shows, from a handful of primary-key reads."""
-    acct = queries.account(store, account_id)
+def card(store: Store, settings: Settings, account_id: str, as_of: str | None = None, *,
+         account: dict[str, Any] | None = None) -> Card:
+    """Everything the account card shows, from a handful of primary-key reads. `account`:
+    the account's row as the lookup (`find_account`) read it, so it is not read twice."""
+    acct = account if account is not None and account["account_id"] == account_id \
+        else queries.account(store, account_id)
     if acct is None:
         raise AccountNotFound(account_id)
     p = period(store, as_of)
@@ -166,6 +169,7 @@ def card(store: Store, settings: Settings, account_id: str, as_of: str | None = 
     segment = None
     if current and current.get("segment_id") is not None:
         segment = queries.segment(store, current["churn_model"], int(current["segment_id"]))
+    is_provisional, reason = provisional_state(store)
     return Card(
         account=acct,
         score=current,
@@ -177,8 +181,8 @@ def card(store: Store, settings: Settings, account_id: str, as_of: str | None = 
         upsell_move=movement_direction(settings, previous and previous["upsell_index"],
                                        current and current["upsell_index"], "upsell"),
         as_of=p.as_of,
-        provisional=provisional(store),
-        provisional_reason=provisional_reason(store),
+        provisional=is_provisional,
+        provisional_reason=reason,
         book_churn=book_churn(store, current["as_of"]) if current else None,
         horizon_days=settings.horizon_days,
         stale_since=_stale_since(acct, p.as_of) if current else None,

@@ -35,10 +35,13 @@ class Period:
 def period(store: Store, as_of: str | None = None) -> Period:
     """The latest scored period (or `as_of`) and the one before it; NotScoredYet when none."""
     with reading():
-        latest = as_of or queries.latest_as_of(store)
+        if as_of is None:
+            latest, previous = queries.latest_periods(store)
+        else:
+            latest, previous = as_of, queries.previous_as_of(store, as_of)
         if latest is None:
             raise NotScoredYet()
-        return Period(latest, queries.previous_as_of(store, latest))
+        return Period(latest, previous)
 
 
 @contextmanager
@@ -79,22 +82,27 @@ def movement_direction(settings: Settings, before: str | None, after: str | None
 
 def provisional(store: Store) -> bool:
     """True when an active model was trained on too few labels: scores are provisional."""
-    with reading():
-        return bool(store.scalar("SELECT max(provisional) FROM models WHERE active = 1") or 0)
+    return provisional_state(store)[0]
 
 
 def provisional_reason(store: Store) -> str | None:
     """Why the scores are provisional (from the active models), or None when they are not."""
+    return provisional_state(store)[1]
+
+
+def provisional_state(store: Store) -> tuple[bool, str | None]:
+    """`provisional` and `provisional_reason` from one read of the active models."""
     import json
 
     with reading():
-        rows = store.query("SELECT metrics FROM models WHERE active = 1 AND provisional = 1"
-                           " ORDER BY kind")
-    reasons = [json.loads(r["metrics"]).get("provisional_reason") for r in rows]
+        rows = store.conn.execute("SELECT provisional, metrics FROM models WHERE active = 1"
+                                  " ORDER BY kind").fetchall()
+    marked = [metrics for flag, metrics in rows if flag]
+    reasons = [json.loads(m).get("provisional_reason") for m in marked]
     reasons = [r for r in reasons if r]
-    if rows and not reasons:
-        return "too few known outcomes to train on yet"
-    return "; ".join(reasons) or None
+    if marked and not reasons:
+        return True, "too few known outcomes to train on yet"
+    return bool(marked), "; ".join(reasons) or None
 
 
 _book_churn_cache: dict[tuple[str, str], tuple[tuple[Any, ...], float | None]] = {}
