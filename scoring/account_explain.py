@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from scoring import explain, movements, persist
-from scoring.features import TREND_SEP, human_label, is_context
+from scoring.features import TREND_SEP, distinct_sorted, human_label, is_context
 from scoring.indexes import renewal_indexes, sticky_indexes, upsell_indexes
 from scoring.settings import ScoringSettings
 
@@ -65,13 +65,16 @@ def explain_current(*, frame: pd.DataFrame, keys: pd.DataFrame, positions: np.nd
                     churn: dict[str, Any], upsell: dict[str, Any] | None,
                     predict: Any, upsell_threshold: float | None, health_now: np.ndarray,
                     upsell_p_now: np.ndarray | None, settings: ScoringSettings, book_latest: str,
-                    indicator_weights: dict[str, float]) -> Explained:
+                    indicator_weights: dict[str, float],
+                    scored_p: np.ndarray | None = None) -> Explained:
     """See the module doc. `positions` index `frame`/`keys` (rows sorted by account,
     date); health_now / upsell_p_now are the rows' own scores (same order; upsell_p_now
     None = no upsell model). Their categories are decided here, with the dead band
     against the previous period (`indexes.sticky_indexes`), and returned. `predict(model, X)`
     gives a model's calibrated probabilities; health is a rank within each date, so the
-    previous period is ranked among its date's accounts re-scored by this model."""
+    previous period is ranked among its date's accounts re-scored by this model.
+    `scored_p`: the churn model's probabilities of `frame`'s rows where this run already
+    has them (NaN elsewhere), so they are not predicted twice."""
     n = len(positions)
     cats = set(categorical)
     k = max(int(segment_ids.max()) if n else 1, max(typical) if typical else 1)
@@ -87,10 +90,17 @@ def explain_current(*, frame: pd.DataFrame, keys: pd.DataFrame, positions: np.nd
     refs = np.concatenate([ref, ref[has_prev]])
     all_dates = keys["as_of"].to_numpy()
     row_dates = all_dates[np.concatenate([positions, prev_pos])]
+
+    def churn_p(idx: np.ndarray) -> np.ndarray:
+        p = np.full(len(idx), np.nan) if scored_p is None else scored_p[idx]
+        missing = np.isnan(p)
+        if missing.any():
+            p[missing] = predict(churn, frame.iloc[idx[missing]])
+        return p
+
     # Each date's accounts under this model (health is a rank within a date).
-    date_p = {d: predict(churn, frame.iloc[np.flatnonzero(all_dates == d)])
-              for d in np.unique(row_dates)}
-    p_rows = predict(churn, rows)
+    date_p = {d: churn_p(np.flatnonzero(all_dates == d)) for d in distinct_sorted(row_dates)}
+    p_rows = churn_p(np.concatenate([positions, prev_pos]))
     p_base = predict(churn, base)
     health_rows = np.empty(len(rows))
     health_rows[:n] = health_now

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.features import TREND_SEP, human_label, is_context
+from scoring.features import TREND_SEP, distinct_sorted, human_label, is_context
 
 OTHER_COMPONENT = "Other metrics"
 CONTEXT_GROUP = "Account & contract"
@@ -361,7 +361,7 @@ def health_among_dates(p: np.ndarray, dates: np.ndarray, date_p: dict[Any, np.nd
     p = np.asarray(p, dtype="float64")
     dates = np.asarray(dates)
     out = np.empty(len(p))
-    for d in np.unique(dates):
+    for d in distinct_sorted(dates):
         rows = dates == d
         out[rows] = health_among(p[rows], date_p[d])
     return out

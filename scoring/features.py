@@ -147,11 +147,15 @@ def load_book(store: Store, plan: MetricPlan) -> pd.DataFrame:
     cur = conn.execute(
         f"SELECT {', '.join(exprs)} FROM snapshots ORDER BY account_id, as_of", params
     )
-    chunks = []
+    # Filled in place, a column per metric (one copy of the book in memory, not two).
+    matrix = np.empty((int(per_account.sum()), len(names)), order="F")
+    filled = 0
     while rows := cur.fetchmany(_FETCH_ROWS):
-        chunks.append(np.array(rows, dtype="float64"))
-    matrix = np.concatenate(chunks) if chunks else np.empty((0, len(names)))
-    del chunks
+        matrix[filled:filled + len(rows)] = rows
+        filled += len(rows)
+    if filled != len(matrix):
+        raise RuntimeError(f"snapshots changed while being read ({filled:,} rows, "
+                           f"{len(matrix):,} counted)")
     matrix[matrix == _MISSING] = np.nan
     data: dict[str, np.ndarray] = {}
     codes = np.repeat(np.arange(len(ids)), per_account)
@@ -366,23 +370,33 @@ def build_features(book: pd.DataFrame, plan: MetricPlan, horizon_days: int = 90)
                       base_of=base_of)
 
 
-def usable_columns(frame: pd.DataFrame, numeric: list[str], categorical: list[str]
-                   ) -> tuple[list[str], list[str]]:
-    """Columns with at least two distinct known values in `frame` (the training rows).
+def distinct_sorted(values: np.ndarray | pd.Series) -> np.ndarray:
+    """The sorted distinct values of a big column of a few distinct ones (dates): by
+    hashing, not by np.unique's sort of every Python object (0.1 s vs 1.8 s for 1.6M
+    dates)."""
+    return np.sort(pd.unique(np.asarray(values)))
+
+
+def usable_columns(frame: pd.DataFrame, numeric: list[str], categorical: list[str],
+                   rows: np.ndarray | None = None) -> tuple[list[str], list[str]]:
+    """Columns with at least two distinct known values in `frame` (the training rows:
+    all of them, or those at positions `rows`).
 
     A column that is blank or constant everywhere teaches nothing, and a single
     snapshot has no trends; dropping them keeps every subset of components working.
     """
-    keep_num = [c for c in numeric if _varies(frame[c])]
-    keep_cat = [c for c in categorical if _varies(frame[c])]
+    keep_num = [c for c in numeric if _varies(frame[c], rows)]
+    keep_cat = [c for c in categorical if _varies(frame[c], rows)]
     return keep_num, keep_cat
 
 
-def _varies(column: pd.Series) -> bool:
+def _varies(column: pd.Series, rows: np.ndarray | None = None) -> bool:
     """nunique(dropna=True) > 1, without counting every distinct value of a big column."""
     values = column.to_numpy()
+    if rows is not None:
+        values = values[rows]
     if values.dtype.kind != "f":
-        return column.nunique(dropna=True) > 1
+        return pd.Series(values).nunique(dropna=True) > 1
     known = values[~np.isnan(values)]
     return known.size > 1 and bool((known != known[0]).any())
 

@@ -195,15 +195,21 @@ def write_scores(conn: sqlite3.Connection, columns: dict[str, Sequence[Any]],
 
 def _insert_columns(conn: sqlite3.Connection, verb: str, table: str, names: Sequence[str],
                     columns: dict[str, Sequence[Any]], progress: Any = None) -> int:
-    """`verb` INTO `table` the rows given column-wise, CHUNK rows per executemany."""
+    """`verb` INTO `table` the rows given column-wise, CHUNK rows per executemany (each
+    chunk made Python values on its own: millions of rows as Python objects at once
+    would be gigabytes)."""
     n = len(columns["account_id"])
     sql = (f"{verb} INTO {table} ({', '.join(names)})"
            f" VALUES ({', '.join('?' * len(names))})")
-    cols = [_py(columns[c], n) for c in names]
+    cols = [columns[c] if np.isscalar(columns[c]) or columns[c] is None
+            else np.asarray(columns[c]) for c in names]
     for start in range(0, n, CHUNK):
-        conn.executemany(sql, zip(*(c[start:start + CHUNK] for c in cols), strict=True))
+        end = min(start + CHUNK, n)
+        part = [_py(c if np.isscalar(c) or c is None else c[start:end], end - start)
+                for c in cols]
+        conn.executemany(sql, zip(*part, strict=True))
         if progress:
-            progress(min(start + CHUNK, n), n)
+            progress(end, n)
     return n
 
 

@@ -29,12 +29,20 @@ from scoring.features import (
     FeatureSet,
     MetricPlan,
     build_features,
+    distinct_sorted,
     load_book,
     metric_plan,
 )
 from scoring.indexes import health_scores, renewal_indexes, upsell_indexes
 from scoring.labels import derive_label_arrays
-from scoring.models import TrainedModel, calibrate, lib_versions, single_thread, train_model
+from scoring.models import (
+    TrainedModel,
+    calibrate,
+    lib_versions,
+    predict_positive,
+    single_thread,
+    train_model,
+)
 from scoring.segments import (
     add_senses,
     benchmarks,
@@ -52,7 +60,6 @@ from storage.store import Store
 ENGINE_VERSION = "3"   # 3: segments, coverage and drivers over the current accounts (queries.current_scores)
 EXPLAIN_COLUMNS = ("previous_as_of", "previous_health_score", "previous_renewal_index",
                    "previous_upsell_index", "movement", "data_gaps")
-PREDICT_CHUNK = 200_000
 RATE_SAMPLE = 300_000
 
 ProgressFn = Callable[[str, int, int], None]   # (stage, step done, steps in all)
@@ -180,23 +187,20 @@ def _train(kind: str, prepared: _Prepared, settings: ScoringSettings) -> Trained
     labels = prepared.churn if kind == "churn" else prepared.upsold
     known = ~np.isnan(labels)
     fs = prepared.features
-    X = fs.frame.loc[known].reset_index(drop=True)
     return train_model(
-        kind, X, labels[known].astype("int64"), fs.keys["as_of"].to_numpy()[known],
+        kind, fs.frame, labels[known].astype("int64"), fs.keys["as_of"].to_numpy()[known],
         numeric=fs.numeric, categorical=fs.categorical, horizon_days=settings.horizon_days,
         seed=settings.seed, min_positive_labels=settings.min_positive_labels,
         groups=fs.keys["account_id"].to_numpy()[known], raw_columns=prepared.plan.all,
         threshold=settings.upsell_threshold if kind == "upsell" else None,
+        rows=np.flatnonzero(known),
     )
 
 
 def _predict(model: dict[str, Any], X: pd.DataFrame) -> np.ndarray:
     """Calibrated probabilities of a model entry (pipeline, features, calibration)."""
-    out = np.empty(len(X))
-    for start in range(0, len(X), PREDICT_CHUNK):
-        part = X.iloc[start:start + PREDICT_CHUNK][model["features"]]
-        out[start:start + PREDICT_CHUNK] = model["pipeline"].predict_proba(part)[:, 1]
-    return calibrate(out, model["calibration"])
+    return calibrate(predict_positive(model["pipeline"], X, model["features"]),
+                     model["calibration"])
 
 
 def score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn | None = None,
@@ -313,7 +317,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
         upsell_idx = np.full(len(X_pending), None, dtype=object)
     pending_dates = keys["as_of"].to_numpy()[pending]
     health = health_scores(churn_p, pending_dates,
-                           persist.scores_of_dates(store, np.unique(pending_dates)))
+                           persist.scores_of_dates(store, distinct_sorted(pending_dates)))
     # Plain bands; current accounts' latest rows get the dead band in explain_current.
     renewal_idx = renewal_indexes(health, settings)
 
@@ -343,7 +347,8 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
             categorical=fs.categorical, churn=churn, upsell=upsell, predict=_predict,
             upsell_threshold=threshold if upsell else None, health_now=health[where],
             upsell_p_now=upsell_p[where] if upsell else None, settings=settings,
-            book_latest=str(keys["as_of"].max()), indicator_weights=weights)
+            book_latest=str(keys["as_of"].max()), indicator_weights=weights,
+            scored_p=_spread(churn_p, pending))
         drivers[where] = found.drivers
         renewal_idx[where] = found.renewal_index
         upsell_idx[where] = found.upsell_index
@@ -377,7 +382,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     finally:
         store.conn.execute(f"PRAGMA cache_size = {int(cache)}")
     step(len(STAGES))
-    report.dates_scored = sorted(pending_keys["as_of"].unique().tolist())
+    report.dates_scored = distinct_sorted(pending_keys["as_of"]).tolist()
     report.accounts_scored = int(pending_keys["account_id"].nunique())
     report.seconds = time.perf_counter() - started
     return report
@@ -458,9 +463,16 @@ def _ledger(store: Store, prepared: _Prepared, pending: np.ndarray, churn_p: np.
 INDICATOR_DATES = 3
 
 
+def _spread(values: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """`values` of the rows where `where` is true, NaN at the others."""
+    out = np.full(len(where), np.nan)
+    out[where] = values
+    return out
+
+
 def _recent_rows(as_of: np.ndarray) -> np.ndarray:
     """Positions of the rows of the latest INDICATOR_DATES snapshot dates."""
-    dates = np.unique(as_of)
+    dates = distinct_sorted(as_of)
     return np.flatnonzero(as_of >= dates[-min(INDICATOR_DATES, len(dates))]) if len(dates) \
         else np.zeros(0, dtype="int64")
 
