@@ -141,8 +141,8 @@ def predict_positive(pipeline: Pipeline, X: pd.DataFrame,
         part = X.iloc[start:start + PREP_BLOCK]
         Z = prep.transform(part if features is None else part[features])
         for s in range(0, Z.shape[0], PREDICT_BLOCK):
-            out[start + s:start + s + PREDICT_BLOCK] = clf.predict_proba(
-                Z[s:s + PREDICT_BLOCK])[:, 1]
+            e = min(s + PREDICT_BLOCK, Z.shape[0])
+            out[start + s:start + e] = clf.predict_proba(Z[s:e])[:, 1]
     return out
 
 

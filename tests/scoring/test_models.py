@@ -99,6 +99,34 @@ def test_final_estimator_is_the_plain_classifier_and_calibration_keeps_the_ranki
     assert np.allclose(cal, calibrate(raw, model.metrics["calibration"]))
 
 
+def test_block_predictions_equal_one_pass_and_rows_train_like_a_copy(monkeypatch):
+    """`predict_positive` in blocks of any size gives predict_proba's answer; training on
+    positions `rows` of a bigger frame is training on a copy of those rows."""
+    import scoring.models as models
+
+    rng = np.random.default_rng(5)
+    dates = np.array(sorted(_monthly_dates(12) * 150), dtype=object)
+    accounts = np.array([f"a{i % 150}" for i in range(len(dates))], dtype=object)
+    x = rng.normal(size=len(dates))
+    y = (rng.random(len(dates)) < 1 / (1 + np.exp(-(-2.5 + 1.5 * x)))).astype(int)
+    X = pd.DataFrame({"x": x, "noise": rng.normal(size=len(x)),
+                      "plan": rng.choice(["Core", "Plus", "Max"], len(x)).astype(object)})
+    kwargs = dict(numeric=["x", "noise"], categorical=["plan"], horizon_days=90, seed=1,
+                  min_positive_labels=30, groups=accounts, raw_columns=["x", "noise", "plan"])
+    copy = train_model("churn", X, y, dates, **kwargs)
+    # The same rows inside a frame with other rows around them (reversed, interleaved).
+    junk = X.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    big = pd.concat([junk, X.iloc[::-1]], ignore_index=True)
+    rows = np.arange(len(big) - 1, len(junk) - 1, -1)
+    placed = train_model("churn", big, y, dates, rows=rows, **kwargs)
+    assert placed.metrics["candidates"] == copy.metrics["candidates"]
+    assert np.allclose(placed.predict_raw(X), copy.predict_raw(X))
+    expected = copy.pipeline.predict_proba(X[copy.features])[:, 1]
+    monkeypatch.setattr(models, "PREDICT_BLOCK", 7)
+    monkeypatch.setattr(models, "PREP_BLOCK", 50)
+    assert np.allclose(models.predict_positive(copy.pipeline, X, copy.features), expected)
+
+
 def test_threshold_is_chosen_for_best_f1():
     p = np.array([0.9, 0.8, 0.7, 0.4, 0.3, 0.2, 0.1])
     y = np.array([1, 1, 0, 1, 0, 0, 0])
