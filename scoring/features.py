@@ -115,11 +115,14 @@ def load_book(store: Store, plan: MetricPlan) -> pd.DataFrame:
     ids = np.array([r[0] for r in counts], dtype=object)
     per_account = np.array([r[1] for r in counts], dtype="int64")
     dates = [r[0] for r in conn.execute("SELECT DISTINCT as_of FROM snapshots ORDER BY as_of")]
+    # Every category metric's values from one scan of the table (its distinct
+    # combinations), not one scan per metric; sorted as SQLite sorts text (code points).
     categories: dict[str, list[str]] = {}
-    for metric in plan.categorical:
-        categories[metric] = [r[0] for r in conn.execute(
-            f'SELECT DISTINCT "{METRIC_PREFIX}{metric}" FROM snapshots'
-            f' WHERE "{METRIC_PREFIX}{metric}" IS NOT NULL ORDER BY 1')]
+    if plan.categorical:
+        combos = conn.execute("SELECT DISTINCT " + ", ".join(
+            f'"{METRIC_PREFIX}{m}"' for m in plan.categorical) + " FROM snapshots").fetchall()
+        for i, metric in enumerate(plan.categorical):
+            categories[metric] = sorted({c[i] for c in combos if c[i] is not None})
     miss = repr(_MISSING)
     exprs = [
         "julianday(as_of)",
