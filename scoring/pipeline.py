@@ -175,7 +175,8 @@ def _prepare(store: Store, settings: ScoringSettings) -> _Prepared:
     )
     # Rows of accounts that already left are neither scored nor trained on.
     keep = book["_status_churned"].to_numpy() == 0
-    features = build_features(book[keep], plan, settings.horizon_days)
+    book = book[keep]  # the whole book is not needed any more (memory at 1M accounts)
+    features = build_features(book, plan, settings.horizon_days)
     return _Prepared(plan, features, churn[keep], upsold[keep])
 
 
