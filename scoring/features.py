@@ -98,6 +98,20 @@ _FETCH_ROWS = 250_000
 
 
 def load_book(store: Store, plan: MetricPlan) -> pd.DataFrame:
+    """Every snapshot row (sorted by account_id, as_of) with what scoring needs (see
+    `_load_book`), read in one read transaction: its several queries see one state of
+    the store even while an ingest commits."""
+    conn = store.conn
+    if conn.in_transaction:
+        return _load_book(store, plan)
+    conn.execute("BEGIN")
+    try:
+        return _load_book(store, plan)
+    finally:
+        conn.execute("COMMIT")
+
+
+def _load_book(store: Store, plan: MetricPlan) -> pd.DataFrame:
     """Every snapshot row (sorted by account_id, as_of) with what scoring needs.
 
     Big books are read as one all-numeric query (dates, renewal timing and product
@@ -156,9 +170,7 @@ def load_book(store: Store, plan: MetricPlan) -> pd.DataFrame:
     while rows := cur.fetchmany(_FETCH_ROWS):
         matrix[filled:filled + len(rows)] = rows
         filled += len(rows)
-    if filled != len(matrix):
-        raise RuntimeError(f"snapshots changed while being read ({filled:,} rows, "
-                           f"{len(matrix):,} counted)")
+    assert filled == len(matrix), "one read transaction: the rows are those counted"
     matrix[matrix == _MISSING] = np.nan
     data: dict[str, np.ndarray] = {}
     codes = np.repeat(np.arange(len(ids)), per_account)
