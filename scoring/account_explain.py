@@ -86,10 +86,11 @@ def explain_current(*, frame: pd.DataFrame, keys: pd.DataFrame, positions: np.nd
     has_prev = (prev >= 0) & (acc[np.maximum(prev, 0)] == acc[positions])
     prev_pos = prev[has_prev]
 
-    rows = frame.iloc[np.concatenate([positions, prev_pos])].reset_index(drop=True)
+    at = np.concatenate([positions, prev_pos])   # this period's rows, then the previous
+    rows = frame.iloc[at].reset_index(drop=True)
     refs = np.concatenate([ref, ref[has_prev]])
     all_dates = keys["as_of"].to_numpy()
-    row_dates = all_dates[np.concatenate([positions, prev_pos])]
+    row_dates = all_dates[at]
 
     def churn_p(idx: np.ndarray) -> np.ndarray:
         p = np.full(len(idx), np.nan) if scored_p is None else scored_p[idx]
@@ -100,7 +101,7 @@ def explain_current(*, frame: pd.DataFrame, keys: pd.DataFrame, positions: np.nd
 
     # Each date's accounts under this model (health is a rank within a date).
     date_p = {d: churn_p(np.flatnonzero(all_dates == d)) for d in distinct_sorted(row_dates)}
-    p_rows = churn_p(np.concatenate([positions, prev_pos]))
+    p_rows = churn_p(at)
     p_base = predict(churn, base)
     health_rows = np.empty(len(rows))
     health_rows[:n] = health_now

@@ -205,7 +205,7 @@ def _insert_columns(conn: sqlite3.Connection, verb: str, table: str, names: Sequ
             else np.asarray(columns[c]) for c in names]
     for start in range(0, n, CHUNK):
         end = min(start + CHUNK, n)
-        part = [_py(c if np.isscalar(c) or c is None else c[start:end], end - start)
+        part = [_py(c[start:end] if isinstance(c, np.ndarray) else c, end - start)
                 for c in cols]
         conn.executemany(sql, zip(*part, strict=True))
         if progress:
