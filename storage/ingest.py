@@ -139,20 +139,38 @@ def _numbered(snap: BatchSource, sources: Mapping[str, str]) -> Iterator[tuple[d
         start += batch.num_rows
 
 
-def _keys(account_ids: pa.Array, dates: pa.Array) -> pa.Array:
-    """(account_id, as_of) as one text per row (the unit separator cannot be in either)."""
-    return pa.compute.binary_join_element_wise(account_ids, dates, "\x1f")
+def _codes(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """The distinct non-null values, and each row's index among them (-1 for null)."""
+    distinct = pa.compute.unique(values).drop_null()
+    codes = pa.compute.index_in(values, value_set=distinct)
+    return distinct, pa.compute.fill_null(codes, -1).to_numpy().astype("int64")
 
 
-def _duplicate_rows(keys: list[pa.Array], rows: list[np.ndarray]) -> np.ndarray:
-    """Row numbers of every key that occurs more than once (none: one pass in Arrow)."""
-    keys_all = pa.chunked_array(keys, pa.string())
-    if pa.compute.count_distinct(keys_all).as_py() == len(keys_all):
-        return np.zeros(0, dtype="int64")
-    counts = pa.compute.value_counts(keys_all)
-    repeated = counts.field("values").filter(pa.compute.greater(counts.field("counts"), 1))
-    dup = pa.compute.is_in(keys_all, value_set=repeated).to_numpy(zero_copy_only=False)
-    return np.sort(np.concatenate(rows)[dup])
+def _repeated(keys: np.ndarray, span: int) -> np.ndarray:
+    """Which of these non-negative integer keys (all < span) occur more than once."""
+    if span <= 4 * len(keys) + 1024:  # a dense key space: count each key
+        return np.bincount(keys, minlength=span)[keys] > 1
+    order = np.argsort(keys, kind="stable")
+    same = np.diff(keys[order]) == 0
+    repeated = np.zeros(len(keys), dtype=bool)
+    repeated[order[1:][same]] = True
+    repeated[order[:-1][same]] = True
+    return repeated
+
+
+def _duplicate_rows(account: np.ndarray, days: pa.ChunkedArray, rows: np.ndarray) -> np.ndarray:
+    """Row numbers of every (account, date) that occurs more than once, in order.
+
+    `account`: each row's account code (-1 where blank); a row with a blank or bad date
+    or id is no duplicate (that is its own error). Keys are integers, counted in numpy:
+    no Python object and no string hashed per row."""
+    _, day = _codes(days)
+    keyed = (account >= 0) & (day >= 0)
+    keys = account * (int(day.max(initial=0)) + 1) + day
+    if not keyed.all():
+        keys, rows = keys[keyed], rows[keyed]
+    span = int(keys.max(initial=-1)) + 1
+    return np.sort(rows[_repeated(keys, span)])
 
 
 # -- checking -----------------------------------------------------------------------
@@ -196,11 +214,11 @@ class _Checker:
         self.parser = BatchParser(sources, self.problems, as_of)
         self.metrics = [name for name in sources if name not in CANONICAL]
         self.stats = {name: MetricStats(sources[name]) for name in self.metrics}
-        # Per batch, in Arrow (no Python object per row): the keys of the keyed rows and
-        # their row numbers, for the duplicates; the ids, for the accounts.
-        self.keys: list[pa.Array] = []
-        self.numbers: list[np.ndarray] = []
+        # Per batch, in Arrow (no Python object per row): the ids and dates, and the
+        # row numbers, for the duplicates and the accounts.
         self.ids: list[pa.Array] = []
+        self.days: list[pa.Array] = []
+        self.numbers: list[np.ndarray] = []
         self.dates: set[str] = set()
         self.rows = 0
         self.no_at = 0
@@ -210,17 +228,9 @@ class _Checker:
         """Check one batch: its canonical columns, and the numbers parsed from each metric."""
         canon = self.parser.canonical(columns, rows)
         ids, days = canon["account_id"], canon["as_of"]
-        # Only rows with a valid id and date can repeat one: a blank or bad date is its
-        # own error, not a second "same account and date".
-        keyed = pa.compute.and_(pa.compute.is_valid(ids), pa.compute.is_valid(days))
-        keyed = keyed.to_numpy(zero_copy_only=False)
-        if keyed.all():
-            self.keys.append(_keys(ids, days))
-            self.numbers.append(rows)
-        else:
-            self.keys.append(_keys(ids.filter(pa.array(keyed)), days.filter(pa.array(keyed))))
-            self.numbers.append(rows[keyed])
         self.ids.append(ids)
+        self.days.append(days)
+        self.numbers.append(rows)
         self.dates.update(pa.compute.unique(days.drop_null()).to_pylist())
         mails = canon["owner_email"]
         self.no_at += int(pa.compute.sum(pa.compute.invert(
@@ -237,8 +247,11 @@ class _Checker:
 
     def finish(self) -> _Checked:
         problems = self.problems
-        if self.keys:
-            dup = _duplicate_rows(self.keys, self.numbers)
+        ids = pa.chunked_array(self.ids, pa.string())
+        accounts, account = _codes(ids)
+        if self.rows:
+            dup = _duplicate_rows(account, pa.chunked_array(self.days, pa.string()),
+                                  np.concatenate(self.numbers))
             if len(dup):
                 problems.add_rows("account_id, as_of", "repeats the same account and date",
                                   RowNumbers(dup[:MAX_ROWS_NAMED].tolist(), len(dup)))
@@ -258,7 +271,6 @@ class _Checker:
         if self.no_at:
             warnings.append(f"{self.no_at} owner_email values have no '@'; those owners cannot "
                             "be found in Slack")
-        accounts = pa.compute.unique(pa.chunked_array(self.ids, pa.string()).drop_null())
         return _Checked(plans, self.rows, set(accounts.to_pylist()), self.dates, warnings)
 
 

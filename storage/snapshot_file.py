@@ -23,6 +23,7 @@ from storage.batch_source import SourceProblem
 PARQUET_MAGIC = b"PAR1"
 CSV_BLOCK_BYTES = 4 << 20
 PARQUET_BATCH_ROWS = 100_000
+HASH_BLOCK_BYTES = 4 << 20
 
 
 class FileProblem(SourceProblem):
@@ -114,24 +115,42 @@ def _sha256(path: Path) -> str:
 
 
 def _check_utf8_and_hash(path: Path) -> str:
-    """One pass over the bytes: is it UTF-8 (where not), and its SHA-256."""
+    """One pass over the bytes: is it UTF-8 (where not), and its SHA-256.
+
+    An ASCII block (most are) is valid UTF-8 as it stands, a quick test; only the others
+    are decoded. A file that is not UTF-8 is read again to name the line of its first bad
+    byte (`_utf8_problem`)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     digest = hashlib.sha256()
-    line = 1
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 22):
+        while chunk := fh.read(HASH_BLOCK_BYTES):
             digest.update(chunk)
+            if chunk.isascii() and not decoder.getstate()[0]:
+                continue  # no character cut at the last block's end, and none in this one
             try:
                 decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                line += chunk.count(b"\n", 0, exc.start)
-                raise FileProblem(
-                    f"is not UTF-8 text (bad byte at line {line}); save it as 'CSV UTF-8' "
-                    "and ingest it again"
-                ) from None
-            line += chunk.count(b"\n")
+            except UnicodeDecodeError:
+                raise _utf8_problem(path) from None
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         raise FileProblem("ends in the middle of a UTF-8 character") from None
     return digest.hexdigest()
+
+
+def _utf8_problem(path: Path) -> FileProblem:
+    """The problem of a file that is not UTF-8, naming the line of its first bad byte."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as fh:
+        while chunk := fh.read(HASH_BLOCK_BYTES):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line += chunk.count(b"\n", 0, exc.start)
+                return FileProblem(
+                    f"is not UTF-8 text (bad byte at line {line}); save it as 'CSV UTF-8' "
+                    "and ingest it again"
+                )
+            line += chunk.count(b"\n")
+    return FileProblem("ends in the middle of a UTF-8 character")

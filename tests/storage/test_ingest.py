@@ -201,3 +201,26 @@ def test_customer_since_is_a_date_of_the_contract(tmp_path: Path) -> None:
             ingest_file(store, write(tmp_path, text.replace("2019-05-01", "05/01/2019"), "bad.csv"))
         assert "column 'customer_since': is not a date in YYYY-MM-DD form at row 2" in str(err.value)
         assert store.scalar("SELECT count(*) FROM snapshots") == before
+
+
+def test_utf8_check_reads_blocks_and_names_the_line_of_a_bad_byte(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ASCII blocks skip decoding; a character cut by a block's end, a non-ASCII block and
+    a bad byte in a late block are all judged as a whole-file decode would judge them."""
+    from storage import snapshot_file
+
+    monkeypatch.setattr(snapshot_file, "HASH_BLOCK_BYTES", 16)
+    rows = [f"A{i},2025-01-01,{'Café' if i % 5 == 0 else 'Plain'}\n" for i in range(40)]
+    good = ("account_id,as_of,name\n" + "".join(rows)).encode()
+    path = tmp_path / "good.csv"
+    for cut in range(16):  # each shift puts another byte of the 'é's at a block's end
+        shifted = b"account_id" + b" " * cut + good[len(b"account_id"):]
+        path.write_bytes(shifted)
+        assert snapshot_file._check_utf8_and_hash(path) == hashlib.sha256(shifted).hexdigest()
+    bad = good.replace(b"A33,2025-01-01,Plain", b"A33,2025-01-01,Pl\xe9in")
+    path.write_bytes(bad)
+    with pytest.raises(snapshot_file.FileProblem, match=r"bad byte at line 35\)"):
+        snapshot_file._check_utf8_and_hash(path)
+    path.write_bytes(good + "é".encode()[:1])
+    with pytest.raises(snapshot_file.FileProblem, match="ends in the middle of a UTF-8 character"):
+        snapshot_file._check_utf8_and_hash(path)

@@ -76,6 +76,36 @@ def test_same_id_on_another_date_or_a_blank_id_is_no_duplicate(tmp_path: Path) -
     assert [(column, list(rows)) for column, _, rows in err.value.problems] == [("account_id", [4])]
 
 
+def test_duplicates_are_found_the_same_in_a_dense_and_a_sparse_key_space() -> None:
+    """`_duplicate_rows` counts integer keys (bincount) when accounts x dates is small for
+    the rows, else sorts them; both name every row of a repeated key, and only those."""
+    import numpy as np
+    import pyarrow as pa
+
+    from storage import ingest
+
+    rng = np.random.default_rng(7)
+    n = 5000
+    account = rng.integers(-1, 300, n)  # -1: a blank id; 300 x 28 keys: dense
+    days = pa.chunked_array([pa.array([None if x < 0 else f"2025-01-{x:02d}"
+                                       for x in rng.integers(-1, 28, n)], pa.string())])
+    rows = np.arange(2, n + 2)
+    day = np.array([-1 if d is None else int(d[-2:]) for d in days.to_pylist()])
+    pairs = [(a, d) for a, d in zip(account, day, strict=True)]
+    seen: dict = {}
+    for a, d in pairs:
+        seen[(a, d)] = seen.get((a, d), 0) + 1
+    expected = [r for r, (a, d) in zip(rows, pairs, strict=True)
+                if a >= 0 and d >= 0 and seen[(a, d)] > 1]
+    assert expected  # the case holds duplicates
+    got = ingest._duplicate_rows(account, days, rows)
+    assert got.tolist() == expected
+    # The same keys spread far apart (the sort path) give the same rows.
+    assert ingest._duplicate_rows(np.where(account >= 0, account * 10_000, -1), days,
+                                  rows).tolist() == expected
+    assert ingest._duplicate_rows(np.arange(n), days, rows).tolist() == []
+
+
 def test_first_ingest_builds_the_snapshot_indexes_after_the_rows(tmp_path: Path) -> None:
     lines = [f"A{i:04d},2025-0{m}-01,{'' if m == 2 and i % 7 == 0 else f'Acct {i} v{m}'},"
              f"{1000 + i * m},active,{i % 50},{i % 3}" for m in (1, 2) for i in range(300)]
