@@ -58,25 +58,33 @@ def _dirty_dates(store: Store, dates: list[str], rows_at: dict[str, int], horizo
 
 def _rows_from(fresh: Sequence[StoredRows], dates: list[str]) -> dict[str, np.ndarray] | None:
     """The label columns of the fresh rows at these dates, or None if some must be read
-    back: only a date the store had no rows of before an ingest holds exactly its rows."""
+    back: only a date the store had no rows of before an ingest holds exactly its rows.
+    Accounts and dates come as codes (see `_count`), from Arrow: no Python string per row,
+    and each row's date looked up through the few distinct dates."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if not all(any(d in f.new_dates for f in fresh) for d in dates):
         return None
+    position = {d: i for i, d in enumerate(dates)}
     parts = []
     for f in fresh:
-        mine = [d for d in dates if d in f.new_dates]
-        if mine:
-            keep = pc.is_in(f.as_of, value_set=pa.array(mine, pa.string()))
-            parts.append((f, pc.fill_null(keep, False).to_numpy(zero_copy_only=False)))
+        encoded = f.as_of.combine_chunks().dictionary_encode()
+        lut = np.array([position[d] if d in f.new_dates and d in position else -1
+                        for d in encoded.dictionary.to_pylist()] + [-1], dtype="int64")
+        code = lut[encoded.indices.fill_null(len(lut) - 1).to_numpy(zero_copy_only=False)]
+        keep = code >= 0
+        if keep.any():
+            parts.append((f, keep, code[keep]))
+    ids = [f.account_id.combine_chunks() for f, _, _ in parts]
+    ids = [a if k.all() else a.filter(pa.array(k)) for a, (_, k, _) in zip(ids, parts, strict=True)]
     return {
-        "account_id": np.concatenate([f.account_id.filter(pa.array(k)).to_numpy() for f, k in parts]),
-        "as_of": np.concatenate([f.as_of.filter(pa.array(k)).to_numpy() for f, k in parts]),
-        "left": np.concatenate([f.left[k] for f, k in parts]),
-        "arr": np.concatenate([f.arr[k] for f, k in parts]),
-        "churned": np.concatenate([f.churned[k] for f, k in parts]),
-        "upsold": np.concatenate([f.upsold[k] for f, k in parts]),
+        "account": pa.concat_arrays(ids).dictionary_encode().indices.to_numpy(zero_copy_only=False),
+        "date_code": np.concatenate([c for _, _, c in parts]),
+        "dates": dates,
+        "left": np.concatenate([f.left[k] for f, k, _ in parts]),
+        "arr": np.concatenate([f.arr[k] for f, k, _ in parts]),
+        "churned": np.concatenate([f.churned[k] for f, k, _ in parts]),
+        "upsold": np.concatenate([f.upsold[k] for f, k, _ in parts]),
     }
 
 
@@ -89,7 +97,9 @@ def _read_rows(store: Store, lo: str, hi: str) -> dict[str, np.ndarray]:
     def floats(values: tuple) -> np.ndarray:
         return np.array(values, dtype="float64")  # None becomes NaN
 
-    return {"account_id": np.array(cols[0], dtype=object), "as_of": np.array(cols[1], dtype=object),
+    date_codes, uniques = pd.factorize(np.array(cols[1], dtype=object))
+    return {"account": pd.factorize(np.array(cols[0], dtype=object))[0],
+            "date_code": date_codes, "dates": list(uniques),
             "left": np.array([bool(v) for v in cols[2]], dtype=bool), "arr": floats(cols[3]),
             "churned": floats(cols[4]), "upsold": floats(cols[5])}
 
@@ -97,20 +107,23 @@ def _read_rows(store: Store, lo: str, hi: str) -> dict[str, np.ndarray]:
 def _count(rows: dict[str, np.ndarray], wanted: list[str], horizon: int, growth: float,
            book_last: str) -> dict[str, tuple[int, ...]]:
     """Label counts of the rows dated `wanted`; `rows` hold every row from the first of
-    them to the first book date on or after the last + H (the book's last date if sooner)."""
-    codes = pd.factorize(rows["account_id"])[0]
-    date_codes, uniques = pd.factorize(rows["as_of"])
+    them to the first book date on or after the last + H (the book's last date if sooner),
+    their accounts as codes 0.. ("account") and their dates as codes ("date_code") into
+    the distinct dates ("dates")."""
+    date_codes, uniques = rows["date_code"], rows["dates"]
     day_of = np.array([_day(u) for u in uniques], dtype="int64")
     days = day_of[date_codes] if len(uniques) else np.zeros(0, "int64")
     # derive_label_arrays knows an outcome once its last date reaches d + H; the rows
     # given end at or after every wanted d + H, or at the book's last date.
-    churned, upsold = derive_label_arrays(codes, days, rows["left"], rows["arr"], rows["churned"],
-                                          rows["upsold"], horizon, growth)
+    churned, upsold = derive_label_arrays(rows["account"], days, rows["left"], rows["arr"],
+                                          rows["churned"], rows["upsold"], horizon, growth)
     out = {}
     for i, d in enumerate(uniques):
         if d not in wanted:
             continue
         at = date_codes == i
+        if not at.any():
+            continue  # none of the rows given is of this date
         c, u = churned[at], upsold[at]
         out[d] = (int(at.sum()), int((~np.isnan(c)).sum()), int((c == 1).sum()),
                   int((~np.isnan(u)).sum()), int((u == 1).sum()))
