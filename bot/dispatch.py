@@ -58,9 +58,12 @@ class Backend(Protocol):
 def answer(store: Store, settings: Settings, request: Request, backend: Backend) -> Message:
     """The reply to one `/outcome` text. Raises UserError for what the user can fix."""
     command = with_owner_emails(store, parse(settings, request.text), backend.client)
+    # Only "mine" answers need the owner email the user stands for (a read of the book,
+    # else users.info); the card and every other answer go without.
+    owner = needs_owner(command)
     me = home.requester(store, settings, user_id=request.user_id, team_id=request.team_id,
                         channel_id=request.channel_id, client=backend.client,
-                        resolve_email=needs_owner(command))
+                        resolve_email=owner, with_email=owner)
     if command.name == "rescore":
         from bot.services import sharing
 

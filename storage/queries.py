@@ -203,6 +203,26 @@ def score(store: Store, account_id: str, as_of: str) -> dict[str, Any] | None:
     return _decode_score(rows[0]) if rows else None
 
 
+def score_and_previous(store: Store, account_id: str, as_of: str
+                       ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The account's score on `as_of` and its previous period: the same model's when scoring
+    stored it with the score (movements come from the data, not from a retrained model),
+    else the account's stored score before. Both from one index read; (None, None) when
+    the account has no score on `as_of`."""
+    rows = store.query(
+        f"SELECT {_SCORE_COLUMNS} FROM scores s WHERE s.account_id = ? AND s.as_of <= ?"
+        " ORDER BY s.as_of DESC LIMIT 2",
+        (account_id, as_of),
+    )
+    if not rows or rows[0]["as_of"] != as_of:
+        return None, None
+    current = _decode_score(rows[0])
+    previous = same_model_previous(current)
+    if previous is None and len(rows) > 1:
+        previous = _decode_score(rows[1])
+    return current, previous
+
+
 def score_before(store: Store, account_id: str, as_of: str) -> dict[str, Any] | None:
     """The account's score at its previous scored date before `as_of`."""
     rows = store.query(

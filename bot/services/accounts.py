@@ -9,13 +9,14 @@ from typing import Any
 
 from bot.config import Settings
 from bot.services.core import (
+    Book,
     Requester,
+    book,
     book_churn,
     guarded,
     movement_direction,
     period,
     provisional_reason,
-    provisional_state,
 )
 from bot.services.errors import AccountNotFound, BadArguments
 from messages.account import Card, Match
@@ -158,18 +159,17 @@ def card(store: Store, settings: Settings, account_id: str, as_of: str | None = 
         else queries.account(store, account_id)
     if acct is None:
         raise AccountNotFound(account_id)
-    p = period(store, as_of)
-    current = queries.score(store, account_id, p.as_of)
+    bk = book(store)
+    p = bk.period(store) if as_of is None else period(store, as_of)
+    current, previous = queries.score_and_previous(store, account_id, p.as_of)
     if current is None:  # not in the latest scoring (e.g. churned): show its last score
-        current = queries.score_before(store, account_id, "9999-12-31")
-    # The previous period under the same model when scoring stored it (movements come
-    # from the data, not from a retrained model); else the stored score before.
-    previous = (queries.same_model_previous(current)
-                or queries.score_before(store, account_id, current["as_of"])) if current else None
+        last = queries.score_before(store, account_id, "9999-12-31")
+        if last is not None:
+            current, previous = queries.score_and_previous(store, account_id, last["as_of"])
     segment = None
     if current and current.get("segment_id") is not None:
-        segment = queries.segment(store, current["churn_model"], int(current["segment_id"]))
-    is_provisional, reason = provisional_state(store)
+        segment = bk.segment(store, current["churn_model"], int(current["segment_id"]))
+    is_provisional, reason = bk.provisional_state(store)
     return Card(
         account=acct,
         score=current,
@@ -183,10 +183,10 @@ def card(store: Store, settings: Settings, account_id: str, as_of: str | None = 
         as_of=p.as_of,
         provisional=is_provisional,
         provisional_reason=reason,
-        book_churn=book_churn(store, current["as_of"]) if current else None,
+        book_churn=bk.churn(store, current["as_of"]) if current else None,
         horizon_days=settings.horizon_days,
         stale_since=_stale_since(acct, p.as_of) if current else None,
-        upsell_threshold=_upsell_threshold(store, settings, current),
+        upsell_threshold=_upsell_threshold(store, settings, current, bk),
     )
 
 
@@ -197,14 +197,14 @@ def _stale_since(acct: dict[str, Any], as_of: str) -> str | None:
     return last if acct.get("status") != "churned" and last and last < as_of else None
 
 
-def _upsell_threshold(store: Store, settings: Settings, score: dict[str, Any] | None
-                      ) -> float | None:
+def _upsell_threshold(store: Store, settings: Settings, score: dict[str, Any] | None,
+                      bk: Book) -> float | None:
     """The threshold the score's upsell model used: app.yaml's, else the one it chose."""
     if not score or score.get("upsell_probability") is None:
         return None
     if settings.for_scoring.upsell_threshold is not None:
         return settings.for_scoring.upsell_threshold
-    row = queries.model(store, score["upsell_model"]) if score.get("upsell_model") else None
+    row = bk.model(store, score["upsell_model"]) if score.get("upsell_model") else None
     value = (row or {}).get("metrics", {}).get("threshold")
     return float(value) if value is not None else None
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -105,17 +107,62 @@ def provisional_state(store: Store) -> tuple[bool, str | None]:
     return bool(marked), "; ".join(reasons) or None
 
 
-_book_churn_cache: dict[tuple[str, str], tuple[tuple[Any, ...], float | None]] = {}
+class Book:
+    """What every card of one scoring version shares: the latest periods, the active models'
+    provisional state, the book's mean churn per date, model rows and segments. Each is read
+    once per version (`scoring_version`, the name index's key too) and kept until an ingest
+    or a scoring run changes it: a card reads one version instead of four book-wide rows.
+    Rows handed out are shared between requests: read them, do not change them."""
+
+    def __init__(self, version: tuple[Any, ...]) -> None:
+        self.version = version
+        self._values: dict[tuple[Any, ...], Any] = {}
+
+    def _get(self, key: tuple[Any, ...], load: Callable[[], T]) -> T:
+        try:
+            return self._values[key]  # type: ignore[no-any-return]
+        except KeyError:
+            with reading():
+                value = self._values[key] = load()
+            return value
+
+    def period(self, store: Store) -> Period:
+        """`period(store)`: the latest scored period and the one before it."""
+        latest, previous = self._get(("periods",), lambda: queries.latest_periods(store))
+        if latest is None:
+            raise NotScoredYet()
+        return Period(latest, previous)
+
+    def provisional_state(self, store: Store) -> tuple[bool, str | None]:
+        return self._get(("provisional",), lambda: provisional_state(store))
+
+    def churn(self, store: Store, as_of: str) -> float | None:
+        """The book's mean churn probability on `as_of`."""
+        return self._get(("churn", as_of), lambda: queries.book_churn_average(store, as_of))
+
+    def model(self, store: Store, version: str) -> dict[str, Any] | None:
+        return self._get(("model", version), lambda: queries.model(store, version))
+
+    def segment(self, store: Store, run: str, segment_id: int) -> dict[str, Any] | None:
+        return self._get(("segment", run, segment_id),
+                         lambda: queries.segment(store, run, segment_id))
+
+
+_books: weakref.WeakKeyDictionary[Store, Book] = weakref.WeakKeyDictionary()
+_books_lock = threading.Lock()
+
+
+def book(store: Store) -> Book:
+    """The store's `Book` for its current scoring version (one read: the version)."""
+    with reading():
+        version = queries.scoring_version(store)
+    with _books_lock:
+        cached = _books.get(store)
+        if cached is None or cached.version != version:
+            cached = _books[store] = Book(version)
+    return cached
 
 
 def book_churn(store: Store, as_of: str) -> float | None:
     """The book's mean churn probability on `as_of`, cached until the scores change."""
-    key = (store.path, as_of)
-    with reading():
-        version = queries.scoring_version(store)
-        hit = _book_churn_cache.get(key)
-        if hit and hit[0] == version:
-            return hit[1]
-        value = queries.book_churn_average(store, as_of)
-    _book_churn_cache[key] = (version, value)
-    return value
+    return book(store).churn(store, as_of)

@@ -52,12 +52,14 @@ def owner_email(store: Store, user_id: str | None, client: WebClient | None = No
 
 def requester(store: Store, settings: Settings, *, user_id: str | None, team_id: str | None = None,
               channel_id: str | None = None, client: WebClient | None = None,
-              resolve_email: bool = False) -> Requester:
-    """Who is asking. `user_id` may also be an owner email (the console's --user)."""
+              resolve_email: bool = False, with_email: bool = True) -> Requester:
+    """Who is asking. `user_id` may also be an owner email (the console's --user).
+    `with_email=False`: the answer does not need the owner email a Slack user stands for,
+    so it is not looked up (an email given as `user_id` is still theirs)."""
     email = None
     if user_id and "@" in user_id:
         email, user_id = user_id.lower(), None
-    elif user_id:
+    elif user_id and with_email:
         # From the book (cheap); users.info only when the answer needs it.
         email = owner_email(store, user_id, client if resolve_email else None)
     return Requester(user_id=user_id, team_id=team_id, channel_id=channel_id, owner_email=email)

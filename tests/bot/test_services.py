@@ -159,3 +159,58 @@ def test_home_for_an_owner(store, settings) -> None:
 def test_requester_accepts_an_email(store, settings) -> None:
     me = home.requester(store, settings, user_id="James.Chen@example.com")
     assert me.user_id is None and me.owner_email == "james.chen@example.com"
+
+
+def test_score_and_previous_read_together(store) -> None:
+    from storage import queries
+
+    current, previous = queries.score_and_previous(store, "ACC-000001", "2026-11-01")
+    assert current["as_of"] == "2026-11-01" and isinstance(current["drivers"], list)
+    assert previous == queries.score_before(store, "ACC-000001", "2026-11-01")
+    assert previous["as_of"] == "2026-10-01"
+    assert queries.score_and_previous(store, "ACC-000001", "2026-11-15") == (None, None)
+    first, none_before = queries.score_and_previous(store, "ACC-000001", "2026-09-01")
+    assert first["as_of"] == "2026-09-01" and none_before is None
+    # The previous period re-scored by the same model, when scoring stored it, comes first.
+    store.conn.execute("UPDATE scores SET previous_as_of = '2026-10-01', previous_health_score = 1,"
+                       " previous_renewal_index = 'Watch', previous_upsell_index = NULL"
+                       " WHERE account_id = 'ACC-000001' AND as_of = '2026-11-01'")
+    _, same_model = queries.score_and_previous(store, "ACC-000001", "2026-11-01")
+    assert same_model["same_model"] and same_model["health_score"] == 1
+
+
+def test_card_book_facts_follow_a_new_scoring(store, settings) -> None:
+    card = acc.card(store, settings, "ACC-000001")
+    assert not card.provisional and card.segment["name"] == "Mid-market growth"
+    # What a scoring run writes: a new (provisional) model, its segments, the components.
+    with store.transaction() as conn:
+        conn.execute("UPDATE models SET active = 0")
+        conn.execute("INSERT INTO models (kind, version, trained_at, data_fingerprint, features,"
+                     " params, metrics, lib_versions, provisional, active, blob) VALUES ('churn',"
+                     " 'churn-next', 'now', 'fp', '[]', '{}', '{\"provisional_reason\": \"few\"}',"
+                     " '{}', 1, 1, x'00')")
+        conn.execute("UPDATE segments SET name = 'Renamed'")
+        conn.execute("UPDATE components SET updated_at = '2026-11-03T06:00:00+00:00'")
+    card = acc.card(store, settings, "ACC-000001")
+    assert card.provisional and card.provisional_reason == "few"
+    assert card.segment["name"] == "Renamed"
+
+
+def test_card_book_facts_are_per_store(settings) -> None:
+    from storage.store import Store
+
+    with Store() as one, Store() as other:
+        seed_book(one)
+        seed_book(other)
+        # Same book, same scoring version, but another book-wide churn average.
+        other.conn.execute("DELETE FROM scores WHERE account_id = 'ACC-000003'")
+        assert acc.card(one, settings, "ACC-000001").book_churn != \
+            acc.card(other, settings, "ACC-000001").book_churn
+
+
+def test_requester_without_the_owner_email(store, settings) -> None:
+    assert home.requester(store, settings, user_id="UMARIA").owner_email == "maria.lopez@example.com"
+    me = home.requester(store, settings, user_id="UMARIA", with_email=False)
+    assert me.user_id == "UMARIA" and me.owner_email is None
+    me = home.requester(store, settings, user_id="James.Chen@example.com", with_email=False)
+    assert me.owner_email == "james.chen@example.com"
