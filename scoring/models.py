@@ -184,7 +184,7 @@ def build_pipeline(family: str, numeric: list[str], categorical: list[str], seed
             ("onehot", OneHotEncoder(handle_unknown="ignore", min_frequency=20)),
         ])
         num = Pipeline([
-            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+            ("impute", SimpleImputer(strategy=column_median, add_indicator=True)),
             ("skew", FunctionTransformer(np.arcsinh, feature_names_out="one-to-one")),
             ("scale", StandardScaler()),
         ])
@@ -192,9 +192,20 @@ def build_pipeline(family: str, numeric: list[str], categorical: list[str], seed
             [("categorical", cat, categorical), ("numeric", num, numeric)],
             remainder="drop", verbose_feature_names_out=False,
         )
-        clf = LogisticRegression(C=float(params.get("C", LR_C[-1])), max_iter=2000)
+        # Newton steps with a Cholesky solve: many rows, a few hundred columns, so each
+        # step is cheap and five or six reach the optimum that lbfgs (about 100 steps at
+        # its default tolerance) only nears.
+        clf = LogisticRegression(C=float(params.get("C", LR_C[-1])), solver="newton-cholesky",
+                                 max_iter=200)
         return Pipeline([("prep", prep), ("model", clf)])
     raise ValueError(f"unknown model family {family!r}")
+
+
+def column_median(values: np.ndarray) -> float:
+    """The median of one column's non-missing values (SimpleImputer's strategy): the same
+    value as its "median" strategy, which sorts a masked copy of the whole matrix (half
+    a second at 50,000 rows x 80 columns) where this partitions one column at a time."""
+    return float(np.median(values)) if len(values) else np.nan
 
 
 def monotone_directions(X: pd.DataFrame, y: np.ndarray, numeric: list[str],
