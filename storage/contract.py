@@ -9,7 +9,7 @@ batch of 100k rows costs milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,9 +87,30 @@ def text(arr: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
 
 
+def per_distinct(arr: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """`fn(arr)`, computed once per distinct value when the values repeat (a column of a
+    few products or plans): a regex over a handful of values instead of every row."""
+    encoded = pc.dictionary_encode(arr)
+    if 4 * len(encoded.dictionary) > len(arr):
+        return fn(arr)
+    return pc.take(fn(encoded.dictionary), encoded.indices)
+
+
 def mask(arr: pa.Array) -> np.ndarray:
     """A boolean numpy mask from a boolean Arrow array (null counts as False)."""
     return pc.fill_null(arr, False).to_numpy(zero_copy_only=False)
+
+
+def numbers_as_written(arr: pa.Array) -> np.ndarray | None:
+    """float64 of every cell of a text column (NaN for nulls) when each cell is a number
+    just as written, else None. Then `text(arr)` is `arr`: Arrow reads no number that has
+    a space around it or is blank, so trimming would change no cell (and it is skipped)."""
+    if not pa.types.is_string(arr.type):
+        return None
+    try:
+        return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
 
 
 def parse_number(arr: pa.Array, *, mostly_numbers: bool = True,
@@ -103,9 +124,11 @@ def parse_number(arr: pa.Array, *, mostly_numbers: bool = True,
     if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_boolean(arr.type):
         values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
         return values, ~np.isfinite(values) & ~pc.is_null(arr).to_numpy(zero_copy_only=False)
+    values = numbers_as_written(arr) if mostly_numbers else None
+    if values is not None:
+        return checked_numbers(arr, values)
     cells = arr if trimmed else text(arr)
-    values = None
-    if mostly_numbers:
+    if mostly_numbers and not trimmed:  # trimmed: the cast of `arr` just failed
         try:
             values = pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -117,6 +140,12 @@ def parse_number(arr: pa.Array, *, mostly_numbers: bool = True,
                              pa.float64()).to_numpy(zero_copy_only=False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             values = pd.to_numeric(cells.to_pandas(), errors="coerce").to_numpy(dtype="float64")
+    return checked_numbers(cells, values)
+
+
+def checked_numbers(cells: pa.Array, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`parse_number`'s result from the cells and their cast: a filled cell that is no
+    finite number ('nan', 'inf', text) is bad, and NaN."""
     filled = ~pc.is_null(cells).to_numpy(zero_copy_only=False)
     bad = filled & ~np.isfinite(values)
     return np.where(bad, np.nan, values), bad
@@ -201,7 +230,8 @@ class BatchParser:
         if bad.any():
             self.problems.add(self._src("owner_slack_id"), "is not a Slack user id (U… or W…)", rows[bad])
         out["owner_email"] = pc.utf8_lower(out["owner_email"])
-        out["products"] = pc.replace_substring_regex(out["products"], r"\s*;\s*", ";")
+        out["products"] = per_distinct(
+            out["products"], lambda v: pc.replace_substring_regex(v, r"\s*;\s*", ";"))
         status = pc.utf8_lower(out["status"])
         bad = mask(pc.and_(pc.is_valid(status), pc.invert(pc.is_in(status, value_set=pa.array(STATUSES)))))
         if bad.any():
@@ -256,12 +286,15 @@ class MetricStats:
         if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
             self.typed = "numeric"
             return None
-        cells = text(arr)
+        # A column of numbers as written (the usual case) is cast once and not trimmed.
+        numbers = None if self.settled_text or self.not_numbers else numbers_as_written(arr)
+        cells = arr if numbers is not None else text(arr)
         filled = len(cells) - cells.null_count
         if not filled:
             return np.full(len(cells), np.nan)
         self.filled += filled
-        lowered = pc.utf8_lower(cells)
+        # Lower-cased only while it may still be a yes/no or 0/1 column.
+        lowered = pc.utf8_lower(cells) if self.all_yes_no or self.all_zero_one else None
         if self.all_yes_no:
             self.all_yes_no = bool(pc.all(pc.is_in(pc.drop_null(lowered),
                                                    value_set=pa.array(TRUE_WORDS + FALSE_WORDS))).as_py())
@@ -274,7 +307,8 @@ class MetricStats:
                 self.distinct.clear()
         if self.settled_text:
             return None
-        values, bad = parse_number(cells, mostly_numbers=not self.not_numbers, trimmed=True)
+        values, bad = (checked_numbers(cells, numbers) if numbers is not None else
+                       parse_number(cells, mostly_numbers=not self.not_numbers, trimmed=True))
         count = int(bad.sum())
         if count:
             self.not_numbers += count
