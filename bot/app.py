@@ -2,7 +2,8 @@
 
 Nothing happens at import time. The slash command's reply is the body of its ack
 when it is ready within `ACK_REPLY_BUDGET_SECONDS` (one HTTP round trip), else the ack
-is empty and the reply follows through `response_url` (`bot.listeners.common.answer_in_ack`).
+is empty and the reply follows through `response_url` (`bot.listeners.common.answer_in_ack`;
+over HTTP the answer runs on the dispatching thread and `asgi_app` keeps the budget).
 Every other listener acknowledges at once and works afterwards on a thread pool
 (`ack_then_work`): Slack gets its 200 within milliseconds and the reply follows through
 `response_url` or the Web API. One error handler decides
@@ -12,6 +13,7 @@ logged with its traceback, and the user gets a short, honest reply.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sqlite3
@@ -28,13 +30,15 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
 from bot.listeners import register
-from bot.listeners.common import describe, report_error, work_after_ack
+from bot.listeners import common
+from bot.listeners.common import AckDeadline, describe, report_error, work_after_ack
 from bot.listeners.deps import Deps, Registry
 from bot.slack_client import MissingSecret, make_client
 from storage.store import Store
 
 log = logging.getLogger(__name__)
 LISTENER_THREADS = 32
+_answering: set[asyncio.Future] = set()  # commands answered past their ack (asyncio keeps weak refs)
 AUTH_RETRY_SECONDS = 60.0
 
 
@@ -137,6 +141,12 @@ def create_app(settings: Settings, store: Store, client: WebClient | None = None
     return app
 
 
+def _answered_late(task: asyncio.Future) -> None:
+    _answering.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("a command answered past its ack failed", exc_info=task.exception())
+
+
 def registry_of(app: App) -> Registry:
     return app._outcomes_registry  # type: ignore[attr-defined,no-any-return]
 
@@ -178,8 +188,9 @@ def asgi_app(bolt: App, store: Store) -> Any:
     Bolt's `dispatch` is synchronous; it runs in Starlette's thread pool so
     concurrent requests are served side by side and the event loop never blocks. The
     work an `ack_then_work` listener promised starts once the ack is sent
-    (`work_after_ack`), or failed to; the slash command's work has started already (its
-    reply is in the ack, or follows through response_url).
+    (`work_after_ack`), or failed to. A slash command is answered on the dispatching
+    thread itself; the ack waits for it up to the budget, then goes out empty while the
+    answer goes on and follows through response_url (`command`, `AckDeadline`).
     """
     from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
     from starlette.applications import Starlette
@@ -188,8 +199,8 @@ def asgi_app(bolt: App, store: Store) -> Any:
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    def dispatch(bolt_request: Any) -> tuple[Any, list]:
-        with work_after_ack() as jobs:
+    def dispatch(bolt_request: Any, deadline: AckDeadline | None = None) -> tuple[Any, list]:
+        with work_after_ack(deadline) as jobs:
             return bolt.dispatch(bolt_request), jobs
 
     class AckThenWork(Response):
@@ -203,9 +214,33 @@ def asgi_app(bolt: App, store: Store) -> Any:
                 for start in self.jobs:
                     start()
 
+    async def command(bolt_request: Any) -> Response:
+        """A slash command: its answer runs on the dispatching thread (`answer_in_ack`);
+        the ack waits for it up to ACK_REPLY_BUDGET_SECONDS, then goes out empty and the
+        answer follows through response_url (`AckDeadline`)."""
+        loop = asyncio.get_running_loop()
+        decided = asyncio.Event()
+        deadline = AckDeadline(lambda: loop.call_soon_threadsafe(decided.set))
+        answered = asyncio.ensure_future(run_in_threadpool(dispatch, bolt_request, deadline))
+        done, _ = await asyncio.wait({answered}, timeout=common.ACK_REPLY_BUDGET_SECONDS)
+        if not done:
+            deadline.expire()
+            waiting = asyncio.ensure_future(decided.wait())
+            await asyncio.wait({answered, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            if not answered.done():  # the answer follows through response_url
+                _answering.add(answered)
+                answered.add_done_callback(_answered_late)
+                return to_starlette_response(BoltResponse(status=200, body=""))
+        bolt_response, _ = answered.result()  # a command holds no work back
+        return to_starlette_response(bolt_response)
+
     async def events(request: Request) -> Response:
         body = await request.body()
-        bolt_response, jobs = await run_in_threadpool(dispatch, to_bolt_request(request, body))
+        bolt_request = to_bolt_request(request, body)
+        if bolt_request.body.get("command"):
+            return await command(bolt_request)
+        bolt_response, jobs = await run_in_threadpool(dispatch, bolt_request)
         ack = to_starlette_response(bolt_response)
         return AckThenWork(ack, jobs) if jobs else ack
 

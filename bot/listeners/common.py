@@ -1,9 +1,11 @@
 """What every listener shares: how it acks and works, one error reporter, payload readers.
 
-The slash command answers in its ack when it can (`answer_in_ack`): its work starts on
-the thread pool at once and the listener waits for it up to `ACK_REPLY_BUDGET_SECONDS`;
-a reply ready by then is the ack's body (one HTTP round trip), else the ack goes out
-empty and the reply follows through response_url. Every other listener (buttons,
+The slash command answers in its ack when it can (`answer_in_ack`): over HTTP its work
+runs on the thread that acks while `bot.app.asgi_app` waits up to
+`ACK_REPLY_BUDGET_SECONDS` (`AckDeadline`); elsewhere (Socket Mode) it starts on the
+thread pool and the listener waits as long. A reply ready by then is the ack's body (one
+HTTP round trip), else the ack goes out empty and the reply follows through
+response_url. Every other listener (buttons,
 events, modals) acknowledges at once and works afterwards on the pool (`ack_then_work`).
 Errors go through `error_reply` / `report_error`, which the app's global error handler
 uses too: a `UserError` is shown to the user; anything else is logged with its
@@ -49,18 +51,20 @@ _held = threading.local()
 
 
 @contextmanager
-def work_after_ack() -> Iterator[list[Callable[[], object]]]:
+def work_after_ack(deadline: AckDeadline | None = None) -> Iterator[list[Callable[[], object]]]:
     """Within it (on this thread), `ack_then_work` listeners hold their work back and add
     its start to the list; the caller starts it once Slack has the ack (`bot.app.asgi_app`).
     Started at once, the work would compete with sending the ack for the interpreter
-    (the card's own milliseconds would be added to the ack's)."""
+    (the card's own milliseconds would be added to the ack's). With a `deadline` (a slash
+    command over HTTP), `answer_in_ack` answers on this thread and the caller keeps the
+    budget."""
     jobs: list[Callable[[], object]] = []
-    previous = getattr(_held, "jobs", None)
-    _held.jobs = jobs
+    previous = getattr(_held, "jobs", None), getattr(_held, "deadline", None)
+    _held.jobs, _held.deadline = jobs, deadline
     try:
         yield jobs
     finally:
-        _held.jobs = previous
+        _held.jobs, _held.deadline = previous
 
 
 def ack_then_work(fn: Work, pool: Executor) -> Callable[..., None]:
@@ -96,10 +100,12 @@ def answer_in_ack(fn: Answer, pool: Executor, budget: float | None = None) -> Ca
     """A Bolt listener whose reply, `fn(body, respond, client)`'s message, is the ack's body
     when `fn` returns within `budget` seconds (default `ACK_REPLY_BUDGET_SECONDS`, read at
     each request); else it acks empty at the budget and the reply goes through `respond`
-    (response_url) when `fn` returns. `_Reply` decides which, once. `fn` starts on `pool`
-    at once, also over HTTP (the listener waits for it, so it does not compete with the
-    ack); notes it sends on the way (`respond`) go through response_url. An exception in
-    `fn` becomes its `error_reply`, delivered the same way.
+    (response_url) when `fn` returns. `_Reply` decides which, once. Over HTTP
+    (`bot.app.asgi_app`, an `AckDeadline` on this thread) `fn` runs here, in the listener,
+    and the HTTP layer keeps the budget (`ACK_REPLY_BUDGET_SECONDS`): the answer is not
+    handed to another thread and back. Otherwise `fn` starts on `pool` at once and the
+    listener waits for it. Notes `fn` sends on the way (`respond`) go through
+    response_url. An exception in `fn` becomes its `error_reply`, delivered the same way.
     """
 
     def run(body: dict[str, Any], replier: Respond, client: WebClient, reply: _Reply) -> None:
@@ -115,8 +121,14 @@ def answer_in_ack(fn: Answer, pool: Executor, budget: float | None = None) -> Ca
     def listener(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         replier = replier_for(body, respond, client)
         reply = _Reply(replier)
-        pool.submit(run, body, replier, client, reply)
-        message = reply.wait(ACK_REPLY_BUDGET_SECONDS if budget is None else budget)
+        deadline: AckDeadline | None = getattr(_held, "deadline", None)
+        if deadline is not None:  # over HTTP: the answer runs here, asgi_app keeps the budget
+            deadline.attach(reply)
+            run(body, replier, client, reply)
+            message = reply.wait(0)
+        else:  # Socket Mode (or no HTTP layer): the work runs on the pool, this thread waits
+            pool.submit(run, body, replier, client, reply)
+            message = reply.wait(ACK_REPLY_BUDGET_SECONDS if budget is None else budget)
         if message is None:
             ack()
         else:
@@ -124,6 +136,44 @@ def answer_in_ack(fn: Answer, pool: Executor, budget: float | None = None) -> Ca
 
     listener.__name__ = listener.__qualname__ = fn.__name__
     return listener
+
+
+class AckDeadline:
+    """A slash command's budget kept by the HTTP layer (`bot.app.asgi_app`), so that
+    `answer_in_ack` can answer on the thread that acks: no hand-off to the pool and back,
+    two thread wake-ups fewer per command. The HTTP layer waits for the ack up to the
+    budget; past it, `expire()` and the listener's `_Reply` decide once that the ack goes
+    out empty and the reply follows through response_url. A listener that starts only
+    after the budget (a busy thread pool) hands its reply over at once. `notify` (any
+    thread) wakes the HTTP layer when that is decided."""
+
+    def __init__(self, notify: Callable[[], object]) -> None:
+        self._notify = notify
+        self._lock = threading.Lock()
+        self._reply: _Reply | None = None
+        self._expired = False
+        self.empty = False   # decided: the ack goes out without the reply
+
+    def attach(self, reply: _Reply) -> None:
+        """The listener's reply, before its work starts."""
+        with self._lock:
+            self._reply = reply
+            late = self._expired
+        if late:
+            self._decide(reply)
+
+    def expire(self) -> None:
+        """The budget is over: the reply not ready by now follows through response_url."""
+        with self._lock:
+            self._expired = True
+            reply = self._reply
+        if reply is not None:
+            self._decide(reply)
+
+    def _decide(self, reply: _Reply) -> None:
+        if reply.wait(0) is None:  # not ready: the work sends it when done
+            self.empty = True
+            self._notify()
 
 
 class _Reply:

@@ -8,7 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from bot.listeners.common import ack_then_work, answer_in_ack, work_after_ack
+from bot.listeners.common import AckDeadline, ack_then_work, answer_in_ack, work_after_ack
 from bot.services.errors import UserError
 from messages.errors import bug_message, error_message, note_message
 
@@ -149,3 +149,68 @@ def test_a_bug_is_logged_and_gets_one_short_reply(caplog) -> None:
     assert [r["text"] for r in ack.replies] == [bug_message().text] and respond.sent == []
     (record,) = [r for r in caplog.records if r.exc_info]
     assert "kaboom" in str(record.exc_info[1]) and "/outcome" in record.getMessage()
+
+
+class NoPool:
+    """Over HTTP the slash command's answer is not handed to the pool."""
+
+    def submit(self, *args, **kwargs):
+        raise AssertionError("handed to the pool")
+
+
+def test_over_http_the_answer_runs_on_the_acking_thread() -> None:
+    ran_on, woken = [], []
+    respond = Respond()
+
+    def card(body, r, client):
+        ran_on.append(threading.current_thread())
+        return note_message("the card")
+
+    deadline = AckDeadline(lambda: woken.append(1))
+    ack = Ack()
+    with work_after_ack(deadline):
+        answer_in_ack(card, NoPool())(ack, COMMAND, respond, None)
+    assert ran_on == [threading.current_thread()]
+    assert ack.replies == [{"text": "the card", "blocks": note_message("the card").blocks,
+                            "response_type": "ephemeral"}]
+    deadline.expire()  # the HTTP layer's budget ends after the ack: nothing changes
+    assert not deadline.empty and woken == [] and respond.sent == []
+
+
+def test_over_http_past_the_budget_the_ack_is_empty_and_the_reply_follows_once() -> None:
+    respond, ack = Respond(), Ack()
+    woken = threading.Event()
+    deadline = AckDeadline(woken.set)
+    working, release = threading.Event(), threading.Event()
+
+    def slow(body, r, client):
+        working.set()
+        release.wait(5)
+        return note_message("the card")
+
+    def command() -> None:
+        with work_after_ack(deadline):
+            answer_in_ack(slow, NoPool())(ack, COMMAND, respond, None)
+
+    thread = threading.Thread(target=command)
+    thread.start()
+    assert working.wait(5)
+    deadline.expire()  # what asgi_app does at the budget
+    assert woken.wait(5) and deadline.empty  # the HTTP layer sends the empty ack now
+    release.set()
+    thread.join(5)
+    assert ack.replies == [{}]  # the listener's own ack: empty (asgi_app drops it)
+    assert [r["text"] for r in respond.sent] == ["the card"]
+
+
+def test_over_http_a_command_that_starts_after_its_budget_replies_through_response_url() -> None:
+    """A busy thread pool: the listener starts when the budget is over already."""
+    respond, ack, woken = Respond(), Ack(), []
+    deadline = AckDeadline(lambda: woken.append(1))
+    deadline.expire()  # no listener yet: nothing decided, the HTTP layer waits for it
+    assert not deadline.empty and woken == []
+    with work_after_ack(deadline):
+        answer_in_ack(lambda body, r, client: note_message("the card"), NoPool())(
+            ack, COMMAND, respond, None)
+    assert deadline.empty and woken == [1]
+    assert ack.replies == [{}] and [r["text"] for r in respond.sent] == ["the card"]
