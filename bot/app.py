@@ -219,20 +219,25 @@ def asgi_app(bolt: App, store: Store) -> Any:
         the ack waits for it up to ACK_REPLY_BUDGET_SECONDS, then goes out empty and the
         answer follows through response_url (`AckDeadline`)."""
         loop = asyncio.get_running_loop()
-        decided = asyncio.Event()
-        deadline = AckDeadline(lambda: loop.call_soon_threadsafe(decided.set))
+        ack: asyncio.Future = loop.create_future()  # the dispatch, or None: ack empty now
+
+        def settle(result: Any) -> None:
+            if not ack.done():
+                ack.set_result(result)
+
+        deadline = AckDeadline(lambda: loop.call_soon_threadsafe(settle, None))
         answered = asyncio.ensure_future(run_in_threadpool(dispatch, bolt_request, deadline))
-        done, _ = await asyncio.wait({answered}, timeout=common.ACK_REPLY_BUDGET_SECONDS)
-        if not done:
-            deadline.expire()
-            waiting = asyncio.ensure_future(decided.wait())
-            await asyncio.wait({answered, waiting}, return_when=asyncio.FIRST_COMPLETED)
-            waiting.cancel()
-            if not answered.done():  # the answer follows through response_url
-                _answering.add(answered)
-                answered.add_done_callback(_answered_late)
-                return to_starlette_response(BoltResponse(status=200, body=""))
-        bolt_response, _ = answered.result()  # a command holds no work back
+        answered.add_done_callback(settle)
+        budget = loop.call_later(common.ACK_REPLY_BUDGET_SECONDS, deadline.expire)
+        try:
+            done = await ack
+        finally:
+            budget.cancel()
+        if done is None:  # the answer follows through response_url when it is ready
+            _answering.add(answered)
+            answered.add_done_callback(_answered_late)
+            return to_starlette_response(BoltResponse(status=200, body=""))
+        bolt_response, _ = done.result()  # a command holds no work back
         return to_starlette_response(bolt_response)
 
     async def events(request: Request) -> Response:
