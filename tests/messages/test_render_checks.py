@@ -89,3 +89,32 @@ def test_hot_path_sends_what_the_full_checks_passed(monkeypatch, store, settings
     full = [answer(store, settings, t) for t in texts]
     monkeypatch.delenv(FULL_CHECKS_ENV)
     assert [answer(store, settings, t) for t in texts] == full
+
+
+# -- the templates' code ------------------------------------------------------------------------
+
+INTERPOLATIONS = (
+    '{% macro mention(id) %}<@{{ id | mrkdwn }}>{% endmacro %}'
+    '{{ name }} · {{ mention(user) }} · {{ n | number }} · {{ (a or "n/a") | mrkdwn }}'
+    '{% for x in xs %} {{ x }}{% endfor %}{% autoescape false %} {{ raw }}{% endautoescape %}'
+)
+
+
+def test_the_code_generator_renders_as_jinjas_own() -> None:
+    """messages.render compiles `{{ x }}` without markupsafe's escape() around `finalize`
+    (already Markup): every interpolation must read as with Jinja's own code generator."""
+    import jinja2
+
+    from messages import render
+
+    env = render.environment()
+    stock = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=True,
+                               finalize=render._escaped)
+    stock.filters.update(env.filters)
+    context = {"name": "R&D <Sons> \u202e", "user": "U1>x", "n": 12345.5, "a": None,
+               "xs": ["<a>", 3, render.composed("*ok* &amp;")], "raw": "<raw & kept>"}
+    ours = env.from_string(INTERPOLATIONS).render(**context)
+    assert ours == stock.from_string(INTERPOLATIONS).render(**context)
+    assert ours.startswith("R&amp;D &lt;Sons&gt;  · <@U1&gt;x> · 12,345.5 · n/a")
+    source = env.compile(env.loader.get_source(env, "card.j2")[0], raw=True)
+    assert "(environment.finalize(" in source and "escape(environment.finalize(" not in source
