@@ -454,7 +454,7 @@ def _check_and_store(
     checker = _Checker(sources, file, snap.noun, as_of=as_of, stored_kinds=stored_kinds,
                        max_categories=max_categories)
     writer: _Writer | None = None
-    with store.transaction() as conn, _bulk_writing(conn) as dropped:
+    with store.bulk_commit(), store.transaction() as conn, _bulk_writing(conn) as dropped:
         try:
             for columns, rows in _numbered(snap, sources):
                 canon, parsed = checker.batch(columns, rows)
@@ -489,7 +489,7 @@ def _store_rows(
     now = datetime.now(UTC).isoformat(timespec="seconds")
     throwaway = Problems()  # the first pass already found every problem
     parser = BatchParser(sources, throwaway, as_of)
-    with store.transaction() as conn, _bulk_writing(conn) as dropped:
+    with store.bulk_commit(), store.transaction() as conn, _bulk_writing(conn) as dropped:
         writer = _Writer(conn, store, sources, {p.name: p.kind for p in checked.plans},
                          store_was_empty=bool(dropped))
         try:

@@ -47,6 +47,7 @@ class Store:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._checkpoint: threading.Thread | None = None
         # Keeps an in-memory database alive for the store's lifetime.
         self._anchor = self._connect()
         try:
@@ -116,7 +117,52 @@ class Store:
         finally:
             self._local.depth = depth
 
+    @contextmanager
+    def bulk_commit(self) -> Iterator[None]:
+        """Around a large write transaction: it commits without the automatic checkpoint
+        (which would copy the whole WAL into the database file before the caller could go
+        on), and a checkpoint then runs on a thread of its own while the caller goes on
+        (`checkpoint_in_background`)."""
+        conn = self.conn
+        automatic = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA wal_autocheckpoint = {automatic}")
+        self.checkpoint_in_background()
+
+    def checkpoint_in_background(self) -> None:
+        """Copy the WAL into the database file (a passive checkpoint: readers and writers
+        go on) on a thread with its own connection; `close` waits for it. A checkpoint
+        that cannot finish now is finished by a later one, or by the last close."""
+        if self.path == MEMORY:
+            return
+        self.wait_for_checkpoint()
+
+        def run() -> None:
+            conn = self._connect()
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                pass  # e.g. busy: the next checkpoint copies these pages too
+            finally:
+                with self._lock:
+                    if conn in self._connections:
+                        self._connections.remove(conn)
+                conn.close()
+
+        self._checkpoint = threading.Thread(target=run, name="outcomes-checkpoint")
+        self._checkpoint.start()
+
+    def wait_for_checkpoint(self) -> None:
+        """Wait for the checkpoint `checkpoint_in_background` started, if any."""
+        if self._checkpoint is not None:
+            self._checkpoint.join()
+            self._checkpoint = None
+
     def close(self) -> None:
+        self.wait_for_checkpoint()
         with self._lock:
             for conn in self._connections:
                 conn.close()
