@@ -196,7 +196,8 @@ def _load_book(store: Store, plan: MetricPlan) -> pd.DataFrame:
 
 
 def _lookback(account_codes: np.ndarray, days: np.ndarray, back: int) -> np.ndarray:
-    """Row index of the account's latest snapshot at least `back` days earlier (-1: none).
+    """Row index of the account's latest snapshot at least `back` days earlier (NONE:
+    no such snapshot, the row count, which reads NaN from `_padded` values).
 
     Rows must be sorted by (account, date). One searchsorted over a combined key keeps
     this vectorised for millions of rows.
@@ -211,43 +212,54 @@ def _lookback(account_codes: np.ndarray, days: np.ndarray, back: int) -> np.ndar
     ok &= account_codes[safe] == account_codes
     ok &= (days - days[safe]) <= back + TREND_TOLERANCE_DAYS
     ok &= (days - days[safe]) >= back
-    return np.where(ok, safe, -1)
+    return np.where(ok, safe, len(days))
 
 
 def _previous(accounts: np.ndarray, k: int) -> np.ndarray:
-    """Row index of the account's k-th previous snapshot (-1: none). Rows sorted."""
+    """Row index of the account's k-th previous snapshot (the row count when there is
+    none, as `_lookback`). Rows sorted."""
     n = len(accounts)
     idx = np.arange(n) - k
     ok = idx >= 0
     ok[ok] &= accounts[idx[ok]] == accounts[ok]
-    return np.where(ok, idx, -1).astype("int64")
+    return np.where(ok, idx, n).astype("int64")
 
 
-def _trajectory(t: np.ndarray, days: np.ndarray, prev: list[np.ndarray]
+def _padded(values: np.ndarray) -> np.ndarray:
+    """`values` with a NaN after the last row: indexed by `_lookback` / `_previous`
+    positions, a missing snapshot reads NaN in one gather."""
+    return np.append(values.astype("float64", copy=False), np.nan)
+
+
+def _steps_back(days: np.ndarray, prev: list[np.ndarray]) -> list[np.ndarray]:
+    """Per k-th previous snapshot (k = 1 .. SLOPE_SNAPSHOTS - 1): its distance back in
+    30-day units (any value where there is none: those rows are masked by NaN values).
+    The same for every metric, so computed once."""
+    ext = np.append(days, days[-1] if len(days) else 0)
+    return [(ext[i] - days) / 30.0 for i in prev[:SLOPE_SNAPSHOTS - 1]]
+
+
+def _trajectory(t: np.ndarray, prev: list[np.ndarray], steps: list[np.ndarray]
                 ) -> dict[str, np.ndarray]:
     """Slope (per 30 days, over the last SLOPE_SNAPSHOTS) and drawdown from the peak
     (over the last PEAK_SNAPSHOTS) of one (transformed) metric; each value k snapshots
-    back is looked up once."""
+    back is looked up once (`prev`, with `steps` their distances back, `_steps_back`)."""
     n = len(t)
-    c = np.zeros(n)
+    ext = _padded(t)
+    # k = 0: this snapshot, at distance 0.
+    ok = ~np.isnan(t)
+    c = ok.astype("float64")
     sx = np.zeros(n)
-    sy = np.zeros(n)
+    sy = np.where(ok, t, 0.0)
     sxx = np.zeros(n)
     sxy = np.zeros(n)
     peak = t.copy()
-    for k in range(max(SLOPE_SNAPSHOTS, PEAK_SNAPSHOTS)):
-        if k == 0:
-            y, x = t, np.zeros(n)
-        else:
-            i = prev[k - 1]
-            back = i >= 0
-            safe = np.maximum(i, 0)
-            y = np.where(back, t[safe], np.nan)
-            x = np.where(back, (days[safe] - days) / 30.0, np.nan)
-            peak = np.fmax(peak, y)
+    for k in range(1, max(SLOPE_SNAPSHOTS, PEAK_SNAPSHOTS)):
+        y = ext[prev[k - 1]]   # NaN: no such snapshot, or a blank in it
+        np.fmax(peak, y, out=peak)
         if k < SLOPE_SNAPSHOTS:
-            ok = ~np.isnan(y) & ~np.isnan(x)
-            y0, x0 = np.where(ok, y, 0.0), np.where(ok, x, 0.0)
+            ok = ~np.isnan(y)
+            x0, y0 = np.where(ok, steps[k - 1], 0.0), np.where(ok, y, 0.0)
             c += ok
             sx += x0
             sy += y0
@@ -288,9 +300,9 @@ def _recent_level(t: np.ndarray, prev: list[np.ndarray]) -> np.ndarray:
     missing snapshots skipped; NaN when all are blank)."""
     total = np.where(np.isnan(t), 0.0, t)
     count = (~np.isnan(t)).astype("float64")
+    ext = _padded(t)
     for k in range(SMOOTH_SNAPSHOTS - 1):
-        i = prev[k]
-        v = np.where(i >= 0, t[np.maximum(i, 0)], np.nan)
+        v = ext[prev[k]]
         known = ~np.isnan(v)
         total += np.where(known, v, 0.0)
         count += known
@@ -312,6 +324,7 @@ def build_features(book: pd.DataFrame, plan: MetricPlan, horizon_days: int = 90)
         raise ValueError("book must be sorted by account_id, as_of with one row per pair")
     lags = {suffix: _lookback(accounts, days, back) for suffix, back in TREND_WINDOWS.items()}
     prev = [_previous(accounts, k) for k in range(1, PEAK_SNAPSHOTS)]
+    steps = _steps_back(days, prev)
 
     data: dict[str, np.ndarray] = {}
     base_of: dict[str, str] = {}
@@ -327,16 +340,16 @@ def build_features(book: pd.DataFrame, plan: MetricPlan, horizon_days: int = 90)
         """The value, its changes over `suffixes`; returns its recent level (see module doc)."""
         add(name, values, base)
         level = _recent_level(_scale(values), prev)
+        padded = _padded(level)
         for suffix in suffixes:
-            idx = lags[suffix]
-            before = np.where(idx >= 0, level[np.maximum(idx, 0)], np.nan)
+            before = padded[lags[suffix]]
             add(f"{name}{TREND_SEP}{suffix}", level - before, base)
         return level
 
     for metric in plan.numeric:
         values = book[metric].to_numpy(dtype="float64")
         level = add_with_trends(metric, values, metric)
-        for name, col in _trajectory(level, days, prev).items():
+        for name, col in _trajectory(level, prev, steps).items():
             add(f"{metric}{TREND_SEP}{name}", col, metric)
         filled = values[~np.isnan(values)]
         if _nonneg(values) and float((filled == 0).mean()) >= SPARSE_ZERO_SHARE:
