@@ -237,8 +237,9 @@ def asgi_app(bolt: App, store: Store) -> Any:
             _answering.add(answered)
             answered.add_done_callback(_answered_late)
             return to_starlette_response(BoltResponse(status=200, body=""))
-        bolt_response, _ = done.result()  # a command holds no work back
-        return to_starlette_response(bolt_response)
+        bolt_response, jobs = done.result()
+        ack = to_starlette_response(bolt_response)
+        return AckThenWork(ack, jobs) if jobs else ack
 
     async def events(request: Request) -> Response:
         body = await request.body()
