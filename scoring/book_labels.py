@@ -59,8 +59,8 @@ def _dirty_dates(store: Store, dates: list[str], rows_at: dict[str, int], horizo
 def _rows_from(fresh: Sequence[StoredRows], dates: list[str]) -> dict[str, np.ndarray] | None:
     """The label columns of the fresh rows at these dates, or None if some must be read
     back: only a date the store had no rows of before an ingest holds exactly its rows.
-    Accounts and dates come as codes (see `_count`), from Arrow: no Python string per row,
-    and each row's date looked up through the few distinct dates."""
+    Accounts and dates come as codes (see `_count`) from the ingest's own codes: no
+    string per row is hashed again; several ingests' accounts are matched by their ids."""
     import pyarrow as pa
 
     if not all(any(d in f.new_dates for f in fresh) for d in dates):
@@ -68,17 +68,25 @@ def _rows_from(fresh: Sequence[StoredRows], dates: list[str]) -> dict[str, np.nd
     position = {d: i for i, d in enumerate(dates)}
     parts = []
     for f in fresh:
-        encoded = f.as_of.combine_chunks().dictionary_encode()
         lut = np.array([position[d] if d in f.new_dates and d in position else -1
-                        for d in encoded.dictionary.to_pylist()] + [-1], dtype="int64")
-        code = lut[encoded.indices.fill_null(len(lut) - 1).to_numpy(zero_copy_only=False)]
+                        for d in f.days] + [-1], dtype="int64")
+        code = lut[f.day]  # a row's date, as a position in `dates`
         keep = code >= 0
         if keep.any():
             parts.append((f, keep, code[keep]))
-    ids = [f.account_id.combine_chunks() for f, _, _ in parts]
-    ids = [a if k.all() else a.filter(pa.array(k)) for a, (_, k, _) in zip(ids, parts, strict=True)]
+    if len(parts) == 1:
+        f, keep, _ = parts[0]
+        account = f.account if keep.all() else f.account[keep]
+    else:  # one code per id over every part: each part's ids mapped once, not each row
+        known = pa.concat_arrays([f.account_ids for f, _, _ in parts]).dictionary_encode()
+        remap = known.indices.to_numpy(zero_copy_only=False)
+        account, start = [], 0
+        for f, keep, _ in parts:
+            account.append(remap[start:start + len(f.account_ids)][f.account[keep]])
+            start += len(f.account_ids)
+        account = np.concatenate(account)
     return {
-        "account": pa.concat_arrays(ids).dictionary_encode().indices.to_numpy(zero_copy_only=False),
+        "account": account,
         "date_code": np.concatenate([c for _, _, c in parts]),
         "dates": dates,
         "left": np.concatenate([f.left[k] for f, k, _ in parts]),

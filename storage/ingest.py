@@ -140,10 +140,10 @@ def _numbered(snap: BatchSource, sources: Mapping[str, str]) -> Iterator[tuple[d
 
 
 def _codes(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
-    """The distinct non-null values, and each row's index among them (-1 for null)."""
-    distinct = pa.compute.unique(values).drop_null()
-    codes = pa.compute.index_in(values, value_set=distinct)
-    return distinct, pa.compute.fill_null(codes, -1).to_numpy().astype("int64")
+    """The distinct non-null values, and each row's index among them (-1 for null): one
+    dictionary encoding (its chunks share one dictionary, so combining them is free)."""
+    encoded = values.dictionary_encode().combine_chunks()
+    return encoded.dictionary, pa.compute.fill_null(encoded.indices, -1).to_numpy().astype("int64")
 
 
 def _repeated(keys: np.ndarray, span: int) -> np.ndarray:
@@ -158,13 +158,12 @@ def _repeated(keys: np.ndarray, span: int) -> np.ndarray:
     return repeated
 
 
-def _duplicate_rows(account: np.ndarray, days: pa.ChunkedArray, rows: np.ndarray) -> np.ndarray:
+def _duplicate_rows(account: np.ndarray, day: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Row numbers of every (account, date) that occurs more than once, in order.
 
-    `account`: each row's account code (-1 where blank); a row with a blank or bad date
-    or id is no duplicate (that is its own error). Keys are integers, counted in numpy:
-    no Python object and no string hashed per row."""
-    _, day = _codes(days)
+    `account`, `day`: each row's account and date code (`_codes`; -1 where blank or bad:
+    such a row is no duplicate, that is its own error). Keys are integers, counted in
+    numpy: no Python object and no string hashed per row."""
     keyed = (account >= 0) & (day >= 0)
     keys = account * (int(day.max(initial=0)) + 1) + day
     if not keyed.all():
@@ -180,9 +179,13 @@ def _duplicate_rows(account: np.ndarray, days: pa.ChunkedArray, rows: np.ndarray
 class _Checked:
     plans: list[ColumnPlan]
     rows: int
-    accounts: set[str]
+    accounts: pa.Array  # the distinct account ids
     dates: set[str]
     warnings: list[str]
+    # Each row's account (index into `accounts`) and date (index into `days`), in order.
+    account: np.ndarray = field(default_factory=lambda: np.zeros(0, "int64"), repr=False)
+    day: np.ndarray = field(default_factory=lambda: np.zeros(0, "int64"), repr=False)
+    days: pa.Array = field(default_factory=lambda: pa.array([], pa.string()), repr=False)
 
 
 @dataclass
@@ -190,8 +193,10 @@ class StoredRows:
     """What the outcome labels need of the rows just stored, kept from the ingest so the
     book's label summary need not read them back (`scoring.book_labels`)."""
 
-    account_id: pa.ChunkedArray
-    as_of: pa.ChunkedArray
+    account: np.ndarray  # each row's account: an index into account_ids
+    account_ids: pa.Array
+    day: np.ndarray  # each row's as_of: an index into days
+    days: list[str]
     left: np.ndarray  # status is churned
     arr: np.ndarray  # float64, NaN = blank
     churned: np.ndarray  # explicit labels, float64, NaN = blank
@@ -247,11 +252,10 @@ class _Checker:
 
     def finish(self) -> _Checked:
         problems = self.problems
-        ids = pa.chunked_array(self.ids, pa.string())
-        accounts, account = _codes(ids)
+        accounts, account = _codes(pa.chunked_array(self.ids, pa.string()))
+        days, day = _codes(pa.chunked_array(self.days, pa.string()))
         if self.rows:
-            dup = _duplicate_rows(account, pa.chunked_array(self.days, pa.string()),
-                                  np.concatenate(self.numbers))
+            dup = _duplicate_rows(account, day, np.concatenate(self.numbers))
             if len(dup):
                 problems.add_rows("account_id, as_of", "repeats the same account and date",
                                   RowNumbers(dup[:MAX_ROWS_NAMED].tolist(), len(dup)))
@@ -271,7 +275,7 @@ class _Checker:
         if self.no_at:
             warnings.append(f"{self.no_at} owner_email values have no '@'; those owners cannot "
                             "be found in Slack")
-        return _Checked(plans, self.rows, set(accounts.to_pylist()), self.dates, warnings)
+        return _Checked(plans, self.rows, accounts, self.dates, warnings, account, day, days)
 
 
 def _validate(
@@ -334,8 +338,7 @@ class _Writer:
         self.sql = (f"INSERT INTO snapshots ({quoted}) VALUES ({', '.join('?' * len(columns))}) "
                     f"ON CONFLICT (account_id, as_of) DO "
                     f"{'UPDATE SET ' + updates if updates else 'NOTHING'}")
-        self.kept: dict[str, list] = {k: [] for k in ("account_id", "as_of", "left", "arr",
-                                                      "churned", "upsold")}
+        self.kept: dict[str, list] = {k: [] for k in ("left", "arr", "churned", "upsold")}
         self.seen_dates: set[str] = set()
         self.new_dates: set[str] = set()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outcomes-ingest")
@@ -352,8 +355,6 @@ class _Writer:
         self.flush()
         self._pending = self._pool.submit(self._insert, days, columns)
         kept = self.kept
-        kept["account_id"].append(canon["account_id"])
-        kept["as_of"].append(canon["as_of"])
         status = canon["status"]
         kept["left"].append(pa.compute.fill_null(pa.compute.equal(status, "churned"), False)
                             .to_numpy(zero_copy_only=False))
@@ -397,13 +398,14 @@ class _Writer:
                 self.conn.execute("UPDATE metrics SET kind = 'numeric' WHERE name = ? AND kind = 'boolean'",
                                   (plan.name,))
 
-    def stored_rows(self) -> StoredRows:
+    def stored_rows(self, checked: _Checked) -> StoredRows:
+        """The rows written, with the account and date codes the checks made of them."""
         k = self.kept
         cat = (lambda xs, dtype: np.concatenate(xs) if xs else np.zeros(0, dtype))
-        return StoredRows(pa.chunked_array(k["account_id"], pa.string()),
-                          pa.chunked_array(k["as_of"], pa.string()), cat(k["left"], bool),
-                          cat(k["arr"], "float64"), cat(k["churned"], "float64"),
-                          cat(k["upsold"], "float64"), self.new_dates)
+        return StoredRows(checked.account, checked.accounts, checked.day, checked.days.to_pylist(),
+                          cat(k["left"], bool), cat(k["arr"], "float64"),
+                          cat(k["churned"], "float64"), cat(k["upsold"], "float64"),
+                          self.new_dates)
 
 
 @contextmanager
@@ -432,7 +434,8 @@ def _build_indexes(conn: sqlite3.Connection, dropped: list[str]) -> None:
 def _finish_store(conn: sqlite3.Connection, checked: _Checked, sha: str, file: str, now: str,
                   *, only_these: bool = False) -> None:
     """`only_these`: the store held no other snapshots (every account is one of this source)."""
-    _refresh_accounts(conn, checked.accounts, every_account=only_these)
+    _refresh_accounts(conn, () if only_these else checked.accounts.to_pylist(),
+                      every_account=only_these)
     conn.execute(
         "INSERT INTO ingests (file, sha256, rows, accounts, first_as_of, last_as_of, ingested_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -478,7 +481,7 @@ def _check_and_store(
         only_these = bool(dropped)
         _build_indexes(conn, dropped)
         _finish_store(conn, checked, snap.fingerprint, file, now, only_these=only_these)
-    return checked, writer.stored_rows()
+    return checked, writer.stored_rows(checked)
 
 
 def _store_rows(
@@ -504,7 +507,7 @@ def _store_rows(
         only_these = bool(dropped)
         _build_indexes(conn, dropped)
         _finish_store(conn, checked, sha, file, now, only_these=only_these)
-    return writer.stored_rows()
+    return writer.stored_rows(checked)
 
 
 # One index-only pass for each account's first and last date, then one row look-up
@@ -630,7 +633,7 @@ def ingest_batches(
         raise IngestError(file, [(None, str(exc), [])], snap.noun) from None
     report.rows = checked.rows
     report.accounts = len(checked.accounts)
-    report.new_accounts = (len(checked.accounts - set(store.frame(
+    report.new_accounts = (len(set(checked.accounts.to_pylist()) - set(store.frame(
         "SELECT account_id FROM accounts")["account_id"])) if check_only
         else store.scalar("SELECT count(*) FROM accounts") - before)
     report.dates = sorted(checked.dates)

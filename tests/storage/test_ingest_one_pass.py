@@ -98,12 +98,12 @@ def test_duplicates_are_found_the_same_in_a_dense_and_a_sparse_key_space() -> No
     expected = [r for r, (a, d) in zip(rows, pairs, strict=True)
                 if a >= 0 and d >= 0 and seen[(a, d)] > 1]
     assert expected  # the case holds duplicates
-    got = ingest._duplicate_rows(account, days, rows)
+    got = ingest._duplicate_rows(account, day, rows)
     assert got.tolist() == expected
     # The same keys spread far apart (the sort path) give the same rows.
-    assert ingest._duplicate_rows(np.where(account >= 0, account * 10_000, -1), days,
+    assert ingest._duplicate_rows(np.where(account >= 0, account * 10_000, -1), day,
                                   rows).tolist() == expected
-    assert ingest._duplicate_rows(np.arange(n), days, rows).tolist() == []
+    assert ingest._duplicate_rows(np.arange(n), day, rows).tolist() == []
 
 
 def test_first_ingest_builds_the_snapshot_indexes_after_the_rows(tmp_path: Path) -> None:
