@@ -39,11 +39,15 @@ MIN_TRUSTED_POSITIVE_ACCOUNTS = 30
 SEED_OFFSET = 1009
 
 
-def weighted_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None) -> float | None:
-    """ROC AUC with row weights (ties count half); None with one class only."""
+def weighted_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None, *,
+                 bucket: np.ndarray | None = None) -> float | None:
+    """ROC AUC with row weights (ties count half); None with one class only. `bucket`:
+    each row's rank among the distinct values of `p` (`np.unique(p, return_inverse=True)`),
+    when many weightings of the same scores are measured (the bootstrap)."""
     y = np.asarray(y).astype(bool)
     w = np.ones(len(y)) if w is None else np.asarray(w, dtype="float64")
-    _, bucket = np.unique(p, return_inverse=True)
+    if bucket is None:
+        bucket = np.unique(p, return_inverse=True)[1]
     pos = np.bincount(bucket, weights=w * y)
     neg = np.bincount(bucket, weights=w * ~y)
     tp, tn = pos.sum(), neg.sum()
@@ -71,7 +75,9 @@ def grouped_intervals(y: np.ndarray, scores: dict[str, np.ndarray], groups: np.n
         auc = weighted_auc(y, p)
         pr = float(average_precision_score(y, p)) if 0 < y.sum() < len(y) else None
         pb = p[rows]
-        aucs = [a for a in (weighted_auc(yb, pb, w) for w in draws) if a is not None]
+        ranks = np.unique(pb, return_inverse=True)[1]   # the same for every draw
+        aucs = [a for a in (weighted_auc(yb, pb, w, bucket=ranks) for w in draws)
+                if a is not None]
         prs = [float(average_precision_score(yb, pb, sample_weight=w)) for w in draws[:BOOTSTRAP_PR]
                if 0 < (w * yb).sum() < w.sum()]
         lo, hi = (np.percentile(aucs, [2.5, 97.5]) if len(aucs) >= 20 else (None, None))
