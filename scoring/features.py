@@ -422,12 +422,14 @@ def usable_columns(frame: pd.DataFrame, numeric: list[str], categorical: list[st
 
 
 def _varies(column: pd.Series, rows: np.ndarray | None = None) -> bool:
-    """nunique(dropna=True) > 1, without counting every distinct value of a big column."""
+    """nunique(dropna=True) > 1, without counting every distinct value of a big column
+    (text columns compared where they are stored, in Arrow, not as Python strings)."""
+    if column.dtype.kind != "f":
+        known = (column if rows is None else column.iloc[rows]).dropna()
+        return len(known) > 1 and bool((known != known.iloc[0]).any())
     values = column.to_numpy()
     if rows is not None:
         values = values[rows]
-    if values.dtype.kind != "f":
-        return pd.Series(values).nunique(dropna=True) > 1
     known = values[~np.isnan(values)]
     return known.size > 1 and bool((known != known[0]).any())
 

@@ -261,6 +261,16 @@ class Folds:
     cutoffs: list[str | None] = field(default_factory=list)
 
 
+def day_numbers(as_of: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct ISO dates of `as_of` (sorted), their day numbers (days since
+    1970-01-01) and each row's day number. The few distinct dates are parsed, not every
+    row's (a million rows hold a few dozen dates)."""
+    codes, dates = pd.factorize(np.asarray(as_of).astype(object), sort=True)
+    dates = np.asarray(dates, dtype=object)
+    date_days = pd.to_datetime(dates).to_numpy().astype("datetime64[D]").astype("int64")
+    return dates, date_days, date_days[codes]
+
+
 def walk_forward_folds(as_of: np.ndarray, y: np.ndarray, groups: np.ndarray,
                        horizon_days: int, seed: int, k: int = CUTOFFS) -> Folds:
     """Walk-forward folds in time (see module doc); account folds without a history.
@@ -271,10 +281,7 @@ def walk_forward_folds(as_of: np.ndarray, y: np.ndarray, groups: np.ndarray,
     too short for k (at least 2; otherwise account folds). Account folds: every account
     in one fold, stratified on whether it ever had a positive outcome.
     """
-    as_of = np.asarray(as_of).astype(str)
-    dates = np.unique(as_of)
-    day = pd.to_datetime(as_of).to_numpy().astype("datetime64[D]").astype("int64")
-    date_days = pd.to_datetime(dates).to_numpy().astype("datetime64[D]").astype("int64")
+    dates, date_days, day = day_numbers(as_of)
     for blocks in range(k, 1, -1):
         per = max(1, round(TEST_SHARE * len(dates) / blocks))
         first = len(dates) - per * blocks
@@ -532,7 +539,7 @@ def _train_model(
         metrics["provisional_reason"] = (
             f"only {positives} known {what} outcomes ({accounts} account{'s' if accounts != 1 else ''})"
             f" to learn from, and {min_positive_labels} are needed")
-    days = pd.to_datetime(as_of).to_numpy().astype("datetime64[D]").astype("int64")
+    days = day_numbers(as_of)[2]
 
     folds = walk_forward_folds(as_of, y, groups, horizon_days, seed)
     metrics["validation"] = folds.scheme

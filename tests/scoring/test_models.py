@@ -159,3 +159,31 @@ def test_human_labels():
     assert human_label("logins_30d") == "Logins (30d)"
     assert human_label("feature_adoption_pct") == "Feature adoption (%)"
     assert human_label("nps") == "NPS"
+
+
+@pytest.mark.parametrize("dtype", [object, "str"])
+def test_usable_columns_keep_what_varies_among_the_training_rows(dtype):
+    from scoring.features import usable_columns
+
+    frame = pd.DataFrame({
+        "flat": [2.0, 2.0, np.nan, 2.0], "moves": [1.0, np.nan, 1.0, 3.0],
+        "blank": [np.nan] * 4,
+        "plan": pd.Series(["pro", None, "pro", "team"], dtype=dtype),
+        "region": pd.Series([None, "EU", "EU", None], dtype=dtype),
+    })
+    numeric, categorical = ["flat", "moves", "blank"], ["plan", "region"]
+    assert usable_columns(frame, numeric, categorical) == (["moves"], ["plan"])
+    # Among rows 0-2 only nothing varies: 'moves' is 1 twice, 'plan' is 'pro'.
+    assert usable_columns(frame, numeric, categorical, np.array([0, 1, 2])) == ([], [])
+    assert usable_columns(frame, numeric, categorical, np.array([2, 3])) == (["moves"], ["plan"])
+
+
+def test_day_numbers_parse_each_distinct_date_once():
+    from scoring.models import day_numbers
+
+    as_of = np.array(["2026-02-28", "2026-01-31", "2026-02-28", "2024-02-29"], dtype=object)
+    dates, date_days, day = day_numbers(as_of)
+    assert list(dates) == ["2024-02-29", "2026-01-31", "2026-02-28"]
+    expected = pd.to_datetime(as_of).to_numpy().astype("datetime64[D]").astype("int64")
+    assert day.tolist() == expected.tolist()
+    assert date_days.tolist() == sorted(set(expected.tolist()))
