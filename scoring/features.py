@@ -196,8 +196,8 @@ def _load_book(store: Store, plan: MetricPlan) -> pd.DataFrame:
 
 
 def _lookback(account_codes: np.ndarray, days: np.ndarray, back: int) -> np.ndarray:
-    """Row index of the account's latest snapshot at least `back` days earlier (NONE:
-    no such snapshot, the row count, which reads NaN from `_padded` values).
+    """Row index of the account's latest snapshot at least `back` days earlier; the row
+    count when there is none (one past the end: it reads NaN from `_padded` values).
 
     Rows must be sorted by (account, date). One searchsorted over a combined key keeps
     this vectorised for millions of rows.
