@@ -1,6 +1,6 @@
 """Benchmark: `/outcome <account>` on a 100k-account book, end to end through HTTP.
 
-    .venv/bin/python bench/bench_lookup.py [--accounts 100000] [--requests 500] [--rebuild]
+    .venv/bin/python bench/bench_lookup.py [--accounts 100000] [--requests 2000] [--rebuild]
 
 The book: `storage.demo_book` (100k accounts, 2 monthly snapshots, all customers
 from the start) ingested with the real `ingest_file`; scores, models, segments,
@@ -157,7 +157,7 @@ def server_log(proc: subprocess.Popen) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--db", default=str(Path(tempfile.gettempdir()) / "outcomes-bench-lookup.db"))
     parser.add_argument("--rebuild", action="store_true", help="Rebuild the book even if --db exists.")
