@@ -238,8 +238,8 @@ def asgi_app(bolt: App, store: Store) -> Any:
             answered.add_done_callback(_answered_late)
             return to_starlette_response(BoltResponse(status=200, body=""))
         bolt_response, jobs = done.result()
-        ack = to_starlette_response(bolt_response)
-        return AckThenWork(ack, jobs) if jobs else ack
+        response = to_starlette_response(bolt_response)
+        return AckThenWork(response, jobs) if jobs else response
 
     async def events(request: Request) -> Response:
         body = await request.body()

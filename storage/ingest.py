@@ -224,7 +224,6 @@ class _Checker:
         self.ids: list[pa.Array] = []
         self.days: list[pa.Array] = []
         self.numbers: list[np.ndarray] = []
-        self.dates: set[str] = set()
         self.rows = 0
         self.no_at = 0
 
@@ -236,7 +235,6 @@ class _Checker:
         self.ids.append(ids)
         self.days.append(days)
         self.numbers.append(rows)
-        self.dates.update(pa.compute.unique(days.drop_null()).to_pylist())
         mails = canon["owner_email"]
         self.no_at += int(pa.compute.sum(pa.compute.invert(
             pa.compute.match_substring(mails.drop_null(), "@"))).as_py() or 0)
@@ -275,7 +273,8 @@ class _Checker:
         if self.no_at:
             warnings.append(f"{self.no_at} owner_email values have no '@'; those owners cannot "
                             "be found in Slack")
-        return _Checked(plans, self.rows, accounts, self.dates, warnings, account, day, days)
+        return _Checked(plans, self.rows, accounts, set(days.to_pylist()), warnings, account,
+                        day, days)
 
 
 def _validate(

@@ -109,7 +109,7 @@ def open_snapshot_file(path: str | Path) -> SnapshotFile:
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 22):
+        while chunk := fh.read(HASH_BLOCK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
 
