@@ -138,19 +138,17 @@ def _weights(by_component: np.ndarray, components: list[str]) -> dict[str, float
 
 def leading_indicators(model: Any, base_of: dict[str, str],
                        component_of: Callable[[str], str | None], seed: int,
-                       X: pd.DataFrame, kind: str | None = None,
+                       X: pd.DataFrame, rows: np.ndarray | None = None, kind: str | None = None,
                        ) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Indicator rows of the final model and the context features' share (see module doc).
 
-    `X` are the rows to explain (the latest rows of the book); `model` a TrainedModel
-    (its `pipeline`, `features`, `categorical`, `kind`).
+    `X` holds the rows to explain (the latest rows of the book): all of them, or those at
+    positions `rows` (only the sample measured is copied out of X); `model` a
+    TrainedModel (its `pipeline`, `features`, `categorical`, `kind`).
     """
     kind = kind or model.kind
     features = list(model.features)
-    rng = np.random.default_rng(seed)
-    if len(X) > IMPORTANCE_ROWS:
-        X = X.iloc[np.sort(rng.choice(len(X), IMPORTANCE_ROWS, replace=False))]
-    X = X[features].reset_index(drop=True)
+    X = X.iloc[_importance_rows(len(X), rows, seed)][features].reset_index(drop=True)
     basis = indicator_basis(model.pipeline, features, X, base_of, component_of,
                             set(model.categorical))
     weights = _weights(basis.by_component, basis.components)
@@ -207,18 +205,26 @@ def indicator_intervals(basis: IndicatorBasis, groups: np.ndarray, seed: int,
 
 def weight_intervals(model: Any, base_of: dict[str, str],
                      component_of: Callable[[str], str | None], seed: int, X: pd.DataFrame,
-                     accounts: np.ndarray, level: float = 0.9) -> dict[str, tuple[float, float]]:
+                     accounts: np.ndarray, rows: np.ndarray | None = None, level: float = 0.9,
+                     ) -> dict[str, tuple[float, float]]:
     """The bootstrap interval (over accounts) of each component's weight in `model`, on the
-    same rows and the same sample as `leading_indicators` (for `outcomes evaluate`)."""
+    same rows and the same sample as `leading_indicators` (for `outcomes evaluate`);
+    `accounts` holds the account of each row of X."""
     features = list(model.features)
-    rng = np.random.default_rng(seed)
-    accounts = np.asarray(accounts)
-    if len(X) > IMPORTANCE_ROWS:
-        pick = np.sort(rng.choice(len(X), IMPORTANCE_ROWS, replace=False))
-        X, accounts = X.iloc[pick], accounts[pick]
-    basis = indicator_basis(model.pipeline, features, X[features].reset_index(drop=True), base_of,
-                            component_of, set(model.categorical))
-    return indicator_intervals(basis, accounts, seed, level=level)
+    pick = _importance_rows(len(X), rows, seed)
+    basis = indicator_basis(model.pipeline, features, X.iloc[pick][features].reset_index(drop=True),
+                            base_of, component_of, set(model.categorical))
+    return indicator_intervals(basis, np.asarray(accounts)[pick], seed, level=level)
+
+
+def _importance_rows(n: int, rows: np.ndarray | None, seed: int) -> np.ndarray:
+    """Positions (of n rows) the indicators are measured on: `rows` (default all), or a
+    seeded sample of IMPORTANCE_ROWS of them, in their order."""
+    rows = np.arange(n) if rows is None else np.asarray(rows)
+    if len(rows) > IMPORTANCE_ROWS:
+        rng = np.random.default_rng(seed)
+        rows = rows[np.sort(rng.choice(len(rows), IMPORTANCE_ROWS, replace=False))]
+    return rows
 
 
 def _fix_rounding(rows: list[dict[str, Any]]) -> None:

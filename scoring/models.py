@@ -507,8 +507,8 @@ def _train_model(
     to learn (no positives or no negatives).
     """
     y = np.asarray(y, dtype="int64")
-    as_of = np.asarray(as_of).astype(str).astype(object)
-    groups = np.asarray(groups if groups is not None else np.arange(len(y))).astype(str)
+    as_of = _text(as_of)
+    groups = _text(groups if groups is not None else np.arange(len(y)))
     positives = int(y.sum())
     if positives == 0 or positives == len(y):
         what = "no account" if positives == 0 else "every account"
@@ -669,6 +669,13 @@ def _train_model(
         backtest=backtest, validation_X=val_X, validation_y=val_y, validation_model=val_model,
         warnings=warnings,
     )
+
+
+def _text(values: Any) -> np.ndarray:
+    """`values` as an object array of strings; an object array is taken as it is (the
+    features' keys: no new string per row for each model trained)."""
+    values = np.asarray(values)
+    return values if values.dtype == object else values.astype(str).astype(object)
 
 
 def _usable(X: pd.DataFrame, numeric: list[str], categorical: list[str],

@@ -10,11 +10,13 @@ leaves the previous state intact, and the same data always gives the same scores
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -62,10 +64,10 @@ EXPLAIN_COLUMNS = ("previous_as_of", "previous_health_score", "previous_renewal_
                    "previous_upsell_index", "movement", "data_gaps")
 RATE_SAMPLE = 300_000
 
+T = TypeVar("T")
 ProgressFn = Callable[[str, int, int], None]   # (stage, step done, steps in all)
-STAGES = ("Checking data", "Loading snapshots", "Features and labels", "Training churn model",
-          "Training upsell model", "Leading indicators", "Scoring", "Segments", "Drivers",
-          "Saving")
+STAGES = ("Checking data", "Loading snapshots", "Features and labels", "Training models",
+          "Scoring", "Segments", "Drivers", "Saving")
 
 
 @dataclass
@@ -198,6 +200,51 @@ def _train(kind: str, prepared: _Prepared, settings: ScoringSettings) -> Trained
     )
 
 
+def _trained_entry(kind: str, prepared: _Prepared, settings: ScoringSettings, fp: str,
+                   recent: np.ndarray) -> dict[str, Any]:
+    """Train one model, summarise its backtest and measure its Leading Indicators (on the
+    rows of the latest dates, `recent`): the model entry the rest of the run uses."""
+    model = _train(kind, prepared, settings)
+    bt = model.metrics["backtest"] = summarise_backtest(model, settings)
+    # The headline figures are the out-of-time backtest's (what `evaluate` reports).
+    model.metrics["roc_auc"] = bt["roc_auc"] if bt else None
+    model.metrics["pr_auc"] = bt["pr_auc"] if bt else None
+    fs = prepared.features
+    rows, context = explain.leading_indicators(
+        model, fs.base_of, settings.component_of, settings.seed, fs.frame, recent)
+    model.metrics["context_importance"] = context
+    model.metrics["indicator_rows"] = (
+        f"final model, {len(recent):,} rows of the latest {INDICATOR_DATES} dates")
+    return {"version": _version(kind, model, fp), "pipeline": model.pipeline,
+            "calibration": model.calibration, "features": model.features,
+            "metrics": model.metrics, "provisional": model.provisional, "trained": model,
+            "indicators": rows}
+
+
+def _each_model(work: Callable[[str], T], kinds: Sequence[str]) -> dict[str, T | BaseException]:
+    """`work(kind)` for each model kind, side by side on one thread per kind when the
+    machine has a core for each: what a model's work spends its time in (tree histograms,
+    predictions, matrix products) runs without the GIL, single-threaded in OpenMP (see
+    score_book), so two kinds take about the time of the slower one. Each kind's work
+    uses its own seeded generator: the results are those of one kind after the other.
+    Returns each kind's result, or the exception its work raised."""
+    results: dict[str, T | BaseException] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(len(kinds), _cores())),
+                            thread_name_prefix="outcomes-model") as pool:
+        futures = {kind: pool.submit(work, kind) for kind in kinds}
+        for kind, future in futures.items():
+            error = future.exception()
+            results[kind] = error if error is not None else future.result()
+    return results
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _predict(model: dict[str, Any], X: pd.DataFrame) -> np.ndarray:
     """Calibrated probabilities of a model entry (pipeline, features, calibration)."""
     return calibrate(predict_positive(model["pipeline"], X, model["features"]),
@@ -209,9 +256,10 @@ def score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn 
     """Train when the data changed, then score every unscored snapshot row (see module doc).
 
     Raises ScoringError when the store has no snapshots or no churn outcome is known.
-    Runs single-threaded: OpenMP threads in gradient boosting slow down many times over
-    when another process (the Slack app, a second job) holds a core, and the run must
-    stay predictable on a small shared machine.
+    OpenMP and BLAS run single-threaded: their threads in gradient boosting slow down many
+    times over when another process (the Slack app, a second job) holds a core, and the
+    run must stay predictable on a small shared machine. The two models are trained side
+    by side instead (`_each_model`), one Python thread each.
     """
     with single_thread():
         return _score_book(store, settings, progress=progress, clock=clock)
@@ -223,7 +271,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     now = (clock or (lambda: datetime.now(UTC)))().isoformat(timespec="seconds")
     report = ScoreReport()
     step = _stepper(progress, report.timings)
-    step(0)
+    step("Checking data")
     if not store.scalar("SELECT count(*) FROM snapshots"):
         raise ScoringError("no snapshots stored yet: run `outcomes ingest FILE` first")
     fp = fingerprint(store, settings)
@@ -239,10 +287,10 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
         report.seconds = time.perf_counter() - started
         return report
 
-    step(1)
+    step("Loading snapshots")
     prepared = _prepare(store, settings)
     fs = prepared.features
-    step(2)
+    step("Features and labels")
     models: dict[str, dict[str, Any]] = {}
     if reuse:
         for kind, row in active.items():
@@ -252,38 +300,23 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
                 "provisional": bool(row["provisional"])}
     else:
         report.trained = True
-        for i, kind in enumerate(("churn", "upsell")):
-            step(3 + i)
-            try:
-                model = _train(kind, prepared, settings)
-            except ModelError as exc:
+        step("Training models")
+        recent = _recent_rows(fs.keys["as_of"].to_numpy())
+        for kind, done in _each_model(
+                lambda kind: _trained_entry(kind, prepared, settings, fp, recent),
+                ("churn", "upsell")).items():
+            if isinstance(done, ModelError):
                 if kind == "churn":
                     raise ScoringError(
-                        f"cannot score yet: {exc}. Add more snapshot history (outcomes are known "
+                        f"cannot score yet: {done}. Add more snapshot history (outcomes are known "
                         f"{settings.horizon_days} days after a snapshot) or a 'churned' column "
                         "with explicit outcomes.") from None
-                report.warnings.append(f"no Upsell Index: {exc}")
-                continue
-            report.warnings.extend(model.warnings)
-            bt = model.metrics["backtest"] = summarise_backtest(model, settings)
-            # The headline figures are the out-of-time backtest's (what `evaluate` reports).
-            model.metrics["roc_auc"] = bt["roc_auc"] if bt else None
-            model.metrics["pr_auc"] = bt["pr_auc"] if bt else None
-            models[kind] = {"version": _version(kind, model, fp), "pipeline": model.pipeline,
-                            "calibration": model.calibration,
-                            "features": model.features, "metrics": model.metrics,
-                            "provisional": model.provisional, "trained": model}
-        step(5)
-        recent = _recent_rows(fs.keys["as_of"].to_numpy())
-        for kind, m in models.items():
-            trained: TrainedModel = m["trained"]
-            rows, context = explain.leading_indicators(
-                trained, fs.base_of, settings.component_of, settings.seed,
-                fs.frame.iloc[recent])
-            m["indicators"] = rows
-            m["metrics"]["context_importance"] = context
-            m["metrics"]["indicator_rows"] = (
-                f"final model, {len(recent):,} rows of the latest {INDICATOR_DATES} dates")
+                report.warnings.append(f"no Upsell Index: {done}")
+            elif isinstance(done, BaseException):
+                raise done
+            else:
+                report.warnings.extend(done["trained"].warnings)
+                models[kind] = done
 
     churn = models["churn"]
     upsell = models.get("upsell")
@@ -294,7 +327,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     report.indicators = {k: m.get("indicators", []) for k, m in models.items()}
 
     # Which rows still need a score.
-    step(6)
+    step("Scoring")
     keys = fs.keys
     pending = np.ones(len(keys), dtype=bool)
     scored = persist.scored_keys(store)
@@ -323,7 +356,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     renewal_idx = renewal_indexes(health, settings)
 
     # Segments of this run (always recomputed: same data, same segments).
-    step(7)
+    step("Segments")
     segmenter, seg_rows, driver_bench, typical, bench = _segments(store, prepared,
                                                                    current_rows, settings)
     segment_ids = segmenter.assign(X_pending[segmenter.columns])
@@ -332,7 +365,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
 
     # Drivers and levels for each current account's latest row, when it is scored now
     # (accounts that left are not explained: nobody acts on them any more).
-    step(8)
+    step("Drivers")
     explain_rows = pending & current_rows
     drivers = np.full(len(X_pending), None, dtype=object)
     levels = np.full(len(X_pending), None, dtype=object)
@@ -369,7 +402,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     current = fs.frame.loc[current_rows]
     report.components = component_status(settings, current, prepared.plan.all)
 
-    step(9)
+    step("Saving")
     pending_keys = keys.loc[pending]
     cache = store.scalar("PRAGMA cache_size")
     store.conn.execute("PRAGMA cache_size = -262144")   # 256 MB: bulk index inserts
@@ -382,7 +415,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
                     upsell_idx, churn, upsell, now)
     finally:
         store.conn.execute(f"PRAGMA cache_size = {int(cache)}")
-    step(len(STAGES))
+    step(None)
     report.dates_scored = distinct_sorted(pending_keys["as_of"]).tolist()
     report.accounts_scored = int(pending_keys["account_id"].nunique())
     report.seconds = time.perf_counter() - started
@@ -485,18 +518,19 @@ def _current(store: Store, keys: pd.DataFrame) -> np.ndarray:
 
 
 def _stepper(progress: ProgressFn | None, timings: dict[str, float]
-             ) -> Callable[[int], None]:
-    """Report stage i to the progress callback and time the stage that just ended."""
-    state = {"stage": None, "since": time.perf_counter()}
+             ) -> Callable[[str | None], None]:
+    """Report the stage starting now (one of STAGES; None: the run is over) to the progress
+    callback and time the stage that just ended."""
+    state: dict[str, Any] = {"stage": None, "since": time.perf_counter()}
 
-    def step(i: int) -> None:
+    def step(stage: str | None) -> None:
         now = time.perf_counter()
         if state["stage"] is not None:
             timings[state["stage"]] = round(timings.get(state["stage"], 0.0)
                                             + now - state["since"], 2)
-        state["stage"], state["since"] = (STAGES[i] if i < len(STAGES) else None), now
-        if progress is not None and i < len(STAGES):
-            progress(STAGES[i], i, len(STAGES))
+        state["stage"], state["since"] = stage, now
+        if progress is not None and stage is not None:
+            progress(stage, STAGES.index(stage), len(STAGES))
     return step
 
 
@@ -637,10 +671,10 @@ def backtest(store: Store, settings: ScoringSettings) -> EvaluationReport:
             fs = prepared.features
             recent = _recent_rows(fs.keys["as_of"].to_numpy())
             rows, _ = explain.leading_indicators(model, fs.base_of, settings.component_of,
-                                                 settings.seed, fs.frame.iloc[recent])
+                                                 settings.seed, fs.frame, recent)
             spread = explain.weight_intervals(model, fs.base_of, settings.component_of,
-                                              settings.seed, fs.frame.iloc[recent],
-                                              fs.keys["account_id"].to_numpy()[recent])
+                                              settings.seed, fs.frame,
+                                              fs.keys["account_id"].to_numpy(), recent)
             out[kind]["indicators"] = [
                 {"component": r["component"], "weight": r["weight"],
                  "weight_low": spread.get(r["component"], (None, None))[0],

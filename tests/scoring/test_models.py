@@ -75,6 +75,24 @@ def test_features_never_look_into_the_future(demo_book):
     assert before["logins_30d__d3"].notna().mean() > 0.5
 
 
+def test_feature_keys_are_plain_strings_shared_by_equal_values():
+    # Each model trained reads the keys: a text column would hand it a new string per row.
+    ids = ["a", "a", "b", "b", "b"]
+    prepared = pd.DataFrame({
+        "account_id": ids, "as_of": ["2025-01-01", "2025-02-01"] * 2 + ["2025-03-01"],
+        "_account_code": [0, 0, 1, 1, 1], "_day": [0, 31, 0, 31, 59], "arr": 1.0,
+        "_days_to_renewal": 30.0, "_n_products": 1.0, "logins_30d": [1.0, 2, 3, 4, 5],
+    })
+    assert prepared["account_id"].dtype == "str"      # as load_book's frame holds it
+    keys = build_features(prepared, MetricPlan(["logins_30d"], [])).keys
+    assert keys.dtypes.tolist() == [object, object]
+    assert keys["account_id"].tolist() == ids
+    acc = keys["account_id"].to_numpy()
+    assert acc[0] is acc[1] and acc[2] is acc[4]
+    dates = keys["as_of"].to_numpy()
+    assert dates[0] is dates[2] and dates[1] is dates[3]
+
+
 @pytest.mark.slow
 def test_final_estimator_is_the_plain_classifier_and_calibration_keeps_the_ranking():
     """Explanations need the plain model; calibration is a separate stored mapping."""

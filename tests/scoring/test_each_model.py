@@ -1,0 +1,57 @@
+"""pipeline._each_model: a model kind's work on a thread of its own, results by kind."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from scoring import pipeline
+from scoring.errors import ModelError
+
+
+def test_the_kinds_run_side_by_side_when_there_are_two_cores(monkeypatch):
+    monkeypatch.setattr(pipeline, "_cores", lambda: 2)
+    both = threading.Barrier(2, timeout=10)   # passes only when both kinds run at once
+
+    def work(kind: str) -> tuple[str, str]:
+        both.wait()
+        return kind, threading.current_thread().name
+
+    done = pipeline._each_model(work, ["churn", "upsell"])
+    assert list(done) == ["churn", "upsell"]
+    assert [d[0] for d in done.values()] == ["churn", "upsell"]
+    assert len({d[1] for d in done.values()}) == 2
+
+
+def test_one_core_runs_one_kind_after_the_other(monkeypatch):
+    monkeypatch.setattr(pipeline, "_cores", lambda: 1)
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def work(kind: str) -> str:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        threading.Event().wait(0.05)
+        with lock:
+            running[0] -= 1
+        return kind.upper()
+
+    assert pipeline._each_model(work, ["churn", "upsell"]) == {"churn": "CHURN",
+                                                                "upsell": "UPSELL"}
+    assert most[0] == 1
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_a_failing_kind_returns_its_error_and_the_other_its_result(monkeypatch, cores):
+    monkeypatch.setattr(pipeline, "_cores", lambda: cores)
+
+    def work(kind: str) -> str:
+        if kind == "upsell":
+            raise ModelError("upsell: no account has a known positive outcome")
+        return "trained"
+
+    done = pipeline._each_model(work, ["churn", "upsell"])
+    assert done["churn"] == "trained"
+    assert isinstance(done["upsell"], ModelError) and "no account" in str(done["upsell"])
