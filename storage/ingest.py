@@ -25,7 +25,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from storage.batch_source import BatchSource, SourceProblem
@@ -33,6 +32,7 @@ from storage.bulk import create_indexes, drop_indexes
 from storage.columns import normalize_column
 from storage.contract import (
     CANONICAL,
+    ISO_DATE,
     MAX_ROWS_NAMED,
     REQUIRED,
     BatchParser,
@@ -46,7 +46,6 @@ from storage.errors import IngestError
 from storage.snapshot_file import FileProblem, open_snapshot_file
 from storage.store import METRIC_PREFIX, Store
 
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SNAPSHOT_FIXED = ("account_id", "as_of", "name", "owner_email", "owner_slack_id", "arr",
                   "renewal_date", "products", "status", "churned", "upsold", "customer_since")
 # (phase, rows just handled, rows in the file): phase "checking" (total not known
@@ -559,9 +558,17 @@ def _refresh_accounts(conn: sqlite3.Connection, account_ids: Iterable[str], *,
 def _check_as_of(file: str, as_of: str | date | None) -> str | None:
     if isinstance(as_of, date):
         as_of = as_of.isoformat()
-    if as_of is not None and (not ISO_DATE.match(as_of) or pd.isna(pd.to_datetime(as_of, errors="coerce"))):
+    if as_of is not None and not (re.match(ISO_DATE, as_of) and _is_date(as_of)):
         raise IngestError(file, [("--as-of", f"{as_of!r} is not a date in YYYY-MM-DD form", [])])
     return as_of
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def ingest_file(
@@ -615,9 +622,9 @@ def ingest_batches(
             report.unchanged, report.rows = True, int(seen)
             return report
         sources = plan_columns(snap.headers, column_map or {}, file, as_of, snap.noun)
-        stored = store.metrics()
+        stored = dict(store.conn.execute("SELECT name, kind FROM metrics").fetchall())
         options = dict(as_of=as_of, max_categories=max_categories, progress=progress,
-                       stored_kinds=dict(zip(stored["name"], stored["kind"], strict=True)))
+                       stored_kinds=stored)
         before = store.scalar("SELECT count(*) FROM accounts")
         if check_only:
             checked = _validate(snap, sources, file, **options)
