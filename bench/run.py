@@ -154,25 +154,22 @@ def stage_ingest(book: Path, db: Path, work: Path, rows: int) -> tuple[list[tupl
             ("re-ingest of the same file", f"{again.wall:.2f} s", "-", "no-op")], figures
 
 
-def floor_threads() -> int:
-    """Threads for the score floor: as many cores as Outcomes' training uses (two models)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(2, cores or 1))
-
-
 def stage_score(book: Path, db: Path, rows: int) -> tuple[list[tuple], dict]:
+    from scoring.pipeline import model_threads
+
     # The floor gets the cores Outcomes uses: Outcomes trains its two models side by side,
-    # a thread each (scoring.pipeline._each_model; OpenMP single-threaded), so on two
-    # cores the floor's OpenMP runs two threads, on one core one.
+    # a thread each (OpenMP single-threaded), so on two cores the floor's OpenMP runs two
+    # threads, on one core one.
+    threads = model_threads()
     floor = child([PY, str(BENCH / "floors.py"), "score", str(book)],
-                  env={**os.environ, "OMP_NUM_THREADS": str(floor_threads())})
+                  env={**os.environ, "OMP_NUM_THREADS": str(threads)})
     steps = last_json(floor.stdout)["steps_s"]
     mine = child([OUTCOMES, "--db", str(db), "score"])
     ratio = mine.wall / floor.wall
     figures = {"score_s": mine.wall, "score_peak_mib": mine.peak_mib, "floor_s": floor.wall,
                "floor_steps_s": steps, "us_per_row": 1e6 * mine.wall / rows}
     return [("`outcomes score`", f"{mine.wall:.1f} s, peak {mine.peak_mib / 1024:.2f} GB",
-             f"pandas + HGB ({floor_threads()} threads): {floor.wall:.1f} s, "
+             f"pandas + HGB ({threads} threads): {floor.wall:.1f} s, "
              f"peak {floor.peak_mib / 1024:.2f} GB",
              f"{ratio:.2f}x (target <= 1.5x, peak <= 4 GB)")], figures
 

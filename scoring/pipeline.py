@@ -66,6 +66,7 @@ RATE_SAMPLE = 300_000
 
 T = TypeVar("T")
 ProgressFn = Callable[[str, int, int], None]   # (stage, step done, steps in all)
+MODELS = ("churn", "upsell")   # the models a run trains, in the order it reports them
 STAGES = ("Checking data", "Loading snapshots", "Features and labels", "Training models",
           "Scoring", "Segments", "Drivers", "Saving")
 
@@ -101,7 +102,7 @@ class ScoreReport:
                     f"{', ' + self.upsell_model if self.upsell_model else ''}); nothing to do.")
         lines = []
         if self.trained:
-            for kind in ("churn", "upsell"):
+            for kind in MODELS:
                 m = self.model_metrics.get(kind)
                 version = self.churn_model if kind == "churn" else self.upsell_model
                 if not m or not version:
@@ -229,13 +230,18 @@ def _each_model(work: Callable[[str], T], kinds: Sequence[str]) -> dict[str, T |
     uses its own seeded generator: the results are those of one kind after the other.
     Returns each kind's result, or the exception its work raised."""
     results: dict[str, T | BaseException] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(len(kinds), _cores())),
+    with ThreadPoolExecutor(max_workers=model_threads(len(kinds)),
                             thread_name_prefix="outcomes-model") as pool:
         futures = {kind: pool.submit(work, kind) for kind in kinds}
         for kind, future in futures.items():
             error = future.exception()
             results[kind] = error if error is not None else future.result()
     return results
+
+
+def model_threads(kinds: int = len(MODELS)) -> int:
+    """Threads `_each_model` runs `kinds` models' work on: one per model, at most one per core."""
+    return max(1, min(kinds, _cores()))
 
 
 def _cores() -> int:
@@ -304,7 +310,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
         recent = _recent_rows(fs.keys["as_of"].to_numpy())
         for kind, done in _each_model(
                 lambda kind: _trained_entry(kind, prepared, settings, fp, recent),
-                ("churn", "upsell")).items():
+                MODELS).items():
             if isinstance(done, ModelError):
                 if kind == "churn":
                     raise ScoringError(
@@ -431,7 +437,7 @@ def _save(store: Store, report: ScoreReport, models: dict[str, dict[str, Any]],
     """Every write of the run, in one transaction."""
     with store.transaction() as conn:
         if report.trained:
-            for kind in ("churn", "upsell"):
+            for kind in MODELS:
                 m = models.get(kind)
                 if m is None:
                     persist.deactivate(conn, kind)
@@ -653,7 +659,7 @@ def backtest(store: Store, settings: ScoringSettings) -> EvaluationReport:
         out: dict[str, dict[str, Any] | None] = {}
         provisional: dict[str, bool] = {}
         warnings: list[str] = []
-        for kind in ("churn", "upsell"):
+        for kind in MODELS:
             try:
                 model = _train(kind, prepared, settings)
             except ModelError as exc:
