@@ -230,9 +230,15 @@ def _each_model(work: Callable[[str], T], kinds: Sequence[str]) -> dict[str, T |
     uses its own seeded generator: the results are those of one kind after the other.
     Returns each kind's result, or the exception its work raised."""
     results: dict[str, T | BaseException] = {}
+
+    def one_thread(kind: str) -> T:
+        # OpenMP's thread count is per thread: a worker does not inherit the caller's limit.
+        with single_thread():
+            return work(kind)
+
     with ThreadPoolExecutor(max_workers=model_threads(len(kinds)),
                             thread_name_prefix="outcomes-model") as pool:
-        futures = {kind: pool.submit(work, kind) for kind in kinds}
+        futures = {kind: pool.submit(one_thread, kind) for kind in kinds}
         for kind, future in futures.items():
             error = future.exception()
             results[kind] = error if error is not None else future.result()
@@ -347,9 +353,15 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     current_rows = latest & _current(store, keys)
 
     X_pending = fs.frame if pending.all() else fs.frame.loc[pending]
-    churn_p = np.round(_predict(churn, X_pending), 6)
+    # Both models side by side (the trees walk without the GIL).
+    predicted = _each_model(lambda kind: np.round(_predict(models[kind], X_pending), 6),
+                            tuple(models))
+    for done in predicted.values():
+        if isinstance(done, BaseException):
+            raise done
+    churn_p = predicted["churn"]
     if upsell:
-        upsell_p = np.round(_predict(upsell, X_pending), 6)
+        upsell_p = predicted["upsell"]
         threshold = settings.upsell_threshold or upsell["metrics"].get("threshold", 0.5)
         upsell_idx = upsell_indexes(upsell_p, threshold, settings)
     else:

@@ -55,3 +55,19 @@ def test_a_failing_kind_returns_its_error_and_the_other_its_result(monkeypatch, 
     done = pipeline._each_model(work, ["churn", "upsell"])
     assert done["churn"] == "trained"
     assert isinstance(done["upsell"], ModelError) and "no account" in str(done["upsell"])
+
+
+def test_each_kind_runs_openmp_on_one_thread(monkeypatch):
+    # OpenMP's thread count is per thread: a worker would otherwise run the trees on every
+    # core while the other kind's worker does the same (two threads per core).
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+    monkeypatch.setattr(pipeline, "_cores", lambda: 2)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    both = threading.Barrier(2, timeout=10)
+
+    def work(kind: str) -> int:
+        both.wait()
+        return _openmp_effective_n_threads()
+
+    assert pipeline._each_model(work, ["churn", "upsell"]) == {"churn": 1, "upsell": 1}
