@@ -10,7 +10,6 @@ leaves the previous state intact, and the same data always gives the same scores
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from scoring import explain, persist
+from scoring import explain, parallel, persist
 from scoring.account_explain import explain_current
 from scoring.components import ComponentStatus, component_status
 from scoring.errors import ModelError, ScoringError
@@ -247,14 +246,7 @@ def _each_model(work: Callable[[str], T], kinds: Sequence[str]) -> dict[str, T |
 
 def model_threads(kinds: int = len(MODELS)) -> int:
     """Threads `_each_model` runs `kinds` models' work on: one per model, at most one per core."""
-    return max(1, min(kinds, _cores()))
-
-
-def _cores() -> int:
-    """The cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    return max(1, min(kinds, parallel.cores()))
 
 
 def _predict(model: dict[str, Any], X: pd.DataFrame) -> np.ndarray:
@@ -422,17 +414,14 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
 
     step("Saving")
     pending_keys = keys.loc[pending]
-    cache = store.scalar("PRAGMA cache_size")
-    store.conn.execute("PRAGMA cache_size = -262144")   # 256 MB: bulk index inserts
-    try:
-        with store.transaction():
-            _save(store, report, models, churn, upsell, fp, now, seg_rows, pending_keys, health,
-                  churn_p, upsell_p, renewal_idx, upsell_idx, segment_ids, drivers, levels,
-                  extra)
-            _ledger(store, prepared, pending, churn_p, health, upsell_p, renewal_idx,
-                    upsell_idx, churn, upsell, now)
-    finally:
-        store.conn.execute(f"PRAGMA cache_size = {int(cache)}")
+    # SQLite's default page cache: score rows arrive in key order, and a first scoring
+    # builds the secondary indexes after them from sorts of cache-sized runs, which are
+    # quicker the smaller they are (1.6M rows: 3.4 s with 256 MB, 2.1 s with the default).
+    with store.transaction():
+        _save(store, report, models, churn, upsell, fp, now, seg_rows, pending_keys, health,
+              churn_p, upsell_p, renewal_idx, upsell_idx, segment_ids, drivers, levels, extra)
+        _ledger(store, prepared, pending, churn_p, health, upsell_p, renewal_idx,
+                upsell_idx, churn, upsell, now)
     step(None)
     report.dates_scored = distinct_sorted(pending_keys["as_of"]).tolist()
     report.accounts_scored = int(pending_keys["account_id"].nunique())

@@ -6,12 +6,12 @@ import threading
 
 import pytest
 
-from scoring import pipeline
+from scoring import parallel, pipeline
 from scoring.errors import ModelError
 
 
 def test_the_kinds_run_side_by_side_when_there_are_two_cores(monkeypatch):
-    monkeypatch.setattr(pipeline, "_cores", lambda: 2)
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
     both = threading.Barrier(2, timeout=10)   # passes only when both kinds run at once
 
     def work(kind: str) -> tuple[str, str]:
@@ -25,7 +25,7 @@ def test_the_kinds_run_side_by_side_when_there_are_two_cores(monkeypatch):
 
 
 def test_one_core_runs_one_kind_after_the_other(monkeypatch):
-    monkeypatch.setattr(pipeline, "_cores", lambda: 1)
+    monkeypatch.setattr(parallel, "cores", lambda: 1)
     running, most = [0], [0]
     lock = threading.Lock()
 
@@ -45,7 +45,7 @@ def test_one_core_runs_one_kind_after_the_other(monkeypatch):
 
 @pytest.mark.parametrize("cores", [1, 2])
 def test_a_failing_kind_returns_its_error_and_the_other_its_result(monkeypatch, cores):
-    monkeypatch.setattr(pipeline, "_cores", lambda: cores)
+    monkeypatch.setattr(parallel, "cores", lambda: cores)
 
     def work(kind: str) -> str:
         if kind == "upsell":
@@ -62,7 +62,7 @@ def test_each_kind_runs_openmp_on_one_thread(monkeypatch):
     # core while the other kind's worker does the same (two threads per core).
     from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
-    monkeypatch.setattr(pipeline, "_cores", lambda: 2)
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     both = threading.Barrier(2, timeout=10)
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from scoring import persist, pipeline
+from scoring import parallel, persist, pipeline
 from scoring.indexes import movements, score_history
 from scoring.persist import pipeline_from_bytes
 from scoring.pipeline import score_book
@@ -71,11 +71,12 @@ def test_rerun_with_no_new_data_does_not_retrain(scored_db):
 
 
 def test_two_runs_on_the_same_data_give_identical_output(scored_db, fresh_db, monkeypatch):
-    # The second run trains one model after the other (one core), the first side by side
-    # wherever the machine has two cores (CI's has): the same output either way.
+    # The second run does one thing after the other (one core: models, predictions,
+    # features), the first side by side wherever the machine has two cores (CI's has): the
+    # same output either way.
     db, _ = scored_db
     other = fresh_db()
-    monkeypatch.setattr(pipeline, "_cores", lambda: 1)
+    monkeypatch.setattr(parallel, "cores", lambda: 1)
     with Store(other) as store:
         score_book(store, settings_for(other))
     cols = ("account_id, as_of, health_score, churn_probability, renewal_index,"

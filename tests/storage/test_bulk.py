@@ -57,3 +57,26 @@ def test_when_false_leaves_the_indexes_alone(tmp_path):
     with indexes_rebuilt(conn, "t", when=False):
         assert _indexes(conn) == ["t_a", "t_b_a"]
     conn.execute("COMMIT")
+
+
+def test_each_index_is_sorted_on_helper_threads_and_the_setting_is_given_back(tmp_path):
+    from storage import bulk
+
+    conn = _db(tmp_path)
+    threads_during = []
+
+    class Spy:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def execute(self, sql, *args):
+            if sql.startswith("CREATE INDEX"):
+                threads_during.append(self.inner.execute("PRAGMA threads").fetchone()[0])
+            return self.inner.execute(sql, *args)
+
+    conn.execute("BEGIN")
+    sqls = bulk.drop_indexes(conn, "t")
+    bulk.create_indexes(Spy(conn), sqls)
+    conn.execute("COMMIT")
+    assert threads_during == [bulk.SORT_THREADS] * 2
+    assert conn.execute("PRAGMA threads").fetchone()[0] == 0
