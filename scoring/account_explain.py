@@ -203,7 +203,7 @@ def change_points(model: dict[str, Any], X_now: pd.DataFrame, X_prev: pd.DataFra
 def book_directions(model: dict[str, Any] | None, fallback: dict[str, int]) -> dict[str, int]:
     """Book-wide direction of each metric, +1 = more of it raises the model's raw score
     (churn risk, upsell likelihood): the `signs` of the model's Leading Indicator rows,
-    else `fallback` (a reused model, whose stored rows carry no signs)."""
+    else `fallback` (a model stored before its indicator rows kept their signs)."""
     signs = {m: int(s) for r in (model or {}).get("indicators") or []
              for m, s in (r.get("signs") or {}).items() if s is not None}
     return signs or fallback

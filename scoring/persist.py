@@ -148,17 +148,21 @@ def write_indicators(conn: sqlite3.Connection, version: str, rows: Iterable[dict
                      ) -> None:
     conn.execute("DELETE FROM indicators WHERE model_version = ?", (version,))
     conn.executemany(
-        "INSERT INTO indicators (model_version, component, weight, direction, detail)"
-        " VALUES (?, ?, ?, ?, ?)",
-        [(version, r["component"], float(r["weight"]), r["direction"], dumps(r["detail"]))
-         for r in rows],
+        "INSERT INTO indicators (model_version, component, weight, direction, detail, signs)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(version, r["component"], float(r["weight"]), r["direction"], dumps(r["detail"]),
+          None if r.get("signs") is None else dumps(r["signs"])) for r in rows],
     )
 
 
 def indicator_rows(store: Store, version: str) -> list[dict[str, Any]]:
-    """A stored model's indicator rows (component, weight), for a reused model."""
-    return store.query("SELECT component, weight FROM indicators WHERE model_version = ?",
+    """A stored model's indicator rows (component, weight, signs), for a reused model;
+    `signs` is None on rows stored before migration 0012 kept them."""
+    rows = store.query("SELECT component, weight, signs FROM indicators WHERE model_version = ?",
                        (version,))
+    for row in rows:
+        row["signs"] = None if row["signs"] is None else json.loads(row["signs"])
+    return rows
 
 
 def write_segments(conn: sqlite3.Connection, run: str, rows: Sequence[dict[str, Any]]) -> None:

@@ -166,9 +166,11 @@ class _Prepared:
     upsold: np.ndarray
 
 
-def _prepare(store: Store, settings: ScoringSettings) -> _Prepared:
+def _prepare(store: Store, settings: ScoringSettings,
+             step: Callable[[str | None], None] = lambda stage: None) -> _Prepared:
     plan = metric_plan(store)
     book = load_book(store, plan)
+    step("Features and labels")
     churn, upsold = derive_label_arrays(
         book["_account_code"].to_numpy(), book["_day"].to_numpy(),
         book["_status_churned"].to_numpy() > 0, book["arr"].to_numpy(),
@@ -180,6 +182,14 @@ def _prepare(store: Store, settings: ScoringSettings) -> _Prepared:
     book = book[keep]  # the whole book is not needed any more (memory at 1M accounts)
     features = build_features(book, plan, settings.horizon_days)
     return _Prepared(plan, features, churn[keep], upsold[keep])
+
+
+def _pending(store: Store, keys: pd.DataFrame) -> np.ndarray:
+    """Which rows (of `keys`) have no score yet."""
+    scored = persist.scored_keys(store)
+    if not len(scored):
+        return np.ones(len(keys), dtype=bool)
+    return ~pd.MultiIndex.from_frame(keys).isin(pd.MultiIndex.from_frame(scored))
 
 
 def _version(kind: str, model: TrainedModel, fp: str) -> str:
@@ -292,35 +302,48 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
         return report
 
     step("Loading snapshots")
-    prepared = _prepare(store, settings)
+    prepared = _prepare(store, settings, step)
     fs = prepared.features
-    step("Features and labels")
-    models: dict[str, dict[str, Any]] = {}
+    keys = fs.keys
+    pending = _pending(store, keys)
+    X_pending = fs.frame if pending.all() else fs.frame.loc[pending]
+
+    def scores_of(entry: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray]:
+        return entry, np.round(_predict(entry, X_pending), 6)
+
     if reuse:
-        for kind, row in active.items():
-            models[kind] = {"version": row["version"], "pipeline": persist.load_pipeline(
-                store, row["version"]), "features": row["features"], "metrics": row["metrics"],
-                "calibration": row["metrics"].get("calibration"),
-                "provisional": bool(row["provisional"])}
+        step("Scoring")
+        loaded = {kind: {"version": row["version"], "pipeline": persist.load_pipeline(
+            store, row["version"]), "features": row["features"], "metrics": row["metrics"],
+            "calibration": row["metrics"].get("calibration"),
+            "provisional": bool(row["provisional"]),
+            "indicators": persist.indicator_rows(store, row["version"])}
+            for kind, row in active.items()}
+        outcomes = _each_model(lambda kind: scores_of(loaded[kind]), tuple(loaded))
     else:
         report.trained = True
         step("Training models")
-        recent = _recent_rows(fs.keys["as_of"].to_numpy())
-        for kind, done in _each_model(
-                lambda kind: _trained_entry(kind, prepared, settings, fp, recent),
-                MODELS).items():
-            if isinstance(done, ModelError):
-                if kind == "churn":
-                    raise ScoringError(
-                        f"cannot score yet: {done}. Add more snapshot history (outcomes are known "
-                        f"{settings.horizon_days} days after a snapshot) or a 'churned' column "
-                        "with explicit outcomes.") from None
-                report.warnings.append(f"no Upsell Index: {done}")
-            elif isinstance(done, BaseException):
-                raise done
-            else:
-                report.warnings.extend(done["trained"].warnings)
-                models[kind] = done
+        recent = _recent_rows(keys["as_of"].to_numpy())
+        # Each model scores the pending rows as soon as it is trained, on its own thread,
+        # while the other may still be training: no core waits for the slower model.
+        outcomes = _each_model(
+            lambda kind: scores_of(_trained_entry(kind, prepared, settings, fp, recent)), MODELS)
+    models: dict[str, dict[str, Any]] = {}
+    predicted: dict[str, np.ndarray] = {}
+    for kind, done in outcomes.items():
+        if isinstance(done, ModelError):
+            if kind == "churn":
+                raise ScoringError(
+                    f"cannot score yet: {done}. Add more snapshot history (outcomes are known "
+                    f"{settings.horizon_days} days after a snapshot) or a 'churned' column "
+                    "with explicit outcomes.") from None
+            report.warnings.append(f"no Upsell Index: {done}")
+        elif isinstance(done, BaseException):
+            raise done
+        else:
+            models[kind], predicted[kind] = done
+            if "trained" in done[0]:
+                report.warnings.extend(done[0]["trained"].warnings)
 
     churn = models["churn"]
     upsell = models.get("upsell")
@@ -330,27 +353,14 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     report.model_metrics = {k: m["metrics"] for k, m in models.items()}
     report.indicators = {k: m.get("indicators", []) for k, m in models.items()}
 
-    # Which rows still need a score.
-    step("Scoring")
-    keys = fs.keys
-    pending = np.ones(len(keys), dtype=bool)
-    scored = persist.scored_keys(store)
-    if len(scored):
-        done = pd.MultiIndex.from_frame(scored)
-        pending = ~pd.MultiIndex.from_frame(keys).isin(done)
+    if not reuse:
+        step("Scoring")
     # Each account's latest row (rows are sorted by account, date), and which of those
     # are current customers (segments, coverage).
     acc = keys["account_id"].to_numpy()
     latest = np.r_[acc[1:] != acc[:-1], True] if len(acc) else np.zeros(0, dtype=bool)
     current_rows = latest & _current(store, keys)
 
-    X_pending = fs.frame if pending.all() else fs.frame.loc[pending]
-    # Both models side by side (the trees walk without the GIL).
-    predicted = _each_model(lambda kind: np.round(_predict(models[kind], X_pending), 6),
-                            tuple(models))
-    for done in predicted.values():
-        if isinstance(done, BaseException):
-            raise done
     churn_p = predicted["churn"]
     if upsell:
         upsell_p = predicted["upsell"]
@@ -383,8 +393,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     where = np.flatnonzero(explain_rows[pending])
     if len(where):
         seg_e = segment_ids[where]
-        weights = {r["component"]: r["weight"] for r in churn.get("indicators") or
-                   persist.indicator_rows(store, churn["version"])}
+        weights = {r["component"]: r["weight"] for r in churn["indicators"]}
         found = explain_current(
             frame=fs.frame, keys=keys, positions=np.flatnonzero(pending)[where],
             segment_ids=seg_e, typical=typical, bench=driver_bench, base_of=fs.base_of,
@@ -404,8 +413,9 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
             extra[c][where] = values
         levels[where] = _levels(X_pending.iloc[where], seg_e, bench, prepared.plan.numeric)
         # Good/bad sense of Low/High: the churn model's book-wide directions (more churn
-        # risk = worse), else this run's per-account senses (a reused model).
-        risk = {m: s for r in churn.get("indicators") or [] for m, s in (r.get("signs") or {}).items()}
+        # risk = worse), else this run's per-account senses (a model stored before its
+        # indicators kept their signs).
+        risk = {m: s for r in churn["indicators"] for m, s in (r.get("signs") or {}).items()}
         add_senses(seg_rows, {m: -s for m, s in risk.items() if s} if risk else found.senses)
 
     # Components (Health Score Features).

@@ -344,6 +344,14 @@ _SCORES_RENEWAL_CHURN_INDEX = """
 """
 
 
+# A Leading Indicator row keeps the directions its model found for each metric, so a run
+# that reuses the model gives every metric the same good/bad sense as the run that
+# trained it (before: a reused model's senses came from that run's accounts alone).
+_INDICATOR_SIGNS = """
+        ALTER TABLE indicators ADD COLUMN signs TEXT;   -- JSON {metric: 1 more raises, -1 lowers, 0 flat}
+"""
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_initial", _INITIAL),
     ("0002_source_syncs", _SOURCE_SYNCS),
@@ -356,6 +364,7 @@ MIGRATIONS: list[Migration] = [
     ("0009_score_context", _SCORE_CONTEXT),
     ("0010_scores_churn_index", _SCORES_CHURN_INDEX),
     ("0011_scores_renewal_churn_index", _SCORES_RENEWAL_CHURN_INDEX),
+    ("0012_indicator_signs", _INDICATOR_SIGNS),
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 
@@ -77,17 +78,40 @@ def test_two_runs_on_the_same_data_give_identical_output(scored_db, fresh_db, mo
     db, _ = scored_db
     other = fresh_db()
     monkeypatch.setattr(parallel, "cores", lambda: 1)
+    stages = []
     with Store(other) as store:
-        score_book(store, settings_for(other))
-    cols = ("account_id, as_of, health_score, churn_probability, renewal_index,"
-            " upsell_probability, upsell_index, segment_id, drivers, levels, churn_model,"
-            " upsell_model")
-    queries = [f"SELECT {cols} FROM scores ORDER BY account_id, as_of",
-               "SELECT * FROM indicators ORDER BY model_version, component",
-               "SELECT * FROM segments ORDER BY run, segment_id",
-               "SELECT kind, version, features, metrics, provisional FROM models ORDER BY kind"]
+        report = score_book(store, settings_for(other), progress=lambda s, i, n: stages.append(s))
+    assert stages == list(pipeline.STAGES)
+    assert set(report.timings) == set(pipeline.STAGES)
     with Store(db) as a, Store(other) as b:
-        for sql in queries:
+        for sql in SAME_OUTPUT:
+            assert a.query(sql) == b.query(sql), sql
+
+
+SAME_OUTPUT = [
+    "SELECT account_id, as_of, health_score, churn_probability, renewal_index,"
+    " upsell_probability, upsell_index, segment_id, drivers, levels, churn_model,"
+    " upsell_model FROM scores ORDER BY account_id, as_of",
+    "SELECT * FROM indicators ORDER BY model_version, component",
+    "SELECT * FROM segments ORDER BY run, segment_id",
+    "SELECT kind, version, features, metrics, provisional FROM models ORDER BY kind",
+]
+
+
+def test_rows_left_unscored_are_scored_by_the_stored_models_as_before(scored_db, fresh_db):
+    db, _ = scored_db
+    copy = fresh_db()
+    shutil.copy(db, copy)
+    stages = []
+    with Store(copy) as store:
+        latest = store.scalar("SELECT max(as_of) FROM scores")
+        gone = store.conn.execute("DELETE FROM scores WHERE as_of = ?", (latest,)).rowcount
+        report = score_book(store, settings_for(copy), progress=lambda s, i, n: stages.append(s))
+    assert not report.trained and report.rows_scored == gone > 0
+    assert "Training models" not in stages and stages[-4:] == ["Scoring", "Segments", "Drivers",
+                                                               "Saving"]
+    with Store(db) as a, Store(copy) as b:
+        for sql in SAME_OUTPUT:
             assert a.query(sql) == b.query(sql), sql
 
 
