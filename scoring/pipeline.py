@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -62,8 +63,12 @@ ENGINE_VERSION = "3"   # 3: segments, coverage and drivers over the current acco
 EXPLAIN_COLUMNS = ("previous_as_of", "previous_health_score", "previous_renewal_index",
                    "previous_upsell_index", "movement", "data_gaps")
 RATE_SAMPLE = 300_000
+# Rows per piece of a model's scoring (`_each_model`): small enough that the two threads
+# end within a piece of each other, large enough that a piece's fixed cost is nothing.
+SCORE_PIECE_ROWS = 131_072
 
 T = TypeVar("T")
+R = TypeVar("R")
 ProgressFn = Callable[[str, int, int], None]   # (stage, step done, steps in all)
 MODELS = ("churn", "upsell")   # the models a run trains, in the order it reports them
 STAGES = ("Checking data", "Loading snapshots", "Features and labels", "Training models",
@@ -231,27 +236,41 @@ def _trained_entry(kind: str, prepared: _Prepared, settings: ScoringSettings, fp
             "indicators": rows}
 
 
-def _each_model(work: Callable[[str], T], kinds: Sequence[str]) -> dict[str, T | BaseException]:
+def _each_model(work: Callable[[str], T], kinds: Sequence[str],
+                then: Callable[[T], Sequence[Callable[[], R]]] = lambda result: ()
+                ) -> dict[str, tuple[T, list[R]] | BaseException]:
     """`work(kind)` for each model kind, side by side on one thread per kind when the
-    machine has a core for each: what a model's work spends its time in (tree histograms,
-    predictions, matrix products) runs without the GIL, single-threaded in OpenMP (see
-    score_book), so two kinds take about the time of the slower one. Each kind's work
-    uses its own seeded generator: the results are those of one kind after the other.
-    Returns each kind's result, or the exception its work raised."""
-    results: dict[str, T | BaseException] = {}
+    machine has a core for each, and, as soon as a kind's work is done, the pieces of
+    work `then(result)` gives (its scoring, in pieces of rows), on whichever thread is
+    free first: no core waits while the other finishes the slower kind. What this work
+    spends its time in (tree histograms and walks, matrix products) runs without the GIL,
+    single-threaded in OpenMP (see score_book). Each kind's work uses its own seeded
+    generator: the results are those of one kind after the other.
+    Returns each kind's (result, its pieces' results), or the exception its work or a
+    piece raised."""
 
-    def one_thread(kind: str) -> T:
+    def one_thread(task: Callable[[], Any]) -> Any:
         # OpenMP's thread count is per thread: a worker does not inherit the caller's limit.
         with single_thread():
-            return work(kind)
+            return task()
 
+    results: dict[str, tuple[T, list[R]] | BaseException] = {}
     with ThreadPoolExecutor(max_workers=model_threads(len(kinds)),
                             thread_name_prefix="outcomes-model") as pool:
-        futures = {kind: pool.submit(one_thread, kind) for kind in kinds}
-        for kind, future in futures.items():
+        started = {pool.submit(one_thread, partial(work, kind)): kind for kind in kinds}
+        pieces: dict[str, tuple[T, list[Future[R]]]] = {}
+        for future in as_completed(started):
+            kind = started[future]
             error = future.exception()
-            results[kind] = error if error is not None else future.result()
-    return results
+            if error is not None:
+                results[kind] = error
+                continue
+            result = future.result()
+            pieces[kind] = (result, [pool.submit(one_thread, task) for task in then(result)])
+        for kind, (result, futures) in pieces.items():
+            error = next((f.exception() for f in futures if f.exception() is not None), None)
+            results[kind] = error if error is not None else (result, [f.result() for f in futures])
+    return {kind: results[kind] for kind in kinds}
 
 
 def model_threads(kinds: int = len(MODELS)) -> int:
@@ -308,8 +327,10 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     pending = _pending(store, keys)
     X_pending = fs.frame if pending.all() else fs.frame.loc[pending]
 
-    def scores_of(entry: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray]:
-        return entry, np.round(_predict(entry, X_pending), 6)
+    def scoring(entry: dict[str, Any]) -> list[Callable[[], np.ndarray]]:
+        """A model's scores of the pending rows, in pieces either thread may take."""
+        return [partial(_predict, entry, X_pending.iloc[start:start + SCORE_PIECE_ROWS])
+                for start in range(0, len(X_pending), SCORE_PIECE_ROWS)]
 
     if reuse:
         step("Scoring")
@@ -319,15 +340,14 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
             "provisional": bool(row["provisional"]),
             "indicators": persist.indicator_rows(store, row["version"])}
             for kind, row in active.items()}
-        outcomes = _each_model(lambda kind: scores_of(loaded[kind]), tuple(loaded))
+        outcomes = _each_model(loaded.get, tuple(loaded), scoring)
     else:
         report.trained = True
         step("Training models")
         recent = _recent_rows(keys["as_of"].to_numpy())
-        # Each model scores the pending rows as soon as it is trained, on its own thread,
-        # while the other may still be training: no core waits for the slower model.
+        # Each model's scoring starts as soon as it is trained (see _each_model).
         outcomes = _each_model(
-            lambda kind: scores_of(_trained_entry(kind, prepared, settings, fp, recent)), MODELS)
+            lambda kind: _trained_entry(kind, prepared, settings, fp, recent), MODELS, scoring)
     models: dict[str, dict[str, Any]] = {}
     predicted: dict[str, np.ndarray] = {}
     for kind, done in outcomes.items():
@@ -341,9 +361,10 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
         elif isinstance(done, BaseException):
             raise done
         else:
-            models[kind], predicted[kind] = done
-            if "trained" in done[0]:
-                report.warnings.extend(done[0]["trained"].warnings)
+            models[kind], pieces = done
+            predicted[kind] = np.round(np.concatenate(pieces) if pieces else np.zeros(0), 6)
+            if "trained" in models[kind]:
+                report.warnings.extend(models[kind]["trained"].warnings)
 
     churn = models["churn"]
     upsell = models.get("upsell")
