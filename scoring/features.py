@@ -28,6 +28,7 @@ Blanks stay missing (NaN) all the way into the pipelines.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -459,6 +460,7 @@ def is_context(feature: str) -> bool:
     return feature.startswith(CONTEXT)
 
 
+@cache   # a few distinct names, asked for hundreds of thousands of times by the drivers
 def human_label(name: str) -> str:
     """'logins_30d' -> 'Logins (30d)', 'feature_adoption_pct' -> 'Feature adoption (%)'."""
     if name in CONTEXT_LABELS:
