@@ -107,7 +107,7 @@ def build(store: Store, settings: Settings, accounts: int, seed: int) -> None:
                 (sid, CHURN, f"Segment {sid}", int((segment == sid).sum()), 50_000.0,
                  json.dumps({"logins_30d": {"low": 20, "median": 40, "high": 80}})))
         for comp, w in (("Product usage", 0.5), ("Billing", 0.3), ("Interaction frequency", 0.2)):
-            conn.execute("INSERT INTO indicators VALUES (?, ?, ?, 'plain words', '{}')", (CHURN, comp, w))
+            conn.execute("INSERT INTO indicators (model_version, component, weight, direction, detail) VALUES (?, ?, ?, 'plain words', '{}')", (CHURN, comp, w))
     print(f"wrote synthetic scores for {n:,} accounts x {len(dates)} dates in "
           f"{time.perf_counter() - t:.1f} s")
 

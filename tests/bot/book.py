@@ -111,7 +111,7 @@ def seed_book(store: Store, book: list[Acct] = BOOK, dates: list[str] = DATES,
                                   ("Firmographics", 0.4, "growing companies expand")]}
         for version, rows in weights.items():
             for comp, w, words in rows:
-                conn.execute("INSERT INTO indicators VALUES (?, ?, ?, ?, ?)",
+                conn.execute("INSERT INTO indicators (model_version, component, weight, direction, detail) VALUES (?, ?, ?, ?, ?)",
                              (version, comp, w, words, json.dumps({"logins_30d": w})))
         for sid, name in ((1, "Mid-market growth"), (2, "Enterprise steady")):
             members = [a for a in book if a.segment_id == sid]

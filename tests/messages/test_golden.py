@@ -71,7 +71,7 @@ def book(empty_store):
             (json.dumps(DRIVERS), json.dumps(MOVEMENT), json.dumps(GAPS), PREVIOUS, LATEST))
         conn.execute("DELETE FROM indicators WHERE model_version = ?", (CHURN_MODEL,))
         for comp, weight, words in INDICATORS:
-            conn.execute("INSERT INTO indicators VALUES (?, ?, ?, ?, ?)",
+            conn.execute("INSERT INTO indicators (model_version, component, weight, direction, detail) VALUES (?, ?, ?, ?, ?)",
                          (CHURN_MODEL, comp, weight, words, json.dumps({})))
     return empty_store
 
