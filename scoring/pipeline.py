@@ -291,8 +291,10 @@ def score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn 
     Raises ScoringError when the store has no snapshots or no churn outcome is known.
     OpenMP and BLAS run single-threaded: their threads in gradient boosting slow down many
     times over when another process (the Slack app, a second job) holds a core, and the
-    run must stay predictable on a small shared machine. The two models are trained side
-    by side instead (`_each_model`), one Python thread each.
+    run must stay predictable on a small shared machine. The cores are used by Python
+    threads instead, each single-threaded in OpenMP: the two models train side by side
+    and share their scoring (`_each_model`), and the features are built a metric per
+    thread (`scoring.parallel`). Nothing a thread computes depends on how many there are.
     """
     with single_thread():
         return _score_book(store, settings, progress=progress, clock=clock)

@@ -89,9 +89,9 @@ def test_two_runs_on_the_same_data_give_identical_output(scored_db, fresh_db, mo
 
 
 SAME_OUTPUT = [
-    "SELECT account_id, as_of, health_score, churn_probability, renewal_index,"
-    " upsell_probability, upsell_index, segment_id, drivers, levels, churn_model,"
-    " upsell_model FROM scores ORDER BY account_id, as_of",
+    ("SELECT account_id, as_of, health_score, churn_probability, renewal_index,"
+     " upsell_probability, upsell_index, segment_id, drivers, levels, churn_model,"
+     " upsell_model FROM scores ORDER BY account_id, as_of"),
     "SELECT * FROM indicators ORDER BY model_version, component",
     "SELECT * FROM segments ORDER BY run, segment_id",
     "SELECT kind, version, features, metrics, provisional FROM models ORDER BY kind",
