@@ -16,7 +16,9 @@ the stored model metrics or `/outcome accuracy`:
 - a plain warning when the known positives are too few to trust the figures.
 
 Each test block is calibrated by a mapping fitted on the earlier blocks only, so the
-first block serves calibration and is not reported (account folds: by the other folds).
+first block serves calibration and is not reported, and the second, with one block
+before it, shows the model's own probabilities (`models.MIN_CALIBRATION_BLOCKS`;
+account folds: by the other folds).
 Intervals are computed on at most BOOTSTRAP_ROWS rows (a seeded sample of accounts).
 """
 
