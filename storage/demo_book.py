@@ -24,10 +24,12 @@ models' explanations of an earlier version):
   second lowers churn, each below it raises it), instead of no effect at all, which
   let a model read chance differences between a few dozen accounts as "more
   products, more churn";
-- support tickets come with friction as well as with size and support load
-  (unhealthy accounts file more), instead of from size and load alone, which made
-  "more tickets, given the same sev1 count, means a healthier account" true of the
-  book (a severe ticket is rarer per ticket in a healthy account);
+- support tickets come with friction as well as with size and the account's habit
+  of contacting support (unhealthy accounts file more), and sev1 tickets come from
+  the account's health alone; an earlier version drove both counts by the same
+  support habit and tickets by nothing else, which made "more tickets at the same
+  sev1 count means a healthier account" true of the book (the models learnt "more
+  support tickets, lower churn risk");
 - late payments and sev1 tickets lower the chance of an upsell instead of having
   no effect on it.
 
@@ -176,7 +178,7 @@ def iter_months(spec: DemoSpec = DemoSpec()) -> Iterator[pd.DataFrame]:
         adoption = np.round(100 * _sigmoid(0.2 + 0.7 * health + rng.normal(0, 0.4, n)), 1)
         days_idle = np.round(rng.exponential(np.exp(1.2 - 0.9 * health)))
         tickets = rng.poisson(support_load * np.sqrt(seats) * 0.3 * np.exp(-0.3 * health))
-        sev1 = rng.poisson(0.15 * support_load * np.exp(-0.6 * health))
+        sev1 = rng.poisson(0.15 * np.exp(-0.6 * health))
         csat = np.round(np.clip(4.2 + 0.4 * health - 0.5 * sev1 + rng.normal(0, 0.4, n), 1, 5), 1)
         nps = np.clip(np.round(7 + 1.6 * health + rng.normal(0, 1.3, n)), 0, 10)
         meetings = rng.poisson(np.exp(0.6 + 0.5 * engagement))
