@@ -10,8 +10,14 @@ the one that produced the scores, not from a train-only copy:
   (renewal timing, tenure, ARR) are reported apart, not as data components. The
   direction is read off the same contributions: when accounts above the baseline on a
   metric get positive contributions (more risk) and those below get negative ones, more
-  of the metric means higher risk. `indicator_intervals` bootstraps the weights over
-  accounts, for `outcomes evaluate`.
+  of the metric means higher risk. A direction is stated only when it is clear: the
+  final model has it and so has every walk-forward model of the same configuration
+  (trained on shorter histories, or on other accounts) but at most one of four or more,
+  read the same way on the same rows (`stable_signs`). A direction that refits reverse
+  or do not find is the model fitting chance in a few accounts (on the demo book: "more
+  support tickets, lower churn risk" in two of five fits and the opposite in three), and
+  is said to be unclear. `indicator_intervals` bootstraps the weights over accounts, for
+  `outcomes evaluate`.
 - Drivers: see "per-account drivers" below.
 """
 
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,6 +36,7 @@ from scoring.features import TREND_SEP, distinct_sorted, human_label, is_context
 OTHER_COMPONENT = "Other metrics"
 CONTEXT_GROUP = "Account & contract"
 IMPORTANCE_ROWS = 20_000
+DIRECTION_ROWS = 4_000   # rows the walk-forward models' directions are read on (a sample)
 MAX_DRIVERS = 3
 NO_EFFECT = 0.0005      # a component weighing less than this has no measurable effect
 
@@ -63,6 +70,28 @@ class IndicatorBasis:
     metrics: list[str]
     by_metric: np.ndarray         # (rows, metrics)
     signs: dict[str, int]         # metric -> +1 more raises the score, -1 lowers it, 0 flat
+    # The same on the drivers' metrics (`driver_base`: a share such as seats used / seats
+    # is a metric of its own there).
+    driver_signs: dict[str, int] = field(default_factory=dict)
+
+
+SHARE = f"{TREND_SEP}ratio"   # the features' suffix of a share ('seats_used' / 'seats')
+
+
+def driver_base(base_of: dict[str, str]) -> dict[str, str]:
+    """The metric each feature counts towards on the card: its own base metric, except a
+    share, which is a metric of its own (an account's seats used can be High for its
+    segment while the share of its seats in use is Low; the model's points for the share
+    are not points for the count)."""
+    return {f: (f if f.endswith(SHARE) else b) for f, b in base_of.items()}
+
+
+def driver_label(metric: str) -> str:
+    """'seats_used__ratio' -> 'Seats used (share of seats)'; other metrics: `human_label`."""
+    if metric.endswith(SHARE):
+        base = metric.removesuffix(SHARE)
+        return f"{human_label(base)} (share of {_phrase(base.removesuffix('_used'))})"
+    return human_label(metric)
 
 
 def indicator_basis(pipeline: Any, features: list[str], X: pd.DataFrame,
@@ -96,7 +125,22 @@ def indicator_basis(pipeline: Any, features: list[str], X: pd.DataFrame,
     own = metric_signs(level, metrics, X, base, zero, categorical)
     signs = {m: s or own.get(m, 0)
              for m, s in metric_signs(by_metric, metrics, X, base, zero, categorical).items()}
-    return IndicatorBasis(comps, by_comp, metrics, by_metric, signs)
+    dbase = driver_base({f: base_of[f] for f in features})
+    driver_signs = signs
+    if any(dbase[f] != base_of[f] for f in features):
+        dmetrics = sorted(set(dbase.values()))
+        dcol = {m: j for j, m in enumerate(dmetrics)}
+        owner = np.array([dcol[dbase[f]] for f in features])
+        by_d = np.zeros((len(X), len(dmetrics)))
+        np.add.at(by_d.T, owner, att.values.T)
+        dlevel = np.zeros_like(by_d)
+        for j, f in enumerate(features):
+            if dbase[f] == f:
+                dlevel[:, dcol[f]] = att.values[:, j]
+        down = metric_signs(dlevel, dmetrics, X, base, zero, categorical)
+        driver_signs = {m: s or down.get(m, 0) for m, s in
+                        metric_signs(by_d, dmetrics, X, base, zero, categorical).items()}
+    return IndicatorBasis(comps, by_comp, metrics, by_metric, signs, driver_signs)
 
 
 def metric_signs(by_metric: np.ndarray, metrics: list[str], X: pd.DataFrame,
@@ -148,9 +192,19 @@ def leading_indicators(model: Any, base_of: dict[str, str],
     """
     kind = kind or model.kind
     features = list(model.features)
-    X = X.iloc[_importance_rows(len(X), rows, seed)][features].reset_index(drop=True)
+    picked = _importance_rows(len(X), rows, seed)
+    frame = X
+    X = X.iloc[picked][features].reset_index(drop=True)
     basis = indicator_basis(model.pipeline, features, X, base_of, component_of,
                             set(model.categorical))
+    own = basis.signs
+    basis.signs, directions = stable_signs(
+        own, basis.driver_signs, getattr(model, "fold_models", None) or [], frame, picked,
+        base_of, component_of, set(model.categorical), seed)
+    unclear = {m for m, s in own.items() if s and not basis.signs.get(m)}
+    # Every metric's direction on the drivers' metrics, context included (the drivers'
+    # good/bad sense; stored with the model's metrics).
+    model.metrics["directions"] = dict(sorted(directions.items()))
     weights = _weights(basis.by_component, basis.components)
     metric_abs = np.abs(basis.by_metric).mean(axis=0)
     all_abs = float(np.abs(basis.by_component).mean(axis=0).sum()) or 1.0
@@ -173,13 +227,47 @@ def leading_indicators(model: Any, base_of: dict[str, str],
             "component": comp,
             "weight": round(weights[comp], 6),
             "direction": (component_words(kind, [(m, v, basis.signs.get(m)) for m, v in
-                                                 sorted(members, key=lambda mv: (-mv[1], mv[0]))])
+                                                 sorted(members, key=lambda mv: (-mv[1], mv[0]))],
+                                          unclear)
                           if weights[comp] >= NO_EFFECT else f"no measurable effect on {outcome}"),
             "detail": detail,
             "signs": {m: basis.signs.get(m) for m, _ in members},
         })
     _fix_rounding(rows)
     return rows, context
+
+
+def stable_signs(final: dict[str, int], final_drivers: dict[str, int],
+                 fold_models: list[tuple[Any, list[str]]], frame: pd.DataFrame,
+                 rows: np.ndarray, base_of: dict[str, str],
+                 component_of: Callable[[str], str | None], categorical: set[str],
+                 seed: int) -> tuple[dict[str, int], dict[str, int]]:
+    """The final model's directions (`final`; `final_drivers` on the drivers' metrics),
+    kept only where the walk-forward models (`fold_models`: pipeline and features) read
+    the same on a seeded sample of at most DIRECTION_ROWS of the same rows (`rows` of
+    `frame`): every one of them, or all but one where there are four or more; 0
+    elsewhere. A model that reads a metric flat or the other way dissents; one that had
+    no feature of it says nothing either way."""
+    if not fold_models:
+        return dict(final), dict(final_drivers)
+    pick = np.asarray(rows)
+    if len(pick) > DIRECTION_ROWS:
+        rng = np.random.default_rng(seed + 1)
+        pick = pick[np.sort(rng.choice(len(pick), DIRECTION_ROWS, replace=False))]
+    dissent = dict.fromkeys(final, 0)
+    dissent_d = dict.fromkeys(final_drivers, 0)
+    for pipeline, feats in fold_models:
+        X = frame.iloc[pick][list(feats)].reset_index(drop=True)
+        b = indicator_basis(pipeline, list(feats), X, base_of, component_of,
+                            categorical & set(feats))
+        for mine, theirs, count in ((final, b.signs, dissent),
+                                    (final_drivers, b.driver_signs, dissent_d)):
+            for m, s in mine.items():
+                if s and m in theirs and theirs[m] != s:
+                    count[m] += 1
+    allowed = 1 if len(fold_models) >= 4 else 0
+    return ({m: s if dissent[m] <= allowed else 0 for m, s in final.items()},
+            {m: s if dissent_d[m] <= allowed else 0 for m, s in final_drivers.items()})
 
 
 def indicator_intervals(basis: IndicatorBasis, groups: np.ndarray, seed: int,
@@ -254,23 +342,36 @@ def direction_words(kind: str, metric: str, sign: int | None) -> str:
 
 
 MIN_METRIC_SHARE = 0.0    # of its component's weight, to be named in the direction
+UNCLEAR_SHARE = 0.1       # of its component's weight, for a flat metric to be named unclear
 
 
-def component_words(kind: str, members: list[tuple[str, float, int | None]]) -> str:
+def component_words(kind: str, members: list[tuple[str, float, int | None]],
+                    unclear: set[str] | frozenset[str] = frozenset()) -> str:
     """The direction of a component's main metrics, grouped by effect, e.g.
     'higher churn risk with more payment late days, higher discount (%)'.
 
     `members`: (metric, weight, sign) of the component's metrics, heaviest first; a
     metric is named when it carries at least MIN_METRIC_SHARE of the component (the
-    heaviest always), three at most.
+    heaviest always), three at most. `unclear`: metrics the final model gives a
+    direction that its walk-forward models do not share (`stable_signs`); one among the
+    component's three heaviest is named as having no clear direction, and so is one
+    there with no direction at all that carries UNCLEAR_SHARE of the component.
     """
     total = sum(w for _, w, _ in members) or 1.0
     named = [(m, s) for i, (m, w, s) in enumerate(members)
              if (i == 0 or w / total >= MIN_METRIC_SHARE) and s not in (None, 0)][:3]
+    outcome = "churn risk" if kind == "churn" else "upsell likelihood"
+    # A metric with a real share of the component and no direction at all (its
+    # contributions do not follow its level one way) has no clear direction either.
+    mixed = [m for m, w, s in members[:3]
+             if m in unclear or (s == 0 and w / total >= UNCLEAR_SHARE)]
+    no_clear = (f"no clear direction of {outcome} with {', '.join(_phrase(m) for m in mixed)}"
+                if mixed else "")
     if not named:
+        if mixed:
+            return no_clear
         top, _, sign = members[0]
         return direction_words(kind, top, sign)
-    outcome = "churn risk" if kind == "churn" else "upsell likelihood"
     parts = []
     for sign in (1, -1):
         group = [m for m, s in named if s == sign]
@@ -280,7 +381,7 @@ def component_words(kind: str, members: list[tuple[str, float, int | None]]) -> 
         head = f"{'higher' if sign > 0 else 'lower'} {outcome}" if not parts else \
             ("higher" if sign > 0 else "lower")
         parts.append(f"{head} with {words}")
-    return "; ".join(parts)
+    return "; ".join([*parts, *([no_clear.replace(f" of {outcome}", "")] if no_clear else [])])
 
 
 def _more(metric: str) -> str:
@@ -374,7 +475,10 @@ def health_among_dates(p: np.ndarray, dates: np.ndarray, date_p: dict[Any, np.nd
 
 
 def unit_of(metric: str) -> str | None:
-    """How the card formats a metric's value: 'money', 'percent' or None (a number)."""
+    """How the card formats a metric's value: 'money', 'percent', 'share' (a fraction of
+    1 shown as a percentage) or None (a number)."""
+    if metric.endswith(SHARE):
+        return "share"
     tokens = metric.removeprefix("ctx__").split("_")
     if any(t in ("arr", "mrr", "acv", "revenue", "spend") for t in tokens):
         return "money"
@@ -398,6 +502,8 @@ def format_value(value: Any, unit: str | None = None) -> str:
         return f"${v:,.0f}"
     if unit == "percent":
         return f"{v:.0f}%"
+    if unit == "share":
+        return f"{100 * v:.0f}%"
     if abs(v) >= 1000:
         return f"{v:,.0f}"
     if v == round(v):
@@ -429,11 +535,20 @@ def account_drivers(mp: MetricPoints, X: pd.DataFrame, segment_ids: np.ndarray,
                     typical: dict[int, dict[str, Any]],
                     benchmarks: dict[int, dict[str, dict[str, float]]],
                     component_of: Callable[[str], str | None],
-                    categorical: set[str]) -> list[list[dict[str, Any]]]:
-    """The largest contributions of each row, down then up (at most MAX_DRIVERS each).
+                    categorical: set[str], senses: dict[str, int] | None = None,
+                    ) -> list[list[dict[str, Any]]]:
+    """The largest contributions of each row, down then up (at most MAX_DRIVERS each),
+    then the 'unclear' ones (at most MAX_DRIVERS).
 
     A metric is a driver only when its value is known and not at its segment's typical
-    level (Low or High for numbers, not the most common value for categories).
+    level (Low or High for numbers, not the most common value for categories). With
+    `senses` (the same model's book-wide direction of each metric, +1 = more of it is
+    healthier, 0 = no clear direction), a number is a driver ('down' / 'up') only when
+    its points go the way its book-wide direction says for its level (High on a metric
+    where more is healthier holds the score up, Low pulls it down). One whose points go
+    the other way, or that has no clear book-wide direction, is listed as 'unclear'
+    instead: exact for this account, but not a reason a CSM can act on as said (the
+    model reads it differently for most of the book, or not one way).
     """
     n = len(X)
     if n == 0:
@@ -457,9 +572,19 @@ def account_drivers(mp: MetricPoints, X: pd.DataFrame, segment_ids: np.ndarray,
                          for s in range(seg_top)])[segment_ids]
         levels[metric] = levels_of(vals, low, high)
         eligible[:, j] = np.isin(levels[metric], ["Low", "High"])
-    pts = np.where(eligible, mp.points, 0.0)
+    consistent = np.ones((n, len(mp.metrics)), dtype=bool)
+    if senses is not None:
+        for j, metric in enumerate(mp.metrics):
+            if metric not in levels:
+                continue   # categories have no direction
+            side = np.where(levels[metric] == "High", 1, np.where(levels[metric] == "Low", -1, 0))
+            expected = int(senses.get(metric) or 0) * side
+            consistent[:, j] = (expected != 0) & (np.sign(mp.points[:, j]) == expected)
+    pts = np.where(eligible & consistent, mp.points, 0.0)
+    mixed = np.where(eligible & ~consistent, np.abs(mp.points), 0.0)
     order_down = np.argsort(pts, axis=1, kind="stable")[:, :MAX_DRIVERS]
     order_up = np.argsort(-pts, axis=1, kind="stable")[:, :MAX_DRIVERS]
+    order_mixed = np.argsort(-mixed, axis=1, kind="stable")[:, :MAX_DRIVERS]
     trends = {m: X[f"{m}{TREND_SEP}d3"].to_numpy(dtype="float64") for m in mp.metrics
               if f"{m}{TREND_SEP}d3" in X}
     columns = {m: X[m].to_numpy() for m in mp.metrics if m in X}
@@ -467,10 +592,12 @@ def account_drivers(mp: MetricPoints, X: pd.DataFrame, segment_ids: np.ndarray,
     for i in range(n):
         seg = int(segment_ids[i])
         items = []
-        for direction, picks in (("down", order_down[i]), ("up", order_up[i])):
+        for direction, picks in (("down", order_down[i]), ("up", order_up[i]),
+                                 ("unclear", order_mixed[i])):
             for j in picks:
-                p = pts[i, j]
-                if (direction == "down" and p > -MIN_POINTS) or (direction == "up" and p < MIN_POINTS):
+                p = mp.points[i, j] if direction == "unclear" else pts[i, j]
+                if ((direction == "down" and p > -MIN_POINTS) or (direction == "up" and p < MIN_POINTS)
+                        or (direction == "unclear" and mixed[i, j] < MIN_POINTS)):
                     continue
                 metric = mp.metrics[j]
                 value = _plain(columns[metric][i])
@@ -483,12 +610,12 @@ def account_drivers(mp: MetricPoints, X: pd.DataFrame, segment_ids: np.ndarray,
                     "direction": direction,
                     "component": component_for(metric, component_of),
                     "metric": metric,
-                    "label": human_label(metric),
+                    "label": driver_label(metric),
                     "unit": unit_of(metric),
                     "value": value,
                     "typical": typ,
                     "level": level,
-                    "sense": "bad" if direction == "down" else "good",
+                    "sense": {"down": "bad", "up": "good"}.get(direction, "unclear"),
                     "points": round(float(p), 1),
                     "change_3m_pct": change,
                 })

@@ -386,6 +386,9 @@ class TrainedModel:
     validation_y: np.ndarray | None = None
     validation_model: Any = None
     warnings: list[str] = field(default_factory=list)
+    # The walk-forward models of the chosen configuration (pipeline, its features), oldest
+    # cut-off first (not stored).
+    fold_models: list[tuple[Any, list[str]]] = field(default_factory=list)
 
     @property
     def features(self) -> list[str]:
@@ -454,8 +457,10 @@ def _candidates(family: str, small: bool = False) -> list[dict[str, Any]]:
 
 def _fold_predictions(family: str, X_train: pd.DataFrame, y_train: np.ndarray,
                       X_test: pd.DataFrame, numeric: list[str], categorical: list[str],
-                      seed: int, small: bool) -> tuple[list[np.ndarray], Any, list[str]]:
-    """Raw test probabilities of each candidate setting of a family (one list entry each)."""
+                      seed: int, small: bool) -> tuple[list[np.ndarray], Any, list[str], list[Any]]:
+    """Raw test probabilities of each candidate setting of a family (one list entry each),
+    the last fitted pipeline, the features, and each candidate's fitted pipeline (gradient
+    boosting: the one fit, which `with_rounds` cuts to a candidate's rounds)."""
     pipe, num, cat = _fit(family, X_train, y_train, numeric, categorical, seed,
                           max_iter=HGB_ROUNDS[-1], C=LR_C[0])
     Xt = X_test[[*num, *cat]]
@@ -472,14 +477,30 @@ def _fold_predictions(family: str, X_train: pd.DataFrame, y_train: np.ndarray,
         last = pipe.named_steps["model"].n_iter_
         out = [staged.get(r, staged.get(min(last, r), None)) for r in HGB_ROUNDS]
         out = [o if o is not None else pipe.predict_proba(Xt)[:, 1] for o in out]
-        return out, pipe, [*num, *cat]
+        return out, pipe, [*num, *cat], [pipe] * len(out)
     out = [pipe.predict_proba(Xt)[:, 1]]
+    pipes = [pipe]
     for c in [p["C"] for p in _candidates(family, small)][1:]:
         other = build_pipeline(family, num, cat, seed, C=c)
         other.fit(X_train[[*num, *cat]], y_train)
         out.append(other.predict_proba(Xt)[:, 1])
         pipe = other
-    return out, pipe, [*num, *cat]
+        pipes.append(other)
+    return out, pipe, [*num, *cat], pipes
+
+
+def with_rounds(pipe: Pipeline, rounds: int) -> Pipeline:
+    """A gradient-boosting pipeline cut to its first `rounds` trees (what its staged
+    predictions at that round are); any other pipeline as it is."""
+    import copy
+
+    clf = pipe.named_steps["model"]
+    if not hasattr(clf, "_predictors") or len(clf._predictors) <= rounds:
+        return pipe
+    out = copy.deepcopy(pipe)
+    cut = out.named_steps["model"]
+    cut._predictors = cut._predictors[:rounds]   # n_iter_ is their count
+    return out
 
 
 def _plain_baseline(X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFrame,
@@ -573,6 +594,7 @@ def _train_model(
     fold_rows: list[np.ndarray] = []
     preds: dict[tuple[str, int], list[np.ndarray]] = {}
     last_fit: dict[str, tuple[Any, list[str]]] = {}
+    fold_fits: dict[tuple[str, int], list[tuple[Any, list[str]]]] = {}
     baseline: list[np.ndarray | None] = []
     for f, (train, test) in enumerate(zip(folds.train, folds.test, strict=True)):
         train = _sample(train, MAX_FIT_ROWS, rng)
@@ -580,10 +602,12 @@ def _train_model(
         fold_rows.append(test)
         X_train, X_test = take(train), take(test)
         for family in families:
-            out, pipe, feats = _fold_predictions(family, X_train, y[train], X_test, numeric,
-                                                 categorical, seed + f, provisional)
+            out, pipe, feats, pipes = _fold_predictions(family, X_train, y[train], X_test,
+                                                        numeric, categorical, seed + f,
+                                                        provisional)
             for i, p in enumerate(out):
                 preds.setdefault((family, i), []).append(p)
+                fold_fits.setdefault((family, i), []).append((pipes[i], feats))
             last_fit[family] = (pipe, feats)
         # The baseline is needed only where the backtest is reported (walk-forward: not the
         # first block, which serves the calibration of the second).
@@ -695,12 +719,17 @@ def _train_model(
         metrics["monotone"] = {c: int(v) for c, v in zip(num_a, cst[len(cat_a):], strict=True)
                                if v}
     metrics["n_refit"] = len(refit_rows)
+    # The walk-forward models of the chosen configuration, for the stability of the
+    # Leading Indicators' directions (`explain.leading_indicators`).
+    rounds = params.get("max_iter") if family == "hist_gradient_boosting" else None
+    fold_models = [(with_rounds(p, int(rounds)) if rounds else p, f)
+                   for p, f in fold_fits.get((family, setting), [])]
     return TrainedModel(
         kind=kind, pipeline=final, calibration=calibration, numeric=num_a, categorical=cat_a,
         metrics=metrics, params={"family": family, "seed": seed, **params},
         train_start=str(as_of.min()), train_end=str(as_of.max()), provisional=provisional,
         backtest=backtest, validation_X=val_X, validation_y=val_y, validation_model=val_model,
-        warnings=warnings,
+        warnings=warnings, fold_models=fold_models,
     )
 
 
