@@ -73,6 +73,7 @@ class IndicatorBasis:
     # The same on the drivers' metrics (`driver_base`: a share such as seats used / seats
     # is a metric of its own there).
     driver_signs: dict[str, int] = field(default_factory=dict)
+    weak: set[str] = field(default_factory=set)   # barely used: no direction for that reason
 
 
 SHARE = f"{TREND_SEP}ratio"   # the features' suffix of a share ('seats_used' / 'seats')
@@ -123,8 +124,9 @@ def indicator_basis(pipeline: Any, features: list[str], X: pd.DataFrame,
     # it decides only where the whole is flat.
     zero = np.zeros(len(X), dtype="int64")
     own = metric_signs(level, metrics, X, base, zero, categorical)
-    signs = {m: s or own.get(m, 0)
-             for m, s in metric_signs(by_metric, metrics, X, base, zero, categorical).items()}
+    weak: set[str] = set()
+    signs = {m: s or own.get(m, 0) for m, s in
+             metric_signs(by_metric, metrics, X, base, zero, categorical, weak=weak).items()}
     dbase = driver_base({f: base_of[f] for f in features})
     driver_signs = signs
     if any(dbase[f] != base_of[f] for f in features):
@@ -140,12 +142,13 @@ def indicator_basis(pipeline: Any, features: list[str], X: pd.DataFrame,
         down = metric_signs(dlevel, dmetrics, X, base, zero, categorical)
         driver_signs = {m: s or down.get(m, 0) for m, s in
                         metric_signs(by_d, dmetrics, X, base, zero, categorical).items()}
-    return IndicatorBasis(comps, by_comp, metrics, by_metric, signs, driver_signs)
+    return IndicatorBasis(comps, by_comp, metrics, by_metric, signs, driver_signs, weak)
 
 
 def metric_signs(by_metric: np.ndarray, metrics: list[str], X: pd.DataFrame,
                  baseline: pd.DataFrame, baseline_of_row: np.ndarray,
-                 categorical: set[str], min_effect: float = 0.005) -> dict[str, int]:
+                 categorical: set[str], min_effect: float = 0.005,
+                 weak: set[str] | None = None) -> dict[str, int]:
     """Per metric: +1 when accounts with more of it than the baseline get positive
     contributions from it (callers pass the contributions of its level) and those with
     less get negative ones; -1 the other way round; 0 when it does not matter.
@@ -154,7 +157,9 @@ def metric_signs(by_metric: np.ndarray, metrics: list[str], X: pd.DataFrame,
     sum(contribution * sign(level - baseline level)) over the rows whose level differs
     from the baseline, when that is at least 5% of their absolute contributions and
     the mean contribution there is at least `min_effect` (the model's raw log-odds by
-    default): a metric the model barely uses has no direction.
+    default): a metric the model barely uses has no direction. `weak` collects the
+    metrics whose mean absolute contribution there is below `min_effect` (no direction
+    because the model barely uses them, not because they pull both ways).
     """
     out: dict[str, int] = {}
     for j, m in enumerate(metrics):
@@ -165,8 +170,11 @@ def metric_signs(by_metric: np.ndarray, metrics: list[str], X: pd.DataFrame,
         score = float(np.sum(by_metric[:, j] * side))
         scale = float(np.sum(np.abs(by_metric[:, j]) * (side != 0)))
         differ = int((side != 0).sum())
-        weak = scale == 0 or abs(score) < 0.05 * scale or abs(score) / max(differ, 1) < min_effect
-        out[m] = 0 if weak else (1 if score > 0 else -1)
+        small = float(np.abs(by_metric[:, j]).sum()) / max(differ, 1) < min_effect
+        if weak is not None and (scale == 0 or small):
+            weak.add(m)
+        flat = scale == 0 or abs(score) < 0.05 * scale or abs(score) / max(differ, 1) < min_effect
+        out[m] = 0 if flat else (1 if score > 0 else -1)
     return out
 
 
@@ -201,7 +209,10 @@ def leading_indicators(model: Any, base_of: dict[str, str],
     basis.signs, directions = stable_signs(
         own, basis.driver_signs, getattr(model, "fold_models", None) or [], frame, picked,
         base_of, component_of, set(model.categorical), seed)
-    unclear = {m for m, s in own.items() if s and not basis.signs.get(m)}
+    # No clear direction: one the refits do not share, or none at all in a metric the
+    # model does use (its contributions pull both ways).
+    unclear = {m for m, s in own.items()
+               if not basis.signs.get(m) and (s or m not in basis.weak)}
     # Every metric's direction on the drivers' metrics, context included (the drivers'
     # good/bad sense; stored with the model's metrics).
     model.metrics["directions"] = dict(sorted(directions.items()))
@@ -342,7 +353,6 @@ def direction_words(kind: str, metric: str, sign: int | None) -> str:
 
 
 MIN_METRIC_SHARE = 0.0    # of its component's weight, to be named in the direction
-UNCLEAR_SHARE = 0.1       # of its component's weight, for a flat metric to be named unclear
 
 
 def component_words(kind: str, members: list[tuple[str, float, int | None]],
@@ -352,26 +362,24 @@ def component_words(kind: str, members: list[tuple[str, float, int | None]],
 
     `members`: (metric, weight, sign) of the component's metrics, heaviest first; a
     metric is named when it carries at least MIN_METRIC_SHARE of the component (the
-    heaviest always), three at most. `unclear`: metrics the final model gives a
-    direction that its walk-forward models do not share (`stable_signs`); one among the
-    component's three heaviest is named as having no clear direction, and so is one
-    there with no direction at all that carries UNCLEAR_SHARE of the component.
+    heaviest always), three at most. `unclear`: metrics with no clear direction (one
+    the walk-forward models do not share, `stable_signs`, or none in a metric the model
+    uses); one among the component's three heaviest is named as such.
     """
     total = sum(w for _, w, _ in members) or 1.0
     named = [(m, s) for i, (m, w, s) in enumerate(members)
              if (i == 0 or w / total >= MIN_METRIC_SHARE) and s not in (None, 0)][:3]
     outcome = "churn risk" if kind == "churn" else "upsell likelihood"
-    # A metric with a real share of the component and no direction at all (its
-    # contributions do not follow its level one way) has no clear direction either.
-    mixed = [m for m, w, s in members[:3]
-             if m in unclear or (s == 0 and w / total >= UNCLEAR_SHARE)]
+    mixed = [m for m, _, _ in members[:3] if m in unclear]
     no_clear = (f"no clear direction of {outcome} with {', '.join(_phrase(m) for m in mixed)}"
                 if mixed else "")
     if not named:
-        if mixed:
-            return no_clear
         top, _, sign = members[0]
-        return direction_words(kind, top, sign)
+        if not mixed:
+            return direction_words(kind, top, sign)
+        if sign is None:   # a category heaviest: it varies, and the numbers have no direction
+            return f"{direction_words(kind, top, sign)}; {no_clear.replace(f' of {outcome}', '')}"
+        return no_clear
     parts = []
     for sign in (1, -1):
         group = [m for m, s in named if s == sign]

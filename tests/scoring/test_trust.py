@@ -229,3 +229,16 @@ def test_the_demo_books_backtest_is_calibrated(scored_db):
     for kind in ("churn", "upsell"):
         ratio = report.model_metrics[kind]["backtest"]["calibration_ratio"]
         assert 0.75 <= ratio <= 1.3, (kind, ratio)
+
+
+def test_the_calibration_ratio_has_an_interval_over_accounts():
+    from scoring.evaluate import ratio_interval
+
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(300), 5)
+    p = np.full(len(groups), 0.06)
+    y = (rng.random(len(groups)) < 0.05).astype(int)
+    lo, hi = ratio_interval(y, p, groups, 0)
+    ratio = p.mean() / y.mean()
+    assert lo < ratio < hi and hi - lo > 0.2   # 300 accounts: a wide interval
+    assert ratio_interval(np.zeros(10, dtype=int), np.full(10, 0.1), np.arange(10), 0) == (None, None)
