@@ -596,35 +596,40 @@ def account_drivers(mp: MetricPoints, X: pd.DataFrame, segment_ids: np.ndarray,
     trends = {m: X[f"{m}{TREND_SEP}d3"].to_numpy(dtype="float64") for m in mp.metrics
               if f"{m}{TREND_SEP}d3" in X}
     columns = {m: X[m].to_numpy() for m in mp.metrics if m in X}
+    # What does not depend on the row, once per metric (or segment and metric).
+    static = [{"component": component_for(m, component_of), "metric": m,
+               "label": driver_label(m), "unit": unit_of(m)} for m in mp.metrics]
+    typicals = {s: {m: _plain(t.get(m)) for m in mp.metrics} for s, t in typical.items()}
+    # The (row, metric) picks that make a line, found for all rows at once: the row loop
+    # below only builds them.
+    shown = [(direction, order, np.take_along_axis(values, order, axis=1))
+             for direction, order, values in (("down", order_down, -pts), ("up", order_up, pts),
+                                              ("unclear", order_mixed, mixed))]
+    sense = {"down": "bad", "up": "good", "unclear": "unclear"}
     out: list[list[dict[str, Any]]] = []
     for i in range(n):
         seg = int(segment_ids[i])
+        seg_typical = typicals.get(seg, {})
         items = []
-        for direction, picks in (("down", order_down[i]), ("up", order_up[i]),
-                                 ("unclear", order_mixed[i])):
-            for j in picks:
-                p = mp.points[i, j] if direction == "unclear" else pts[i, j]
-                if ((direction == "down" and p > -MIN_POINTS) or (direction == "up" and p < MIN_POINTS)
-                        or (direction == "unclear" and mixed[i, j] < MIN_POINTS)):
+        for direction, order, size in shown:
+            for j, v in zip(order[i].tolist(), size[i].tolist(), strict=True):
+                if v < MIN_POINTS:
                     continue
-                metric = mp.metrics[j]
+                info = static[j]
+                metric = info["metric"]
                 value = _plain(columns[metric][i])
-                typ = _plain(typical.get(seg, {}).get(metric))
-                level = levels[metric][i] if metric in levels else None
+                typ = seg_typical.get(metric)
                 trend = trends[metric][i] if metric in trends else np.nan
                 change = (round(float(math.expm1(trend)) * 100) if np.isfinite(trend)
                           and abs(trend) >= 0.15 and _same_way(trend, value, typ) else None)
                 items.append({
                     "direction": direction,
-                    "component": component_for(metric, component_of),
-                    "metric": metric,
-                    "label": driver_label(metric),
-                    "unit": unit_of(metric),
+                    **info,
                     "value": value,
                     "typical": typ,
-                    "level": level,
-                    "sense": {"down": "bad", "up": "good"}.get(direction, "unclear"),
-                    "points": round(float(p), 1),
+                    "level": levels[metric][i] if metric in levels else None,
+                    "sense": sense[direction],
+                    "points": round(float(mp.points[i, j]), 1),
                     "change_3m_pct": change,
                 })
         out.append(items)
