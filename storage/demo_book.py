@@ -194,7 +194,8 @@ def iter_months(spec: DemoSpec = DemoSpec()) -> Iterator[pd.DataFrame]:
                 - 0.3 * (nps - 7) - 0.3 * np.minimum(meetings, 4) - 0.3 * (n_products - 2)
                 + rng.normal(0, 0.3, n) + spec.churn_shift + spec.churn_drift * t)
         p_churn = np.where(at_renewal, _sigmoid(risk), _sigmoid(risk - 2.0))
-        churns = present & (rng.random(n) < p_churn) & (months_customer > 1)
+        # Every account shows in at least one snapshot before it can leave.
+        churns = present & (rng.random(n) < p_churn) & (months_customer > 1) & (age > 0)
         p_up = _sigmoid(-4.4 + 4.0 * (utilisation - 0.8) + 60 * growth + 0.6 * health
                         - 1.0 * (late > 0) - 0.5 * sev1)
         upsells = present & ~churns & (rng.random(n) < p_up)
