@@ -96,7 +96,7 @@ def test_a_block_is_calibrated_on_two_earlier_models_or_shows_the_models_own():
     assert not np.isnan(bt.calibrated[later]).any()
     assert not np.array_equal(bt.calibrated[later], bt.raw[later])
     assert model.calibration["method"] == "platt"
-    assert "half-life 45 days" in model.calibration["weighting"]
+    assert "half-life 90 days" in model.calibration["weighting"]
 
 
 def test_walk_forward_models_are_kept_for_the_directions():
