@@ -104,10 +104,13 @@ def card_blocks(card: Card, settings: DisplaySettings, *, shared_by: str | None 
     blocks.append(b.fields([b.text_of(f) for f in str(t.facts(card)).split("|||")]))
     drivers = (card.score or {}).get("drivers") or []
     down = [d for d in drivers if d.get("direction") == "down"][:3]
-    up = [d for d in drivers if d.get("direction") != "down"][:3]
+    up = [d for d in drivers if d.get("direction") not in ("down", "unclear")][:3]
+    unclear = [d for d in drivers if d.get("direction") == "unclear"][:3]
     lines = [b.text_of(t.drivers_title("down")), *(b.text_of(t.driver(d)) for d in down)] if down else []
     if up:
         lines += [b.text_of(t.drivers_title("up")), *(b.text_of(t.driver(d)) for d in up)]
+    if unclear:
+        lines.append(b.text_of(t.unclear_drivers(unclear)))
     if lines:
         blocks.append(b.section("\n".join(lines)))
     notes = [b.text_of(t.history(card, sparkline([h["health_score"] for h in card.history])))]

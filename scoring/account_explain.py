@@ -107,15 +107,21 @@ def explain_current(*, frame: pd.DataFrame, keys: pd.DataFrame, positions: np.nd
     health_rows[:n] = health_now
     health_rows[n:] = explain.health_among_dates(p_rows[n:], row_dates[n:], date_p)
     base_health = explain.health_among_dates(p_base[refs], row_dates, date_p)
-    mp = explain.metric_points(churn["pipeline"], features, rows, base, refs, base_of,
-                               health_rows, base_health)
+    mp = explain.metric_points(churn["pipeline"], features, rows, base, refs,
+                               explain.driver_base(base_of), health_rows, base_health)
     now = slice(0, n)
     X_now = rows.iloc[now]
     mp_now = explain.MetricPoints(mp.metrics, mp.points[now], mp.health[now],
                                   mp.baseline_health[now])
-    drivers = explain.account_drivers(mp_now, X_now, segment_ids, typical, bench,
-                                      settings.component_of, cats)
     senses = explain.metric_senses(mp_now, X_now, base, ref, cats)
+    # The good/bad sense a driver must agree with: the churn model's book-wide directions
+    # (its Leading Indicators', more churn risk = worse), else (a model stored without
+    # them) the directions of this run's attributions.
+    directions = (churn.get("metrics") or {}).get("directions")
+    book_senses = ({m: -int(s) for m, s in directions.items()} if directions is not None
+                   else senses)
+    drivers = explain.account_drivers(mp_now, X_now, segment_ids, typical, bench,
+                                      settings.component_of, cats, book_senses)
 
     # The previous period under the same model.
     m_prev = int(has_prev.sum())

@@ -10,8 +10,14 @@ the one that produced the scores, not from a train-only copy:
   (renewal timing, tenure, ARR) are reported apart, not as data components. The
   direction is read off the same contributions: when accounts above the baseline on a
   metric get positive contributions (more risk) and those below get negative ones, more
-  of the metric means higher risk. `indicator_intervals` bootstraps the weights over
-  accounts, for `outcomes evaluate`.
+  of the metric means higher risk. A direction is stated only when it is clear: the
+  final model has it and so has every walk-forward model of the same configuration
+  (trained on shorter histories, or on other accounts) but at most one of four or more,
+  read the same way on the same rows (`stable_signs`). A direction that refits reverse
+  or do not find is the model fitting chance in a few accounts (on the demo book: "more
+  support tickets, lower churn risk" in two of five fits and the opposite in three), and
+  is said to be unclear. `indicator_intervals` bootstraps the weights over accounts, for
+  `outcomes evaluate`.
 - Drivers: see "per-account drivers" below.
 """
 
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,6 +36,7 @@ from scoring.features import TREND_SEP, distinct_sorted, human_label, is_context
 OTHER_COMPONENT = "Other metrics"
 CONTEXT_GROUP = "Account & contract"
 IMPORTANCE_ROWS = 20_000
+DIRECTION_ROWS = 4_000   # rows the walk-forward models' directions are read on (a sample)
 MAX_DRIVERS = 3
 NO_EFFECT = 0.0005      # a component weighing less than this has no measurable effect
 
@@ -63,6 +70,29 @@ class IndicatorBasis:
     metrics: list[str]
     by_metric: np.ndarray         # (rows, metrics)
     signs: dict[str, int]         # metric -> +1 more raises the score, -1 lowers it, 0 flat
+    # The same on the drivers' metrics (`driver_base`: a share such as seats used / seats
+    # is a metric of its own there).
+    driver_signs: dict[str, int] = field(default_factory=dict)
+    weak: set[str] = field(default_factory=set)   # barely used: no direction for that reason
+
+
+SHARE = f"{TREND_SEP}ratio"   # the features' suffix of a share ('seats_used' / 'seats')
+
+
+def driver_base(base_of: dict[str, str]) -> dict[str, str]:
+    """The metric each feature counts towards on the card: its own base metric, except a
+    share, which is a metric of its own (an account's seats used can be High for its
+    segment while the share of its seats in use is Low; the model's points for the share
+    are not points for the count)."""
+    return {f: (f if f.endswith(SHARE) else b) for f, b in base_of.items()}
+
+
+def driver_label(metric: str) -> str:
+    """'seats_used__ratio' -> 'Seats used (share of seats)'; other metrics: `human_label`."""
+    if metric.endswith(SHARE):
+        base = metric.removesuffix(SHARE)
+        return f"{human_label(base)} (share of {_phrase(base.removesuffix('_used'))})"
+    return human_label(metric)
 
 
 def indicator_basis(pipeline: Any, features: list[str], X: pd.DataFrame,
@@ -94,14 +124,31 @@ def indicator_basis(pipeline: Any, features: list[str], X: pd.DataFrame,
     # it decides only where the whole is flat.
     zero = np.zeros(len(X), dtype="int64")
     own = metric_signs(level, metrics, X, base, zero, categorical)
-    signs = {m: s or own.get(m, 0)
-             for m, s in metric_signs(by_metric, metrics, X, base, zero, categorical).items()}
-    return IndicatorBasis(comps, by_comp, metrics, by_metric, signs)
+    weak: set[str] = set()
+    signs = {m: s or own.get(m, 0) for m, s in
+             metric_signs(by_metric, metrics, X, base, zero, categorical, weak=weak).items()}
+    dbase = driver_base({f: base_of[f] for f in features})
+    driver_signs = signs
+    if any(dbase[f] != base_of[f] for f in features):
+        dmetrics = sorted(set(dbase.values()))
+        dcol = {m: j for j, m in enumerate(dmetrics)}
+        owner = np.array([dcol[dbase[f]] for f in features])
+        by_d = np.zeros((len(X), len(dmetrics)))
+        np.add.at(by_d.T, owner, att.values.T)
+        dlevel = np.zeros_like(by_d)
+        for j, f in enumerate(features):
+            if dbase[f] == f:
+                dlevel[:, dcol[f]] = att.values[:, j]
+        down = metric_signs(dlevel, dmetrics, X, base, zero, categorical)
+        driver_signs = {m: s or down.get(m, 0) for m, s in
+                        metric_signs(by_d, dmetrics, X, base, zero, categorical).items()}
+    return IndicatorBasis(comps, by_comp, metrics, by_metric, signs, driver_signs, weak)
 
 
 def metric_signs(by_metric: np.ndarray, metrics: list[str], X: pd.DataFrame,
                  baseline: pd.DataFrame, baseline_of_row: np.ndarray,
-                 categorical: set[str], min_effect: float = 0.005) -> dict[str, int]:
+                 categorical: set[str], min_effect: float = 0.005,
+                 weak: set[str] | None = None) -> dict[str, int]:
     """Per metric: +1 when accounts with more of it than the baseline get positive
     contributions from it (callers pass the contributions of its level) and those with
     less get negative ones; -1 the other way round; 0 when it does not matter.
@@ -110,7 +157,9 @@ def metric_signs(by_metric: np.ndarray, metrics: list[str], X: pd.DataFrame,
     sum(contribution * sign(level - baseline level)) over the rows whose level differs
     from the baseline, when that is at least 5% of their absolute contributions and
     the mean contribution there is at least `min_effect` (the model's raw log-odds by
-    default): a metric the model barely uses has no direction.
+    default): a metric the model barely uses has no direction. `weak` collects the
+    metrics whose mean absolute contribution there is below `min_effect` (no direction
+    because the model barely uses them, not because they pull both ways).
     """
     out: dict[str, int] = {}
     for j, m in enumerate(metrics):
@@ -121,8 +170,11 @@ def metric_signs(by_metric: np.ndarray, metrics: list[str], X: pd.DataFrame,
         score = float(np.sum(by_metric[:, j] * side))
         scale = float(np.sum(np.abs(by_metric[:, j]) * (side != 0)))
         differ = int((side != 0).sum())
-        weak = scale == 0 or abs(score) < 0.05 * scale or abs(score) / max(differ, 1) < min_effect
-        out[m] = 0 if weak else (1 if score > 0 else -1)
+        small = float(np.abs(by_metric[:, j]).sum()) / max(differ, 1) < min_effect
+        if weak is not None and (scale == 0 or small):
+            weak.add(m)
+        flat = scale == 0 or abs(score) < 0.05 * scale or abs(score) / max(differ, 1) < min_effect
+        out[m] = 0 if flat else (1 if score > 0 else -1)
     return out
 
 
@@ -148,9 +200,22 @@ def leading_indicators(model: Any, base_of: dict[str, str],
     """
     kind = kind or model.kind
     features = list(model.features)
-    X = X.iloc[_importance_rows(len(X), rows, seed)][features].reset_index(drop=True)
+    picked = _importance_rows(len(X), rows, seed)
+    frame = X
+    X = X.iloc[picked][features].reset_index(drop=True)
     basis = indicator_basis(model.pipeline, features, X, base_of, component_of,
                             set(model.categorical))
+    own = basis.signs
+    basis.signs, directions = stable_signs(
+        own, basis.driver_signs, getattr(model, "fold_models", None) or [], frame, picked,
+        base_of, component_of, set(model.categorical), seed)
+    # No clear direction: one the refits do not share, or none at all in a metric the
+    # model does use (its contributions pull both ways).
+    unclear = {m for m, s in own.items()
+               if not basis.signs.get(m) and (s or m not in basis.weak)}
+    # Every metric's direction on the drivers' metrics, context included (the drivers'
+    # good/bad sense; stored with the model's metrics).
+    model.metrics["directions"] = dict(sorted(directions.items()))
     weights = _weights(basis.by_component, basis.components)
     metric_abs = np.abs(basis.by_metric).mean(axis=0)
     all_abs = float(np.abs(basis.by_component).mean(axis=0).sum()) or 1.0
@@ -173,13 +238,47 @@ def leading_indicators(model: Any, base_of: dict[str, str],
             "component": comp,
             "weight": round(weights[comp], 6),
             "direction": (component_words(kind, [(m, v, basis.signs.get(m)) for m, v in
-                                                 sorted(members, key=lambda mv: (-mv[1], mv[0]))])
+                                                 sorted(members, key=lambda mv: (-mv[1], mv[0]))],
+                                          unclear)
                           if weights[comp] >= NO_EFFECT else f"no measurable effect on {outcome}"),
             "detail": detail,
             "signs": {m: basis.signs.get(m) for m, _ in members},
         })
     _fix_rounding(rows)
     return rows, context
+
+
+def stable_signs(final: dict[str, int], final_drivers: dict[str, int],
+                 fold_models: list[tuple[Any, list[str]]], frame: pd.DataFrame,
+                 rows: np.ndarray, base_of: dict[str, str],
+                 component_of: Callable[[str], str | None], categorical: set[str],
+                 seed: int) -> tuple[dict[str, int], dict[str, int]]:
+    """The final model's directions (`final`; `final_drivers` on the drivers' metrics),
+    kept only where the walk-forward models (`fold_models`: pipeline and features) read
+    the same on a seeded sample of at most DIRECTION_ROWS of the same rows (`rows` of
+    `frame`): every one of them, or all but one where there are four or more; 0
+    elsewhere. A model that reads a metric flat or the other way dissents; one that had
+    no feature of it says nothing either way."""
+    if not fold_models:
+        return dict(final), dict(final_drivers)
+    pick = np.asarray(rows)
+    if len(pick) > DIRECTION_ROWS:
+        rng = np.random.default_rng(seed + 1)
+        pick = pick[np.sort(rng.choice(len(pick), DIRECTION_ROWS, replace=False))]
+    dissent = dict.fromkeys(final, 0)
+    dissent_d = dict.fromkeys(final_drivers, 0)
+    for pipeline, feats in fold_models:
+        X = frame.iloc[pick][list(feats)].reset_index(drop=True)
+        b = indicator_basis(pipeline, list(feats), X, base_of, component_of,
+                            categorical & set(feats))
+        for mine, theirs, count in ((final, b.signs, dissent),
+                                    (final_drivers, b.driver_signs, dissent_d)):
+            for m, s in mine.items():
+                if s and m in theirs and theirs[m] != s:
+                    count[m] += 1
+    allowed = 1 if len(fold_models) >= 4 else 0
+    return ({m: s if dissent[m] <= allowed else 0 for m, s in final.items()},
+            {m: s if dissent_d[m] <= allowed else 0 for m, s in final_drivers.items()})
 
 
 def indicator_intervals(basis: IndicatorBasis, groups: np.ndarray, seed: int,
@@ -256,21 +355,31 @@ def direction_words(kind: str, metric: str, sign: int | None) -> str:
 MIN_METRIC_SHARE = 0.0    # of its component's weight, to be named in the direction
 
 
-def component_words(kind: str, members: list[tuple[str, float, int | None]]) -> str:
+def component_words(kind: str, members: list[tuple[str, float, int | None]],
+                    unclear: set[str] | frozenset[str] = frozenset()) -> str:
     """The direction of a component's main metrics, grouped by effect, e.g.
     'higher churn risk with more payment late days, higher discount (%)'.
 
     `members`: (metric, weight, sign) of the component's metrics, heaviest first; a
     metric is named when it carries at least MIN_METRIC_SHARE of the component (the
-    heaviest always), three at most.
+    heaviest always), three at most. `unclear`: metrics with no clear direction (one
+    the walk-forward models do not share, `stable_signs`, or none in a metric the model
+    uses); one among the component's three heaviest is named as such.
     """
     total = sum(w for _, w, _ in members) or 1.0
     named = [(m, s) for i, (m, w, s) in enumerate(members)
              if (i == 0 or w / total >= MIN_METRIC_SHARE) and s not in (None, 0)][:3]
+    outcome = "churn risk" if kind == "churn" else "upsell likelihood"
+    mixed = [m for m, _, _ in members[:3] if m in unclear]
+    no_clear = (f"no clear direction of {outcome} with {', '.join(_phrase(m) for m in mixed)}"
+                if mixed else "")
     if not named:
         top, _, sign = members[0]
-        return direction_words(kind, top, sign)
-    outcome = "churn risk" if kind == "churn" else "upsell likelihood"
+        if not mixed:
+            return direction_words(kind, top, sign)
+        if sign is None:   # a category heaviest: it varies, and the numbers have no direction
+            return f"{direction_words(kind, top, sign)}; {no_clear.replace(f' of {outcome}', '')}"
+        return no_clear
     parts = []
     for sign in (1, -1):
         group = [m for m, s in named if s == sign]
@@ -280,7 +389,7 @@ def component_words(kind: str, members: list[tuple[str, float, int | None]]) -> 
         head = f"{'higher' if sign > 0 else 'lower'} {outcome}" if not parts else \
             ("higher" if sign > 0 else "lower")
         parts.append(f"{head} with {words}")
-    return "; ".join(parts)
+    return "; ".join([*parts, *([no_clear.replace(f" of {outcome}", "")] if no_clear else [])])
 
 
 def _more(metric: str) -> str:
@@ -374,7 +483,10 @@ def health_among_dates(p: np.ndarray, dates: np.ndarray, date_p: dict[Any, np.nd
 
 
 def unit_of(metric: str) -> str | None:
-    """How the card formats a metric's value: 'money', 'percent' or None (a number)."""
+    """How the card formats a metric's value: 'money', 'percent', 'share' (a fraction of
+    1 shown as a percentage) or None (a number)."""
+    if metric.endswith(SHARE):
+        return "share"
     tokens = metric.removeprefix("ctx__").split("_")
     if any(t in ("arr", "mrr", "acv", "revenue", "spend") for t in tokens):
         return "money"
@@ -398,6 +510,8 @@ def format_value(value: Any, unit: str | None = None) -> str:
         return f"${v:,.0f}"
     if unit == "percent":
         return f"{v:.0f}%"
+    if unit == "share":
+        return f"{100 * v:.0f}%"
     if abs(v) >= 1000:
         return f"{v:,.0f}"
     if v == round(v):
@@ -429,11 +543,20 @@ def account_drivers(mp: MetricPoints, X: pd.DataFrame, segment_ids: np.ndarray,
                     typical: dict[int, dict[str, Any]],
                     benchmarks: dict[int, dict[str, dict[str, float]]],
                     component_of: Callable[[str], str | None],
-                    categorical: set[str]) -> list[list[dict[str, Any]]]:
-    """The largest contributions of each row, down then up (at most MAX_DRIVERS each).
+                    categorical: set[str], senses: dict[str, int] | None = None,
+                    ) -> list[list[dict[str, Any]]]:
+    """The largest contributions of each row, down then up (at most MAX_DRIVERS each),
+    then the 'unclear' ones (at most MAX_DRIVERS).
 
     A metric is a driver only when its value is known and not at its segment's typical
-    level (Low or High for numbers, not the most common value for categories).
+    level (Low or High for numbers, not the most common value for categories). With
+    `senses` (the same model's book-wide direction of each metric, +1 = more of it is
+    healthier, 0 = no clear direction), a number is a driver ('down' / 'up') only when
+    its points go the way its book-wide direction says for its level (High on a metric
+    where more is healthier holds the score up, Low pulls it down). One whose points go
+    the other way, or that has no clear book-wide direction, is listed as 'unclear'
+    instead: exact for this account, but not a reason a CSM can act on as said (the
+    model reads it differently for most of the book, or not one way).
     """
     n = len(X)
     if n == 0:
@@ -457,39 +580,56 @@ def account_drivers(mp: MetricPoints, X: pd.DataFrame, segment_ids: np.ndarray,
                          for s in range(seg_top)])[segment_ids]
         levels[metric] = levels_of(vals, low, high)
         eligible[:, j] = np.isin(levels[metric], ["Low", "High"])
-    pts = np.where(eligible, mp.points, 0.0)
+    consistent = np.ones((n, len(mp.metrics)), dtype=bool)
+    if senses is not None:
+        for j, metric in enumerate(mp.metrics):
+            if metric not in levels:
+                continue   # categories have no direction
+            side = np.where(levels[metric] == "High", 1, np.where(levels[metric] == "Low", -1, 0))
+            expected = int(senses.get(metric) or 0) * side
+            consistent[:, j] = (expected != 0) & (np.sign(mp.points[:, j]) == expected)
+    pts = np.where(eligible & consistent, mp.points, 0.0)
+    mixed = np.where(eligible & ~consistent, np.abs(mp.points), 0.0)
     order_down = np.argsort(pts, axis=1, kind="stable")[:, :MAX_DRIVERS]
     order_up = np.argsort(-pts, axis=1, kind="stable")[:, :MAX_DRIVERS]
+    order_mixed = np.argsort(-mixed, axis=1, kind="stable")[:, :MAX_DRIVERS]
     trends = {m: X[f"{m}{TREND_SEP}d3"].to_numpy(dtype="float64") for m in mp.metrics
               if f"{m}{TREND_SEP}d3" in X}
     columns = {m: X[m].to_numpy() for m in mp.metrics if m in X}
+    # What does not depend on the row, once per metric (or segment and metric).
+    static = [{"component": component_for(m, component_of), "metric": m,
+               "label": driver_label(m), "unit": unit_of(m)} for m in mp.metrics]
+    typicals = {s: {m: _plain(t.get(m)) for m in mp.metrics} for s, t in typical.items()}
+    # The (row, metric) picks that make a line, found for all rows at once: the row loop
+    # below only builds them.
+    shown = [(direction, order, np.take_along_axis(values, order, axis=1))
+             for direction, order, values in (("down", order_down, -pts), ("up", order_up, pts),
+                                              ("unclear", order_mixed, mixed))]
+    sense = {"down": "bad", "up": "good", "unclear": "unclear"}
     out: list[list[dict[str, Any]]] = []
     for i in range(n):
         seg = int(segment_ids[i])
+        seg_typical = typicals.get(seg, {})
         items = []
-        for direction, picks in (("down", order_down[i]), ("up", order_up[i])):
-            for j in picks:
-                p = pts[i, j]
-                if (direction == "down" and p > -MIN_POINTS) or (direction == "up" and p < MIN_POINTS):
+        for direction, order, size in shown:
+            for j, v in zip(order[i].tolist(), size[i].tolist(), strict=True):
+                if v < MIN_POINTS:
                     continue
-                metric = mp.metrics[j]
+                info = static[j]
+                metric = info["metric"]
                 value = _plain(columns[metric][i])
-                typ = _plain(typical.get(seg, {}).get(metric))
-                level = levels[metric][i] if metric in levels else None
+                typ = seg_typical.get(metric)
                 trend = trends[metric][i] if metric in trends else np.nan
                 change = (round(float(math.expm1(trend)) * 100) if np.isfinite(trend)
                           and abs(trend) >= 0.15 and _same_way(trend, value, typ) else None)
                 items.append({
                     "direction": direction,
-                    "component": component_for(metric, component_of),
-                    "metric": metric,
-                    "label": human_label(metric),
-                    "unit": unit_of(metric),
+                    **info,
                     "value": value,
                     "typical": typ,
-                    "level": level,
-                    "sense": "bad" if direction == "down" else "good",
-                    "points": round(float(p), 1),
+                    "level": levels[metric][i] if metric in levels else None,
+                    "sense": sense[direction],
+                    "points": round(float(mp.points[i, j]), 1),
                     "change_3m_pct": change,
                 })
         out.append(items)

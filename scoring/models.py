@@ -20,6 +20,14 @@ everything that is claimed about the model:
 - the backtest (`evaluate`, `/outcome accuracy`) reports them, each test block mapped
   by a calibration fitted on the earlier blocks only.
 
+A calibration is fitted on the blocks of at least MIN_CALIBRATION_BLOCKS walk-forward
+models. Each block is predicted by a different model (trained on a longer history than
+the one before), and one model's out-of-time error does not carry over to another: on
+the demo book the first model, trained on five months, under-predicted its block by
+half, and the shift learned from it alone doubled the next model's probabilities, which
+had been close (predicted/realised 2.2 on that block where the model's own gave 1.2).
+A block with fewer earlier blocks is reported with the model's own probabilities.
+
 A single snapshot (or too short a history) gets folds of accounts instead (stratified,
 grouped by account). Gradient boosting carries monotone constraints for the metrics
 whose direction is clear on the training rows (a strong rank association and a monotone
@@ -57,6 +65,12 @@ MAX_FIT_ROWS = 50_000       # every fit, walk-forward and final, samples at most
 MAX_TEST_ROWS = 30_000      # rows predicted per test block (seeded sample)
 MIN_FOLD_POSITIVES = 3      # a cut-off whose training rows hold fewer positives is skipped
 MIN_CALIBRATION_POSITIVES = 5
+MIN_CALIBRATION_BLOCKS = 2  # walk-forward blocks (models) a calibration is fitted on (module doc)
+# Half-life of the calibration's recency weights, in horizons. Half a horizon was tried
+# (2026-12-07) and left: on the held-out months of the demo and bench_quality.py books it
+# moved predicted/realised nearer 1 on four of six models and further on two (drifting
+# churn 0.84 -> 0.71): weighting the latest block more also weighs its noise more.
+CALIBRATION_HALF_LIFE = 1.0
 PLATT_SLOPE_POSITIVES = 100  # fewer positives: the calibration only shifts the log-odds
 EPS = 1e-6
 # Moderate trees: prediction cost (trees x depth) matters as much as accuracy, since
@@ -153,12 +167,12 @@ def predict_positive(pipeline: Pipeline, X: pd.DataFrame,
     return out
 
 
-def recency_weights(days: np.ndarray, horizon_days: int) -> np.ndarray:
-    """Weight of each row for calibration: halves every `horizon_days` back from the latest."""
+def recency_weights(days: np.ndarray, half_life_days: float) -> np.ndarray:
+    """Weight of each row for calibration: halves every `half_life_days` back from the latest."""
     days = np.asarray(days, dtype="float64")
     if not len(days):
         return days
-    return 0.5 ** ((days.max() - days) / max(horizon_days, 1))
+    return 0.5 ** ((days.max() - days) / max(half_life_days, 1))
 
 
 # -- pipelines --------------------------------------------------------------------------
@@ -342,7 +356,8 @@ class Backtest:
     rows: np.ndarray
     fold: np.ndarray
     raw: np.ndarray
-    calibrated: np.ndarray     # block f mapped by a calibration fitted on blocks < f (NaN: none)
+    calibrated: np.ndarray     # block f mapped by a calibration fitted on blocks < f, the
+                               # model's own where fewer than MIN_CALIBRATION_BLOCKS (NaN: none)
     y: np.ndarray
     as_of: np.ndarray
     groups: np.ndarray
@@ -369,6 +384,9 @@ class TrainedModel:
     validation_y: np.ndarray | None = None
     validation_model: Any = None
     warnings: list[str] = field(default_factory=list)
+    # The walk-forward models of the chosen configuration (pipeline, its features), oldest
+    # cut-off first (not stored).
+    fold_models: list[tuple[Any, list[str]]] = field(default_factory=list)
 
     @property
     def features(self) -> list[str]:
@@ -437,8 +455,10 @@ def _candidates(family: str, small: bool = False) -> list[dict[str, Any]]:
 
 def _fold_predictions(family: str, X_train: pd.DataFrame, y_train: np.ndarray,
                       X_test: pd.DataFrame, numeric: list[str], categorical: list[str],
-                      seed: int, small: bool) -> tuple[list[np.ndarray], Any, list[str]]:
-    """Raw test probabilities of each candidate setting of a family (one list entry each)."""
+                      seed: int, small: bool) -> tuple[list[np.ndarray], Any, list[str], list[Any]]:
+    """Raw test probabilities of each candidate setting of a family (one list entry each),
+    the last fitted pipeline, the features, and each candidate's fitted pipeline (gradient
+    boosting: the one fit, which `with_rounds` cuts to a candidate's rounds)."""
     pipe, num, cat = _fit(family, X_train, y_train, numeric, categorical, seed,
                           max_iter=HGB_ROUNDS[-1], C=LR_C[0])
     Xt = X_test[[*num, *cat]]
@@ -455,14 +475,30 @@ def _fold_predictions(family: str, X_train: pd.DataFrame, y_train: np.ndarray,
         last = pipe.named_steps["model"].n_iter_
         out = [staged.get(r, staged.get(min(last, r), None)) for r in HGB_ROUNDS]
         out = [o if o is not None else pipe.predict_proba(Xt)[:, 1] for o in out]
-        return out, pipe, [*num, *cat]
+        return out, pipe, [*num, *cat], [pipe] * len(out)
     out = [pipe.predict_proba(Xt)[:, 1]]
+    pipes = [pipe]
     for c in [p["C"] for p in _candidates(family, small)][1:]:
         other = build_pipeline(family, num, cat, seed, C=c)
         other.fit(X_train[[*num, *cat]], y_train)
         out.append(other.predict_proba(Xt)[:, 1])
         pipe = other
-    return out, pipe, [*num, *cat]
+        pipes.append(other)
+    return out, pipe, [*num, *cat], pipes
+
+
+def with_rounds(pipe: Pipeline, rounds: int) -> Pipeline:
+    """A gradient-boosting pipeline cut to its first `rounds` trees (what its staged
+    predictions at that round are); any other pipeline as it is."""
+    import copy
+
+    clf = pipe.named_steps["model"]
+    if not hasattr(clf, "_predictors") or len(clf._predictors) <= rounds:
+        return pipe
+    out = copy.deepcopy(pipe)
+    cut = out.named_steps["model"]
+    cut._predictors = cut._predictors[:rounds]   # n_iter_ is their count
+    return out
 
 
 def _plain_baseline(X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFrame,
@@ -556,6 +592,7 @@ def _train_model(
     fold_rows: list[np.ndarray] = []
     preds: dict[tuple[str, int], list[np.ndarray]] = {}
     last_fit: dict[str, tuple[Any, list[str]]] = {}
+    fold_fits: dict[tuple[str, int], list[tuple[Any, list[str]]]] = {}
     baseline: list[np.ndarray | None] = []
     for f, (train, test) in enumerate(zip(folds.train, folds.test, strict=True)):
         train = _sample(train, MAX_FIT_ROWS, rng)
@@ -563,10 +600,12 @@ def _train_model(
         fold_rows.append(test)
         X_train, X_test = take(train), take(test)
         for family in families:
-            out, pipe, feats = _fold_predictions(family, X_train, y[train], X_test, numeric,
-                                                 categorical, seed + f, provisional)
+            out, pipe, feats, pipes = _fold_predictions(family, X_train, y[train], X_test,
+                                                        numeric, categorical, seed + f,
+                                                        provisional)
             for i, p in enumerate(out):
                 preds.setdefault((family, i), []).append(p)
+                fold_fits.setdefault((family, i), []).append((pipes[i], feats))
             last_fit[family] = (pipe, feats)
         # The baseline is needed only where the backtest is reported (walk-forward: not the
         # first block, which serves the calibration of the second).
@@ -600,28 +639,38 @@ def _train_model(
         fold = np.concatenate([np.full(len(r), i) for i, r in enumerate(fold_rows)])
         raw = np.concatenate(preds[(family, setting)])
         yb = y[rows]
-        weight = (recency_weights(days[rows], horizon_days) if folds.scheme == "walk-forward"
-                  else np.ones(len(rows)))
+        walk = folds.scheme == "walk-forward"
+        half_life = CALIBRATION_HALF_LIFE * horizon_days
+        weight = recency_weights(days[rows], half_life) if walk else np.ones(len(rows))
         # Calibration for reporting: walk-forward block f is mapped by a calibration fitted
-        # on the blocks before it (the first block gets none); an account fold by the others.
+        # on the blocks before it when there are MIN_CALIBRATION_BLOCKS of them (the first
+        # block gets nothing and is not reported, the second the model's own probabilities);
+        # an account fold by the others.
         calibrated = np.full(len(rows), np.nan)
         for f in range(len(fold_rows)):
             here = fold == f
-            before = fold < f if folds.scheme == "walk-forward" else ~here
-            if yb[before].sum() >= MIN_CALIBRATION_POSITIVES:
+            before = fold < f if walk else ~here
+            if walk and f == 0:
+                continue
+            if walk and f < MIN_CALIBRATION_BLOCKS:
+                calibrated[here] = raw[here]
+            elif yb[before].sum() >= MIN_CALIBRATION_POSITIVES:
                 s, i = fit_platt(raw[before], yb[before], weight[before])
                 calibrated[here] = apply_platt(raw[here], s, i)
         base_raw = (np.concatenate(baseline) if baseline and all(b is not None for b in baseline)
                     else None)
         backtest = Backtest(folds.scheme, rows, fold, raw, calibrated, yb, as_of[rows],
                             groups[rows], folds.cutoffs, base_raw)
-        if yb.sum() >= MIN_CALIBRATION_POSITIVES and (1 - yb).sum() >= MIN_CALIBRATION_POSITIVES:
+        enough = (yb.sum() >= MIN_CALIBRATION_POSITIVES
+                  and (1 - yb).sum() >= MIN_CALIBRATION_POSITIVES
+                  and (not walk or len(fold_rows) >= MIN_CALIBRATION_BLOCKS))
+        if enough:
             slope, intercept = fit_platt(raw, yb, weight)
             calibration = {
                 "method": "platt", "fitted_on": "walk-forward out-of-time predictions"
                 if folds.scheme == "walk-forward" else "out-of-fold predictions (account folds)",
-                "weighting": (f"recent test dates weigh more (half-life {horizon_days} days)"
-                              if folds.scheme == "walk-forward" else "uniform"),
+                "weighting": (f"recent test dates weigh more (half-life {half_life:g} days)"
+                              if walk else "uniform"),
                 "slope": round(slope, 6), "intercept": round(intercept, 6),
                 "n_rows": int(len(yb)), "n_positive": int(yb.sum()),
                 "weighted_rate": round(float(np.average(yb, weights=weight)), 5),
@@ -668,12 +717,17 @@ def _train_model(
         metrics["monotone"] = {c: int(v) for c, v in zip(num_a, cst[len(cat_a):], strict=True)
                                if v}
     metrics["n_refit"] = len(refit_rows)
+    # The walk-forward models of the chosen configuration, for the stability of the
+    # Leading Indicators' directions (`explain.leading_indicators`).
+    rounds = params.get("max_iter") if family == "hist_gradient_boosting" else None
+    fold_models = [(with_rounds(p, int(rounds)) if rounds else p, f)
+                   for p, f in fold_fits.get((family, setting), [])]
     return TrainedModel(
         kind=kind, pipeline=final, calibration=calibration, numeric=num_a, categorical=cat_a,
         metrics=metrics, params={"family": family, "seed": seed, **params},
         train_start=str(as_of.min()), train_end=str(as_of.max()), provisional=provisional,
         backtest=backtest, validation_X=val_X, validation_y=val_y, validation_model=val_model,
-        warnings=warnings,
+        warnings=warnings, fold_models=fold_models,
     )
 
 

@@ -28,6 +28,7 @@ from scoring.errors import ModelError, ScoringError
 from scoring.evaluate import EvaluationReport, summarise_backtest
 from scoring.features import (
     CONTEXT,
+    TREND_SEP,
     FeatureSet,
     MetricPlan,
     build_features,
@@ -602,7 +603,9 @@ def _segments(store: Store, prepared: _Prepared, latest: np.ndarray, settings: S
     typical: dict[int, dict[str, Any]] = {}
     bench: dict[int, dict[str, dict[str, float]]] = {}
     driver_bench: dict[int, dict[str, dict[str, float]]] = {}
-    context_cols = [c for c in fs.numeric if c.startswith(CONTEXT) and fs.base_of[c] == c]
+    # Context and shares (seats used / seats) are drivers' metrics too (explain.driver_base).
+    context_cols = [c for c in fs.numeric if (c.startswith(CONTEXT) and fs.base_of[c] == c)
+                    or c.endswith(f"{TREND_SEP}ratio")]
     profiles = []
     metrics = plan.numeric
     for seg in range(1, k + 1):

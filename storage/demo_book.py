@@ -9,7 +9,29 @@ first, so tests can check that the models find them:
   (billing), severe support tickets (support), low NPS (sentiment), and few
   meetings with the CSM (interaction frequency). Discounts and region are noise.
 - upsell: high seat utilisation together with company growth (seats used near
-  the seat count, rising active users and employees).
+  the seat count, rising active users and employees); an account paying late or
+  hit by severe tickets rarely gets an expansion approved.
+
+What no real book does, the generator does not do either (each was seen in the
+models' explanations of an earlier version):
+
+- customers in the first snapshot have been customers for a while (3 to 36
+  months), so they renew and churn from the first month like the rest; an earlier
+  version made them all brand new, which held churn in the first months of every
+  book artificially low (half the later rate), and the first walk-forward models,
+  trained on those months, under-predicted by half;
+- products in use make an account a little stickier (each product beyond the
+  second lowers churn, each below it raises it), instead of no effect at all, which
+  let a model read chance differences between a few dozen accounts as "more
+  products, more churn";
+- support tickets come with friction as well as with size and the account's habit
+  of contacting support (unhealthy accounts file more), and sev1 tickets come from
+  the account's health alone; an earlier version drove both counts by the same
+  support habit and tickets by nothing else, which made "more tickets at the same
+  sev1 count means a healthier account" true of the book (the models learnt "more
+  support tickets, lower churn risk");
+- late payments and sev1 tickets lower the chance of an upsell instead of having
+  no effect on it.
 
 Values go missing where they would in real exports: NPS only for accounts that
 answered the last survey, CSAT only with tickets, adoption not tracked on the
@@ -111,6 +133,9 @@ def iter_months(spec: DemoSpec = DemoSpec()) -> Iterator[pd.DataFrame]:
 
     # Hidden traits.
     joined = np.where(rng.random(n) < spec.at_start, 0, rng.integers(1, max(months - 2, 2), n))
+    # Months as a customer before the first snapshot: 3 to 36 for those already there
+    # (drawn from a stream of its own, so every other draw is what it was).
+    tenure0 = np.where(joined == 0, np.random.default_rng([spec.seed, 1]).integers(3, 37, n), 0)
     health0 = rng.normal(0.6, 0.9, n)
     trend = rng.normal(0.0, 0.03, n)
     # A third of the accounts start sliding at some point (before, during or after the
@@ -142,6 +167,7 @@ def iter_months(spec: DemoSpec = DemoSpec()) -> Iterator[pd.DataFrame]:
     for t, when in enumerate(dates):
         present = alive & (joined <= t)
         age = t - joined
+        months_customer = age + tenure0
         sliding = slide * np.clip(t - slide_start, 0, 12)
         health = health0 + trend * age - sliding + rng.normal(0, 0.25, n)
         employees = np.maximum(5, employees * np.exp(growth + rng.normal(0, 0.01, n)))
@@ -151,8 +177,8 @@ def iter_months(spec: DemoSpec = DemoSpec()) -> Iterator[pd.DataFrame]:
         logins = np.round(active_users * np.exp(1.6 + 0.35 * health + rng.normal(0, 0.3, n)))
         adoption = np.round(100 * _sigmoid(0.2 + 0.7 * health + rng.normal(0, 0.4, n)), 1)
         days_idle = np.round(rng.exponential(np.exp(1.2 - 0.9 * health)))
-        tickets = rng.poisson(support_load * np.sqrt(seats) * 0.3)
-        sev1 = rng.poisson(0.15 * support_load * np.exp(-0.6 * health))
+        tickets = rng.poisson(support_load * np.sqrt(seats) * 0.3 * np.exp(-0.3 * health))
+        sev1 = rng.poisson(0.15 * np.exp(-0.6 * health))
         csat = np.round(np.clip(4.2 + 0.4 * health - 0.5 * sev1 + rng.normal(0, 0.4, n), 1, 5), 1)
         nps = np.clip(np.round(7 + 1.6 * health + rng.normal(0, 1.3, n)), 0, 10)
         meetings = rng.poisson(np.exp(0.6 + 0.5 * engagement))
@@ -163,13 +189,15 @@ def iter_months(spec: DemoSpec = DemoSpec()) -> Iterator[pd.DataFrame]:
         # Renewal decisions in the renewal month (the month `renewal_date` names): a
         # leaver is marked churned in, or missing from, that month's snapshot. A little
         # churn happens in between, mostly among unhealthy accounts.
-        at_renewal = (when.month == renewal_month + 1) & (age > 0)
+        at_renewal = (when.month == renewal_month + 1) & (months_customer > 0)
         risk = (-1.2 - 1.8 * health + 0.8 * (sliding > 0) + 1.5 * (late > 0) + 0.7 * sev1
-                - 0.3 * (nps - 7) - 0.3 * np.minimum(meetings, 4) + rng.normal(0, 0.3, n)
-                + spec.churn_shift + spec.churn_drift * t)
+                - 0.3 * (nps - 7) - 0.3 * np.minimum(meetings, 4) - 0.3 * (n_products - 2)
+                + rng.normal(0, 0.3, n) + spec.churn_shift + spec.churn_drift * t)
         p_churn = np.where(at_renewal, _sigmoid(risk), _sigmoid(risk - 2.0))
-        churns = present & (rng.random(n) < p_churn) & (age > 1)
-        p_up = _sigmoid(-4.4 + 4.0 * (utilisation - 0.8) + 60 * growth + 0.6 * health)
+        # Every account shows in at least one snapshot before it can leave.
+        churns = present & (rng.random(n) < p_churn) & (months_customer > 1) & (age > 0)
+        p_up = _sigmoid(-4.4 + 4.0 * (utilisation - 0.8) + 60 * growth + 0.6 * health
+                        - 1.0 * (late > 0) - 0.5 * sev1)
         upsells = present & ~churns & (rng.random(n) < p_up)
         seats = np.where(upsells, np.round(seats * rng.uniform(1.15, 1.5, n)), seats)
         arr = seats * price

@@ -50,9 +50,9 @@ def test_sources_walkthrough(tmp_path: Path) -> None:
     out = run_doc("sources.md", tmp_path, skip=(bad,))
     assert out.endswith("EXIT=0"), out
     assert "These rows follow the data contract." in out
-    assert "the query returned 4,747 rows (every row: first sync)" in out
+    assert "the query returned 4,677 rows (every row: first sync)" in out
     assert "no rows (changed since the last sync" in out
-    assert "the query returned 229 rows (changed since the last sync" in out
+    assert "the query returned 234 rows (changed since the last sync" in out
     assert re.search(r"source:lake +daily 05:30 UTC", out)
     rejected = subprocess.run(["bash", "-c", bad.replace("./dev ", f"{REPO}/dev ")], cwd=tmp_path,
                               capture_output=True, text=True, timeout=300)

@@ -29,6 +29,9 @@ DRIVERS = [
     {"direction": "down", "component": "Product usage", "metric": "feature_adoption_pct",
      "label": "Feature adoption (%)", "unit": "percent", "value": 20.8, "typical": 74.7,
      "level": "Low", "sense": "bad", "points": -16.2, "change_3m_pct": -54},
+    {"direction": "down", "component": "Product usage", "metric": "seats_used__ratio",
+     "label": "Seats used (share of seats)", "unit": "share", "value": 0.4929,
+     "typical": 0.83, "level": "Low", "sense": "bad", "points": -6.3, "change_3m_pct": None},
     {"direction": "down", "component": "Support", "metric": "sev1_tickets_90d",
      "label": "Sev1 tickets (90d)", "unit": None, "value": 3, "typical": 0, "level": "High",
      "sense": "bad", "points": -4.5, "change_3m_pct": None},
@@ -38,6 +41,13 @@ DRIVERS = [
     {"direction": "up", "component": "Firmographics", "metric": "region", "label": "Region",
      "unit": None, "value": "EMEA", "typical": "NA", "level": None, "sense": "good",
      "points": 0.9, "change_3m_pct": None},
+    # Exact for this account, but against (or without) the model's book-wide direction.
+    {"direction": "unclear", "component": "Product usage", "metric": "active_users",
+     "label": "Active users", "unit": None, "value": 75, "typical": 115, "level": "Low",
+     "sense": "unclear", "points": 1.1, "change_3m_pct": None},
+    {"direction": "unclear", "component": None, "metric": "ctx__n_products",
+     "label": "Products in use", "unit": None, "value": 4, "typical": 3, "level": "High",
+     "sense": "unclear", "points": -7.5, "change_3m_pct": None},
 ]
 MOVEMENT = {
     "renewal": "down", "upsell": None, "from_as_of": PREVIOUS,

@@ -66,9 +66,13 @@ def test_probabilities_match_the_realised_churn_of_the_future(low_churn):
     ratio = test["churn_probability"].mean() / test["truth"].astype(float).mean()
     assert 0.7 <= ratio <= 1.3, ratio
     # The stored backtest maps each month by a calibration fitted on the months before it
-    # only, so on a book whose churn keeps falling it runs a little high (1.34 here).
+    # only, so on a book whose churn keeps falling it runs high: 1.40 [1.11-1.85] here
+    # (64 churn rows of 42 accounts; 1.45 with a calibration fitted on one earlier block).
+    # Since the demo generator's customers of the first snapshot can leave at once
+    # (2026-12-07) this book's churn falls faster than the 1.34 of the generator before.
     backtest = report.model_metrics["churn"]["backtest"]
-    assert 0.6 <= backtest["calibration_ratio"] <= 1.4, backtest
+    assert 0.6 <= backtest["calibration_ratio"] <= 1.5, backtest
+    assert backtest["calibration_ratio_low"] <= 1.2, backtest
     assert report.model_metrics["churn"]["calibration"]["fitted_on"].startswith("walk-forward")
 
 

@@ -60,6 +60,7 @@ def test_evaluate_json_reports_ordered_rates(scored_db, tmp_path):
     churn = figures["churn"]
     assert churn["scheme"] == "walk-forward" and len(churn["cutoffs"]) >= 4
     for key in ("roc_auc", "roc_auc_low", "roc_auc_high", "pr_auc", "calibration_ratio",
+                "calibration_ratio_low", "calibration_ratio_high",
                 "top_decile_lift"):
         assert churn[key] is not None
     assert churn["baseline"]["roc_auc"] is not None
