@@ -267,7 +267,7 @@ def main() -> None:
     parser.add_argument("--books", nargs="+", choices=list(BOOKS), default=list(BOOKS))
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args()
-    from scoring.pipeline import single_thread
+    from scoring.parallel import single_thread
 
     results = []
     with tempfile.TemporaryDirectory(prefix="outcomes-quality-") as tmp, single_thread():

@@ -57,6 +57,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from scoring.errors import ModelError
+from scoring.parallel import single_thread
 
 FAMILIES = ("hist_gradient_boosting", "logistic_regression")
 CUTOFFS = 4                 # walk-forward cut-offs (test blocks)
@@ -515,15 +516,6 @@ def _plain_baseline(X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataF
     n = len(X_train)
     clf.fit(frame.iloc[:n], y_train)
     return clf.predict_proba(frame.iloc[n:])[:, 1]
-
-
-def single_thread() -> Any:
-    """Limit OpenMP / BLAS thread pools to one thread for the duration of a block:
-    threads in gradient boosting slow down many times over when another process holds
-    a core, and training must stay predictable on a small shared machine."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1)
 
 
 def train_model(*args: Any, **kwargs: Any) -> TrainedModel:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -23,11 +23,26 @@ def cores() -> int:
     return os.cpu_count() or 1
 
 
+def single_thread() -> Any:
+    """Limit OpenMP / BLAS thread pools to one thread for the duration of a block:
+    threads in gradient boosting slow down many times over when another process holds
+    a core, and training must stay predictable on a small shared machine. The limit is
+    per thread for OpenMP: a worker thread sets its own (`ordered_map` does)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
 def ordered_map(work: Callable[[T], R], items: Sequence[T], *, name: str) -> list[R]:
     """`[work(item) for item in items]`, on up to one thread per core (`name` the threads'
-    prefix); the first exception raised is raised here."""
+    prefix), each single-threaded in OpenMP; the first exception raised is raised here."""
     threads = min(len(items), cores())
     if threads <= 1:
         return [work(item) for item in items]
+
+    def one_thread(item: T) -> R:
+        with single_thread():
+            return work(item)
+
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name) as pool:
-        return list(pool.map(work, items))
+        return list(pool.map(one_thread, items))

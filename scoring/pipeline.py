@@ -43,7 +43,6 @@ from scoring.models import (
     calibrate,
     lib_versions,
     predict_positive,
-    single_thread,
     train_model,
 )
 from scoring.segments import (
@@ -252,7 +251,7 @@ def _each_model(work: Callable[[str], T], kinds: Sequence[str],
 
     def one_thread(task: Callable[[], Any]) -> Any:
         # OpenMP's thread count is per thread: a worker does not inherit the caller's limit.
-        with single_thread():
+        with parallel.single_thread():
             return task()
 
     results: dict[str, tuple[T, list[R]] | BaseException] = {}
@@ -297,7 +296,7 @@ def score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn 
     and share their scoring (`_each_model`), and the features are built a metric per
     thread (`scoring.parallel`). Nothing a thread computes depends on how many there are.
     """
-    with single_thread():
+    with parallel.single_thread():
         return _score_book(store, settings, progress=progress, clock=clock)
 
 
@@ -689,7 +688,7 @@ def _round(value: float | None, digits: int) -> float | None:
 
 def backtest(store: Store, settings: ScoringSettings) -> EvaluationReport:
     """Train exactly as `outcomes score` does and report its walk-forward backtest."""
-    with single_thread():
+    with parallel.single_thread():
         if not store.scalar("SELECT count(*) FROM snapshots"):
             raise ScoringError("no snapshots stored yet: run `outcomes ingest FILE` first")
         prepared = _prepare(store, settings)

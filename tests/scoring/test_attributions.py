@@ -77,3 +77,31 @@ def test_contributions_are_the_shapley_values(family: str) -> None:
                 for S in itertools.combinations(others, k):
                     phi[i] += w * (value((*S, i)) - value(S))
         assert np.max(np.abs(phi - att.values[r])) < 1e-9
+
+
+@pytest.mark.parametrize("family", ["hist_gradient_boosting", "logistic_regression"])
+def test_many_rows_are_done_in_pieces_on_the_cores_with_the_same_numbers(family, monkeypatch):
+    from scoring import attributions, parallel
+
+    X, y = _book()
+    pipe = _fitted(family, X, y)
+    ref = X.sample(3, random_state=1).reset_index(drop=True)
+    which = np.random.default_rng(3).integers(0, 3, len(X))
+    whole = contributions(pipe, X, ref, which, FEATURES)          # 1,500 rows: one piece
+    monkeypatch.setattr(attributions, "PIECE_ROWS", 128)           # 12 pieces
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    threads = set()
+    piece = attributions._contributions
+
+    def spy(*args, **kwargs):
+        import threading
+
+        threads.add(threading.current_thread().name)
+        return piece(*args, **kwargs)
+
+    monkeypatch.setattr(attributions, "_contributions", spy)
+    pieces = contributions(pipe, X, ref, which, FEATURES)
+    assert all(name.startswith("outcomes-attributions") for name in threads)
+    assert np.array_equal(pieces.values, whole.values)
+    assert np.array_equal(pieces.raw, whole.raw)
+    assert np.array_equal(pieces.reference_raw, whole.reference_raw)
