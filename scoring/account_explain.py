@@ -267,8 +267,7 @@ def _reasons(moved: np.ndarray, has_prev: np.ndarray, n: int, rows: pd.DataFrame
                      if f"{m}{TREND_SEP}d3" in d3_now}
             found[kind] = movements.reasons(
                 total[r], names, 1 if dirs[i] == "up" else -1, now, before, ln, lb, trend,
-                {m: labels.get(m, human_label(m)) for m in names},
-                {m: units.get(m, explain.unit_of(m)) for m in names}, own_level=level[r],
+                {m: labels[m] for m in names}, {m: units[m] for m in names}, own_level=level[r],
                 book=book, relative=kind == "renewal", horizon_days=horizon_days)
         why = found.get("renewal") or found.get("upsell") or []
         out[i] = persist.dumps({
