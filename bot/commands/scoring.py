@@ -59,6 +59,9 @@ def score(state: CliContext) -> None:
     nothing and does not retrain. With crm.push_after_scoring in app.yaml, the
     scores then go to the CRM (`outcomes push`).
     """
+    from bot.allocator import keep_freed_memory
+
+    keep_freed_memory()   # this process ends with the command (see bot.allocator)
     click.echo(run_scoring(state).summary())
     if state.settings.crm.push_after_scoring:
         from bot.crm.push import push_after_scoring
