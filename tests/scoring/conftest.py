@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -79,3 +80,20 @@ def scored_db(tmp_path_factory: pytest.TempPathFactory, demo_db: Path) -> tuple[
         report = score_book(store, settings_for(db))
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return db, report
+
+
+def drifting_rows(seed: int = 5) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, dict[str, object]]:
+    """Training rows whose churn level drifts down over 15 monthly dates (200 accounts, one
+    signal `x` and one `noise`): X, y, as_of and train_model's other arguments."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2025-01-01", periods=15, freq="MS").strftime("%Y-%m-%d")
+    n = 200
+    as_of = np.repeat(dates.to_numpy(dtype=object), n)
+    accounts = np.tile(np.array([f"a{i}" for i in range(n)], dtype=object), len(dates))
+    x = rng.normal(size=len(as_of))
+    level = np.repeat(np.linspace(-1.5, -3.0, len(dates)), n)
+    y = (rng.random(len(as_of)) < 1 / (1 + np.exp(-(level + 1.2 * x)))).astype(int)
+    X = pd.DataFrame({"x": x, "noise": rng.normal(size=len(x))})
+    kwargs = {"numeric": ["x", "noise"], "categorical": [], "horizon_days": 90, "seed": 3,
+              "min_positive_labels": 30, "groups": accounts, "raw_columns": ["x", "noise"]}
+    return X, y, as_of, kwargs

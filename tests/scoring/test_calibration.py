@@ -14,7 +14,7 @@ from scoring.models import apply_platt, fit_platt, recency_weights, train_model
 from scoring.pipeline import score_book
 from storage.demo_book import DemoSpec, generate
 from storage.store import Store
-from tests.scoring.conftest import ingest_frame, settings_for
+from tests.scoring.conftest import drifting_rows, ingest_frame, settings_for
 
 HELD_OUT = 3  # months
 
@@ -131,17 +131,8 @@ def test_training_is_reproducible_and_calibrated_on_recent_periods():
     """Two trainings on the same rows give the same calibration and probabilities; on
     rows whose churn level drifts down, the calibrated probability follows the latest
     known months, not the history average."""
-    rng = np.random.default_rng(5)
-    dates = pd.date_range("2025-01-01", periods=15, freq="MS").strftime("%Y-%m-%d")
-    n = 200
-    as_of = np.repeat(dates.to_numpy(dtype=object), n)
-    accounts = np.tile(np.array([f"a{i}" for i in range(n)], dtype=object), len(dates))
-    x = rng.normal(size=len(as_of))
-    level = np.repeat(np.linspace(-1.5, -3.0, len(dates)), n)
-    y = (rng.random(len(as_of)) < 1 / (1 + np.exp(-(level + 1.2 * x)))).astype(int)
-    X = pd.DataFrame({"x": x, "noise": rng.normal(size=len(x))})
-    kwargs = {"numeric": ["x", "noise"], "categorical": [], "horizon_days": 90, "seed": 3,
-              "min_positive_labels": 30, "groups": accounts, "raw_columns": ["x", "noise"]}
+    X, y, as_of, kwargs = drifting_rows()
+    dates = np.unique(as_of)
     a = train_model("churn", X, y, as_of, **kwargs)
     b = train_model("churn", X, y, as_of, **kwargs)
     assert a.metrics["calibration"] == b.metrics["calibration"]

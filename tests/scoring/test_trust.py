@@ -15,6 +15,7 @@ from scoring import explain
 from scoring.labels import derive_labels
 from scoring.models import MIN_CALIBRATION_BLOCKS, build_pipeline, train_model
 from storage.demo_book import DemoSpec, generate
+from tests.scoring.conftest import drifting_rows
 
 
 @pytest.fixture(scope="module")
@@ -66,26 +67,11 @@ def test_no_relationship_a_real_book_would_not_show(big_book):
 # -- calibration ---------------------------------------------------------------------------
 
 
-def _drifting_rows(seed: int = 5):
-    rng = np.random.default_rng(seed)
-    dates = pd.date_range("2025-01-01", periods=15, freq="MS").strftime("%Y-%m-%d")
-    n = 200
-    as_of = np.repeat(dates.to_numpy(dtype=object), n)
-    accounts = np.tile(np.array([f"a{i}" for i in range(n)], dtype=object), len(dates))
-    x = rng.normal(size=len(as_of))
-    level = np.repeat(np.linspace(-1.5, -3.0, len(dates)), n)
-    y = (rng.random(len(as_of)) < 1 / (1 + np.exp(-(level + 1.2 * x)))).astype(int)
-    X = pd.DataFrame({"x": x, "noise": rng.normal(size=len(x))})
-    kwargs = {"numeric": ["x", "noise"], "categorical": [], "horizon_days": 90, "seed": 3,
-              "min_positive_labels": 30, "groups": accounts, "raw_columns": ["x", "noise"]}
-    return X, y, as_of, kwargs
-
-
 def test_a_block_is_calibrated_on_two_earlier_models_or_shows_the_models_own():
     """One walk-forward model's error does not carry over to the next model: the backtest
     maps a block by a calibration only where at least two earlier blocks (two models)
     were seen; the block after the first shows the model's own probabilities."""
-    X, y, as_of, kwargs = _drifting_rows()
+    X, y, as_of, kwargs = drifting_rows()
     model = train_model("churn", X, y, as_of, **kwargs)
     bt = model.backtest
     assert bt.scheme == "walk-forward" and bt.fold.max() >= MIN_CALIBRATION_BLOCKS
@@ -100,7 +86,7 @@ def test_a_block_is_calibrated_on_two_earlier_models_or_shows_the_models_own():
 
 
 def test_walk_forward_models_are_kept_for_the_directions():
-    X, y, as_of, kwargs = _drifting_rows()
+    X, y, as_of, kwargs = drifting_rows()
     model = train_model("churn", X, y, as_of, **kwargs)
     assert len(model.fold_models) == len(model.backtest.cutoffs)
     rounds = model.metrics["settings"].get("max_iter")
