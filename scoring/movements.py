@@ -12,7 +12,8 @@ periods (the previous period is the reference row, so the changes of all metrics
 the change of the model's score, and a metric that did not change has none). A metric is
 a reason only when its change moved the score the way the account moved *and* its data
 moved the way the model says such a change should (`metric_direction`: the account's own
-attribution, else the book-wide direction of the Leading Indicators), said as the change
+attribution, never against the model's clear book-wide direction, the book-wide direction
+where the account's own is nil), said as the change
 a CSM can check in the data ("Feature adoption (%) High → Low", "Sev-1 tickets (90d)
 0 → 3", "renewal 31 days closer"). When none qualifies, one short honest note says so.
 """
@@ -91,15 +92,20 @@ def metric_direction(own_level: float, moved: int, book: int | None) -> int:
     """The direction the scoring model gives a metric for this account: +1 = more of it
     raises the score that moved (health, upsell likelihood), -1 lowers it, 0 unknown.
 
-    The account's own attribution first: `own_level` is the contribution of the metric's
-    own level to the change between the periods (previous period as the reference, score
-    orientation), `moved` the way its value moved; their signs give the direction for this
-    account. Where the level's own contribution is nil (the model saw only its trends
-    move) or the value did not move, the book-wide direction of the Leading Indicators.
+    `own_level` is the contribution of the metric's own level to the change between the
+    periods (previous period as the reference, score orientation), `moved` the way its
+    value moved; their signs give the direction for this account. `book` is the model's
+    book-wide direction (its Leading Indicators'; 0 or None where it has no clear one).
+    Where the book's direction is clear, the account's own must not go against it (0 when
+    it does: the card's drivers follow the same rule, and "CSAT down" is never a reason an
+    account got better); where the account's own is nil (the model saw only the metric's
+    trends move) or the value did not move, the book's. Without a clear book-wide
+    direction, the account's own.
     """
-    if moved and abs(own_level) > 1e-9:
-        return (1 if own_level > 0 else -1) * moved
-    return int(book or 0)
+    own = (1 if own_level > 0 else -1) * moved if moved and abs(own_level) > 1e-9 else 0
+    if book:
+        return int(book) if own in (0, int(book)) else 0
+    return own
 
 
 def reasons(delta: np.ndarray, metrics: list[str], sign: int,

@@ -53,16 +53,21 @@ def test_an_improvement_lists_only_changes_that_lower_risk_largest_first():
     assert [r["metric"] for r in found] == ["ctx__days_to_renewal", "nps", "payment_late_days"]
 
 
-def test_the_accounts_own_attribution_wins_over_the_book_wide_direction():
+def test_a_change_against_the_models_book_wide_direction_is_no_reason():
     # For this account the model's own level contribution says fewer late days lowered
-    # health (a local effect of the model): its own direction is kept.
+    # health (a local effect of the model). Across the book the same model says late days
+    # raise risk, so "Payment late days 20 → 5" is no reason for a worse score: a CSM
+    # would not believe it (the card's drivers follow the same rule).
     before = {"active_users": 100, "payment_late_days": 20, "nps": 40, "ctx__days_to_renewal": 200}
     now = {"active_users": 100, "payment_late_days": 5, "nps": 40, "ctx__days_to_renewal": 200}
     found = _reasons([0.0, -0.4, 0.0, 0.0], -1, before, now, own=[0.0, -0.4, 0.0, 0.0])
+    assert "Payment late days 20 → 5" not in _texts(found)
+    # Where the model has no clear book-wide direction for the metric, the account's own
+    # attribution decides.
+    unclear = {**BOOK, "payment_late_days": 0}
+    found = _reasons([0.0, -0.4, 0.0, 0.0], -1, before, now, own=[0.0, -0.4, 0.0, 0.0],
+                     book=unclear)
     assert _texts(found) == ["Payment late days 20 → 5"]
-    # Without the account's own level contribution the book-wide direction decides.
-    assert _texts(_reasons([0.0, -0.4, 0.0, 0.0], -1, before, now))[0] != \
-        "Payment late days 20 → 5"
 
 
 def test_a_trend_is_judged_by_its_direction_too():
@@ -102,7 +107,10 @@ def test_change_direction_reads_levels_then_values_then_trends():
     assert movements.change_direction(5, 20, None, None, None) == 1
     assert movements.change_direction(5, 5, None, None, -0.2) == -1
     assert movements.change_direction(5, 5, None, None, None) == 0
-    assert movements.metric_direction(0.3, -1, 1) == -1     # own: less of it, score up
+    assert movements.metric_direction(0.3, -1, None) == -1  # own: less of it, score up
+    assert movements.metric_direction(0.3, -1, 0) == -1     # no clear book direction: own
+    assert movements.metric_direction(-0.3, -1, 1) == 1     # own agrees with the book's
+    assert movements.metric_direction(0.3, -1, 1) == 0      # own against the book's: none
     assert movements.metric_direction(0.0, -1, 1) == 1      # nil own level: the book's
     assert movements.metric_direction(0.0, 1, None) == 0
 
