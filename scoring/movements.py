@@ -141,7 +141,9 @@ def reasons(delta: np.ndarray, metrics: list[str], sign: int,
         la, lb = level_before.get(m), level_now.get(m)
         trend = trend_now.get(m)
         if not _known(b) and _known(a):
-            text = f"{labels[m]}: no data now"   # the model scores a blank as a blank
+            # The model scores a blank as a blank; the value it had says which way that
+            # moved it ("NPS: no data now (was 2)" can be a reason to get better).
+            text = f"{labels[m]}: no data now (was {_fmt(a, units.get(m))})"
         elif isinstance(a, str) or isinstance(b, str):
             if a == b:      # a category has no "more": its own contribution decides
                 continue

@@ -151,3 +151,10 @@ def test_book_directions_come_from_the_indicator_signs():
     assert book_directions(churn, {"nps": 1}) == {"payment_late_days": 1, "active_users": -1}
     assert book_directions({"indicators": []}, {"nps": 1}) == {"nps": 1}   # a reused model
     assert book_directions(None, {}) == {}
+
+
+def test_a_metric_gone_blank_says_what_it_was():
+    before = {"active_users": 100, "payment_late_days": 5, "nps": 2, "ctx__days_to_renewal": 200}
+    now = {"active_users": 100, "payment_late_days": 5, "nps": None, "ctx__days_to_renewal": 200}
+    found = _reasons([0.0, 0.0, 0.3, 0.0], 1, before, now)
+    assert _texts(found) == ["NPS: no data now (was 2)"]
