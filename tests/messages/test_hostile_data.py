@@ -76,7 +76,10 @@ def poison_catalogue(store: Store) -> None:
                      " present = ?", (json.dumps([HOSTILE_METRIC]), json.dumps([HOSTILE_METRIC])))
         drivers = [{"direction": "down", "component": "<!channel> usage", "metric": HOSTILE_METRIC,
                     "label": f"Logins {LINK}", "value": 1, "typical": 2, "level": "Low",
-                    "text": f"Logins {LINK}: Low <!channel>"}]
+                    "text": f"Logins {LINK}: Low <!channel>"},
+                   {"direction": "unclear", "component": "<!channel> usage", "metric": HOSTILE_METRIC,
+                    "label": f"Seats {LINK}", "unit": None, "value": 5, "typical": 2, "level": "High",
+                    "sense": "unclear", "points": -1.5}]
         conn.execute("UPDATE scores SET drivers = ? WHERE drivers IS NOT NULL", (json.dumps(drivers),))
 
 
