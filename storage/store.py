@@ -37,13 +37,14 @@ class Store:
 
     def __init__(self, path: str | Path = MEMORY) -> None:
         self.path = str(path)
+        self.uri: str   # what sqlite3.connect(uri=True) opens: this database
         if self.path == MEMORY:
-            self._uri = f"file:outcomes-{uuid.uuid4().hex}?mode=memory&cache=shared"
+            self.uri = f"file:outcomes-{uuid.uuid4().hex}?mode=memory&cache=shared"
         else:
             parent = Path(self.path).resolve().parent
             if not parent.is_dir():
                 raise StoreError(f"cannot create {self.path}: folder {parent} does not exist")
-            self._uri = Path(self.path).resolve().as_uri()
+            self.uri = Path(self.path).resolve().as_uri()
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -62,7 +63,7 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(
-                self._uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30
+                self.uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30
             )
             # Takes effect only when the file is created: 16 KiB pages make bulk
             # ingest about a quarter faster than SQLite's 4 KiB default.
@@ -116,6 +117,29 @@ class Store:
             conn.execute("COMMIT" if depth == 0 else f"RELEASE {name}")
         finally:
             self._local.depth = depth
+
+    @contextmanager
+    def commits_held(self, wait_s: float) -> Iterator[bool]:
+        """Hold the store's write lock, on a connection of its own, for the block: no
+        connection of any process commits while it runs (reads go on). Yields False,
+        holding nothing, when another writer keeps the lock for more than `wait_s`."""
+        conn = self._connect()
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(wait_s * 1000)}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:   # locked: a writer is at work
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                conn.execute("ROLLBACK")
+        finally:
+            with self._lock:
+                if conn in self._connections:
+                    self._connections.remove(conn)
+            conn.close()
 
     @contextmanager
     def bulk_commit(self) -> Iterator[None]:

@@ -88,6 +88,29 @@ def test_two_runs_on_the_same_data_give_identical_output(scored_db, fresh_db, mo
             assert a.query(sql) == b.query(sql), sql
 
 
+def test_the_book_read_in_parts_by_helper_processes_equals_one_read(fresh_db, monkeypatch):
+    import pandas as pd
+
+    from scoring import features
+
+    db = fresh_db()
+    with Store(db) as store:
+        plan = features.metric_plan(store)
+        alone = features.load_book(store, plan)
+        monkeypatch.setattr(features, "SPLIT_READ_ROWS", 0)
+        monkeypatch.setattr(parallel, "cores", lambda: 3)
+        spawned, read_here = [], []
+        real_start, real_fetch = features.split_read._start, features.split_read._fetch
+        monkeypatch.setattr(features.split_read, "_start",
+                            lambda uri, count: spawned.append(count) or real_start(uri, count))
+        monkeypatch.setattr(features.split_read, "_fetch", lambda conn, part, out:
+                            read_here.append(part.rows) or real_fetch(conn, part, out))
+        split = features.load_book(store, plan)
+    assert spawned == [2]
+    assert len(read_here) == 1 and 0 < read_here[0] < len(alone)   # the rest by the helpers
+    pd.testing.assert_frame_equal(split, alone)
+
+
 SAME_OUTPUT = [
     ("SELECT account_id, as_of, health_score, churn_probability, renewal_index,"
      " upsell_probability, upsell_index, segment_id, drivers, levels, churn_model,"
