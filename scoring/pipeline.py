@@ -236,98 +236,13 @@ def _trained_entry(kind: str, prepared: _Prepared, settings: ScoringSettings, fp
             "indicators": rows}
 
 
-def _each_model(work: Callable[[str], T], kinds: Sequence[str],
-                then: Callable[[T], Sequence[Callable[[], R]]] = lambda result: ()
-                ) -> dict[str, tuple[T, list[R]] | BaseException]:
-    """`work(kind)` for each model kind, side by side on one thread per kind when the
-    machine has a core for each, and, as soon as a kind's work is done, the pieces of
-    work `then(result)` gives (its scoring, in pieces of rows), on whichever thread is
-    free first: no core waits while the other finishes the slower kind. What this work
-    spends its time in (tree histograms and walks, matrix products) runs without the GIL,
-    single-threaded in OpenMP (see score_book). Each kind's work uses its own seeded
-    generator: the results are those of one kind after the other.
-    Returns each kind's (result, its pieces' results), or the exception its work or a
-    piece raised."""
-
-    def one_thread(task: Callable[[], Any]) -> Any:
-        # OpenMP's thread count is per thread: a worker does not inherit the caller's limit.
-        with parallel.single_thread():
-            return task()
-
-    results: dict[str, tuple[T, list[R]] | BaseException] = {}
-    with ThreadPoolExecutor(max_workers=model_threads(len(kinds)),
-                            thread_name_prefix="outcomes-model") as pool:
-        started = {pool.submit(one_thread, partial(work, kind)): kind for kind in kinds}
-        pieces: dict[str, tuple[T, list[Future[R]]]] = {}
-        for future in as_completed(started):
-            kind = started[future]
-            error = future.exception()
-            if error is not None:
-                results[kind] = error
-                continue
-            result = future.result()
-            pieces[kind] = (result, [pool.submit(one_thread, task) for task in then(result)])
-        for kind, (result, futures) in pieces.items():
-            error = next((f.exception() for f in futures if f.exception() is not None), None)
-            results[kind] = error if error is not None else (result, [f.result() for f in futures])
-    return {kind: results[kind] for kind in kinds}
-
-
-def model_threads(kinds: int = len(MODELS)) -> int:
-    """Threads `_each_model` runs `kinds` models' work on: one per model, at most one per core."""
-    return max(1, min(kinds, parallel.cores()))
-
-
-def _predict(model: dict[str, Any], X: pd.DataFrame) -> np.ndarray:
-    """Calibrated probabilities of a model entry (pipeline, features, calibration)."""
-    return calibrate(predict_positive(model["pipeline"], X, model["features"]),
-                     model["calibration"])
-
-
-def score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn | None = None,
-               clock: Callable[[], datetime] | None = None) -> ScoreReport:
-    """Train when the data changed, then score every unscored snapshot row (see module doc).
-
-    Raises ScoringError when the store has no snapshots or no churn outcome is known.
-    OpenMP and BLAS run single-threaded: their threads in gradient boosting slow down many
-    times over when another process (the Slack app, a second job) holds a core, and the
-    run must stay predictable on a small shared machine. The cores are used by Python
-    threads instead, each single-threaded in OpenMP: the two models train side by side
-    and share their scoring (`_each_model`), and the features are built a metric per
-    thread (`scoring.parallel`). Nothing a thread computes depends on how many there are.
-    """
-    with parallel.single_thread():
-        return _score_book(store, settings, progress=progress, clock=clock)
-
-
-def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn | None,
-                clock: Callable[[], datetime] | None) -> ScoreReport:
-    started = time.perf_counter()
-    now = (clock or (lambda: datetime.now(UTC)))().isoformat(timespec="seconds")
-    report = ScoreReport()
-    step = _stepper(progress, report.timings)
-    step("Checking data")
-    if not store.scalar("SELECT count(*) FROM snapshots"):
-        raise ScoringError("no snapshots stored yet: run `outcomes ingest FILE` first")
-    fp = fingerprint(store, settings)
-    active = persist.active_models(store)
-    churn_row, upsell_row = active.get("churn"), active.get("upsell")
-    reuse = churn_row is not None and churn_row["data_fingerprint"] == fp and (
-        upsell_row is None or upsell_row["data_fingerprint"] == fp)
-    if reuse and persist.pending_count(store) == 0:
-        report.up_to_date = True
-        report.churn_model = churn_row["version"]
-        report.upsell_model = upsell_row["version"] if upsell_row else None
-        report.provisional = {k: bool(r["provisional"]) for k, r in active.items()}
-        report.seconds = time.perf_counter() - started
-        return report
-
-    step("Loading snapshots")
-    prepared = _prepare(store, settings, step)
-    fs = prepared.features
-    keys = fs.keys
-    pending = _pending(store, keys)
-    X_pending = fs.frame if pending.all() else fs.frame.loc[pending]
+def _models(store: Store, settings: ScoringSettings, report: ScoreReport,
+            step: Callable[[str | None], None], prepared: _Prepared, X_pending: pd.DataFrame,
+            fp: str, reuse: bool, active: dict[str, dict[str, Any]]
+            ) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """Each model's entry (trained now, or the stored one when `reuse`) and its
+    probabilities of the pending rows `X_pending`, rounded as stored."""
+    keys = prepared.features.keys
 
     def scoring(entry: dict[str, Any]) -> list[Callable[[], np.ndarray]]:
         """A model's scores of the pending rows, in pieces either thread may take."""
@@ -367,42 +282,132 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
             predicted[kind] = np.round(np.concatenate(pieces) if pieces else np.zeros(0), 6)
             if "trained" in models[kind]:
                 report.warnings.extend(models[kind]["trained"].warnings)
-
-    churn = models["churn"]
-    upsell = models.get("upsell")
-    report.churn_model = churn["version"]
-    report.upsell_model = upsell["version"] if upsell else None
-    report.provisional = {k: m["provisional"] for k, m in models.items()}
-    report.model_metrics = {k: m["metrics"] for k, m in models.items()}
-    report.indicators = {k: m.get("indicators", []) for k, m in models.items()}
-
     if not reuse:
         step("Scoring")
+    return models, predicted
+
+
+def _each_model(work: Callable[[str], T], kinds: Sequence[str],
+                then: Callable[[T], Sequence[Callable[[], R]]] = lambda result: ()
+                ) -> dict[str, tuple[T, list[R]] | BaseException]:
+    """`work(kind)` for each model kind, side by side on one thread per kind when the
+    machine has a core for each, and, as soon as a kind's work is done, the pieces of
+    work `then(result)` gives (its scoring, in pieces of rows), on whichever thread is
+    free first: no core waits while the other finishes the slower kind. What this work
+    spends its time in (tree histograms and walks, matrix products) runs without the GIL,
+    single-threaded in OpenMP (see score_book). Each kind's work uses its own seeded
+    generator: the results are those of one kind after the other.
+    Returns each kind's (result, its pieces' results), or the exception its work or a
+    piece raised."""
+    one_thread = parallel.single_threaded(lambda task: task())
+    results: dict[str, tuple[T, list[R]] | BaseException] = {}
+    with ThreadPoolExecutor(max_workers=model_threads(len(kinds)),
+                            thread_name_prefix="outcomes-model") as pool:
+        started = {pool.submit(one_thread, partial(work, kind)): kind for kind in kinds}
+        pieces: dict[str, tuple[T, list[Future[R]]]] = {}
+        for future in as_completed(started):
+            kind = started[future]
+            error = future.exception()
+            if error is not None:
+                results[kind] = error
+                continue
+            result = future.result()
+            pieces[kind] = (result, [pool.submit(one_thread, task) for task in then(result)])
+        for kind, (result, futures) in pieces.items():
+            error = next((f.exception() for f in futures if f.exception() is not None), None)
+            results[kind] = error if error is not None else (result, [f.result() for f in futures])
+    return {kind: results[kind] for kind in kinds}
+
+
+def model_threads(kinds: int = len(MODELS)) -> int:
+    """Threads `_each_model` runs `kinds` models' work on: one per model, at most one per core."""
+    return max(1, min(kinds, parallel.cores()))
+
+
+def _predict(model: dict[str, Any], X: pd.DataFrame) -> np.ndarray:
+    """Calibrated probabilities of a model entry (pipeline, features, calibration)."""
+    return calibrate(predict_positive(model["pipeline"], X, model["features"]),
+                     model["calibration"])
+
+
+def score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn | None = None,
+               clock: Callable[[], datetime] | None = None) -> ScoreReport:
+    """Train when the data changed, then score every unscored snapshot row (see module doc).
+
+    Raises ScoringError when the store has no snapshots or no churn outcome is known.
+    OpenMP and BLAS run single-threaded: their threads in gradient boosting slow down many
+    times over when another process (the Slack app, a second job) holds a core, and the
+    run must stay predictable on a small shared machine. The cores are used by Python
+    threads instead, each single-threaded in OpenMP: the two models train side by side
+    and share their scoring (`_each_model`) while a third thread fits the segments, and
+    the features are built a metric per thread (`scoring.parallel`). Nothing a thread
+    computes depends on how many there are.
+    """
+    with parallel.single_thread():
+        return _score_book(store, settings, progress=progress, clock=clock)
+
+
+def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn | None,
+                clock: Callable[[], datetime] | None) -> ScoreReport:
+    started = time.perf_counter()
+    now = (clock or (lambda: datetime.now(UTC)))().isoformat(timespec="seconds")
+    report = ScoreReport()
+    step = _stepper(progress, report.timings)
+    step("Checking data")
+    if not store.scalar("SELECT count(*) FROM snapshots"):
+        raise ScoringError("no snapshots stored yet: run `outcomes ingest FILE` first")
+    fp = fingerprint(store, settings)
+    active = persist.active_models(store)
+    churn_row, upsell_row = active.get("churn"), active.get("upsell")
+    reuse = churn_row is not None and churn_row["data_fingerprint"] == fp and (
+        upsell_row is None or upsell_row["data_fingerprint"] == fp)
+    if reuse and persist.pending_count(store) == 0:
+        report.up_to_date = True
+        report.churn_model = churn_row["version"]
+        report.upsell_model = upsell_row["version"] if upsell_row else None
+        report.provisional = {k: bool(r["provisional"]) for k, r in active.items()}
+        report.seconds = time.perf_counter() - started
+        return report
+
+    step("Loading snapshots")
+    prepared = _prepare(store, settings, step)
+    fs = prepared.features
+    keys = fs.keys
+    pending = _pending(store, keys)
+    X_pending = fs.frame if pending.all() else fs.frame.loc[pending]
     # Each account's latest row (rows are sorted by account, date), and which of those
     # are current customers (segments, coverage).
     acc = keys["account_id"].to_numpy()
     latest = np.r_[acc[1:] != acc[:-1], True] if len(acc) else np.zeros(0, dtype=bool)
     current_rows = latest & _current(store, keys)
+    with parallel.beside(partial(_segments, store, prepared, current_rows, X_pending, settings),
+                         name="outcomes-segments") as segmented:
+        models, predicted = _models(store, settings, report, step, prepared, X_pending, fp,
+                                    reuse, active)
+        churn = models["churn"]
+        upsell = models.get("upsell")
+        report.churn_model = churn["version"]
+        report.upsell_model = upsell["version"] if upsell else None
+        report.provisional = {k: m["provisional"] for k, m in models.items()}
+        report.model_metrics = {k: m["metrics"] for k, m in models.items()}
+        report.indicators = {k: m.get("indicators", []) for k, m in models.items()}
 
-    churn_p = predicted["churn"]
-    if upsell:
-        upsell_p = predicted["upsell"]
-        threshold = settings.upsell_threshold or upsell["metrics"].get("threshold", 0.5)
-        upsell_idx = upsell_indexes(upsell_p, threshold, settings)
-    else:
-        upsell_p = np.full(len(X_pending), np.nan)
-        upsell_idx = np.full(len(X_pending), None, dtype=object)
-    pending_dates = keys["as_of"].to_numpy()[pending]
-    health = health_scores(churn_p, pending_dates,
-                           persist.scores_of_dates(store, distinct_sorted(pending_dates)))
-    # Plain bands; current accounts' latest rows get the dead band in explain_current.
-    renewal_idx = renewal_indexes(health, settings)
+        churn_p = predicted["churn"]
+        if upsell:
+            upsell_p = predicted["upsell"]
+            threshold = settings.upsell_threshold or upsell["metrics"].get("threshold", 0.5)
+            upsell_idx = upsell_indexes(upsell_p, threshold, settings)
+        else:
+            upsell_p = np.full(len(X_pending), np.nan)
+            upsell_idx = np.full(len(X_pending), None, dtype=object)
+        pending_dates = keys["as_of"].to_numpy()[pending]
+        health = health_scores(churn_p, pending_dates,
+                               persist.scores_of_dates(store, distinct_sorted(pending_dates)))
+        # Plain bands; current accounts' latest rows get the dead band in explain_current.
+        renewal_idx = renewal_indexes(health, settings)
+        step("Segments")   # fitted beside the models (they need none of them)
+        seg_rows, driver_bench, typical, bench, segment_ids = segmented.result()
 
-    # Segments of this run (always recomputed: same data, same segments).
-    step("Segments")
-    segmenter, seg_rows, driver_bench, typical, bench = _segments(store, prepared,
-                                                                   current_rows, settings)
-    segment_ids = segmenter.assign(X_pending[segmenter.columns])
     report.segments = [{"segment_id": r["segment_id"], "name": r["name"], "size": r["size"]}
                        for r in seg_rows]
 
@@ -574,10 +579,16 @@ def _stepper(progress: ProgressFn | None, timings: dict[str, float]
     return step
 
 
-def _segments(store: Store, prepared: _Prepared, latest: np.ndarray, settings: ScoringSettings
-              ) -> tuple[Any, list[dict[str, Any]], np.ndarray, dict[int, dict[str, Any]],
-                         dict[int, dict[str, dict[str, float]]]]:
-    """Fit segments on each account's latest row; profile, name and benchmark them."""
+Benchmarks = dict[int, dict[str, dict[str, float]]]   # segment -> metric -> low/median/high
+
+
+def _segments(store: Store, prepared: _Prepared, latest: np.ndarray, X_pending: pd.DataFrame,
+              settings: ScoringSettings
+              ) -> tuple[list[dict[str, Any]], Benchmarks, dict[int, dict[str, Any]],
+                         Benchmarks, np.ndarray]:
+    """Fit segments on each account's latest row (always recomputed: same data, same
+    segments); profile, name and benchmark them. Returns the segment rows, the drivers' and the levels' benchmarks, each segment's typical values, and
+    the segment of each pending row (`X_pending`)."""
     fs = prepared.features
     plan = prepared.plan
     seed = settings.seed
@@ -636,7 +647,7 @@ def _segments(store: Store, prepared: _Prepared, latest: np.ndarray, settings: S
     names = name_segments(profiles, arr)
     for row, name in zip(rows, names, strict=True):
         row["name"] = name
-    return segmenter, rows, driver_bench, typical, bench
+    return rows, driver_bench, typical, bench, segmenter.assign(X_pending[segmenter.columns])
 
 
 def _latest_products(store: Store, account_ids: np.ndarray) -> np.ndarray:
