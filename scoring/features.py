@@ -28,8 +28,10 @@ Blanks stay missing (NaN) all the way into the pipelines.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -173,14 +175,13 @@ def _load_book(store: Store, plan: MetricPlan, helpers: split_read.Helpers) -> p
     # One column per metric, filled in place (one copy of the book in memory, not two).
     matrix = split_read.read_floats(store, parts, len(names), helpers)
     matrix[matrix == _MISSING] = np.nan
-    data: dict[str, np.ndarray] = {}
+    data: dict[str, Any] = {}
     codes = np.repeat(np.arange(len(ids)), per_account)
-    data["account_id"] = ids[codes]
+    data["account_id"] = _repeated_text(ids, codes)
     data["_account_code"] = codes
     day = matrix[:, 0]
     epoch = np.array([pd.Timestamp(d).to_julian_date() for d in dates], dtype="float64")
-    date_index = np.searchsorted(epoch, day - 0.25)
-    data["as_of"] = np.array(dates, dtype=object)[date_index] if len(dates) else np.array([], object)
+    data["as_of"] = _repeated_text(dates, np.searchsorted(epoch, day - 0.25))
     for i, name in enumerate(names):
         if name in categories:
             cats = np.array([*categories[name], np.nan], dtype=object)
@@ -194,6 +195,14 @@ def _load_book(store: Store, plan: MetricPlan, helpers: split_read.Helpers) -> p
             data[name] = matrix[:, i]
     # copy=False: a column per array, not one consolidated copy of the whole book.
     return pd.DataFrame(data, copy=False)
+
+
+def _repeated_text(values: Sequence[str], index: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """`values[index]` as pandas text ("str"), built in Arrow: each distinct value is
+    converted once, not once per row (1.6M keys: 0.45 -> 0.04 s)."""
+    import pyarrow as pa
+
+    return pd.array(pa.array(list(values), type=pa.string()).take(pa.array(index)), dtype="str")
 
 
 def _parts(select: str, params: list[str], ids: np.ndarray, per_account: np.ndarray,
