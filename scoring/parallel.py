@@ -3,11 +3,15 @@
 What the run spends its time in (numpy over whole columns, tree histograms and walks,
 matrix products, SQLite) runs without the GIL, so threads share the cores; what they do
 is independent of how many there are, so results do not depend on the machine.
+Work that holds the GIL throughout (per-account Python) goes to a forked child process
+instead (`in_child`), where the process allows it.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -62,3 +66,68 @@ def beside(work: Callable[[], R], *, name: str) -> Iterator[Future[R]]:
     raised). Leaving the block waits for it too."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) as pool:
         yield pool.submit(single_threaded(work))
+
+
+class Pending:
+    """The result of work started by `in_child`: `.result()` gives it."""
+
+    def __init__(self, work: Callable[[], R]) -> None:
+        self._work = work
+        self._pipe: Any = None
+        self._pid = 0
+
+    def _start(self) -> None:
+        """Fork a child that runs the work and sends back its pickled result, when this
+        process has no other thread (a fork copies only the calling thread: a lock another
+        thread holds would stay locked in the child for ever) and more than one core."""
+        if not hasattr(os, "fork") or threading.active_count() > 1 or cores() < 2:
+            return
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:   # the child: no finalizers, no atexit, no SQLite handle of the parent's
+            os.close(read)
+            try:
+                with os.fdopen(write, "wb") as out:
+                    pickle.dump(self._work(), out, protocol=pickle.HIGHEST_PROTOCOL)
+                code = 0
+            except BaseException:   # noqa: BLE001
+                code = 1            # the parent runs the work itself, and raises there
+            finally:
+                os._exit(code)
+        os.close(write)
+        self._pipe, self._pid = os.fdopen(read, "rb"), pid
+
+    def result(self) -> R:
+        """The child's result; the work run here when no child ran or it failed (so an
+        error is raised here, as if it had run here from the start)."""
+        if self._pipe is not None:
+            try:
+                with self._pipe:
+                    data = self._pipe.read()
+            finally:
+                _, status = os.waitpid(self._pid, 0)
+                self._pipe = None
+            if os.waitstatus_to_exitcode(status) == 0:
+                return pickle.loads(data)
+        return self._work()
+
+    def _abandon(self) -> None:
+        if self._pipe is not None:
+            self._pipe.close()
+            os.kill(self._pid, 9)
+            os.waitpid(self._pid, 0)
+            self._pipe = None
+
+
+@contextmanager
+def in_child(work: Callable[[], R]) -> Iterator[Pending]:
+    """Run `work()` in a forked child process while the block runs (see `Pending._start`
+    for when), so work that holds the GIL runs beside this process's own; its result
+    must pickle. `.result()` inside the block gives it. A child still running when the
+    block ends (it raised) is stopped."""
+    pending = Pending(work)
+    pending._start()
+    try:
+        yield pending
+    finally:
+        pending._abandon()

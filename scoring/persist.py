@@ -11,7 +11,9 @@ import io
 import json
 import math
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import joblib
@@ -187,13 +189,31 @@ def write_components(conn: sqlite3.Connection, rows: Sequence[Any], updated_at: 
 
 
 def write_scores(conn: sqlite3.Connection, columns: dict[str, Sequence[Any]]) -> int:
-    """Insert (or replace) score rows given column-wise; returns the number written.
+    """Insert (or replace) score rows given column-wise; returns the number written
+    (`scores_written` for one write in several calls)."""
+    with scores_written(conn, len(columns["account_id"])) as write:
+        return write(columns)
+
+
+@contextmanager
+def scores_written(conn: sqlite3.Connection, rows: int
+                   ) -> Iterator[Callable[[dict[str, Sequence[Any]]], int]]:
+    """One write of `rows` score rows in as many calls as the block makes to the function
+    it gets (`write(columns)`: rows given column-wise, inserted or replaced; returns
+    their number). A write at least as large as what the table holds (the first scoring
+    of a book, a retrain that rescores it all) drops the secondary indexes for the block
+    and builds them again after it (`storage.bulk`).
 
     The rows with no EXPLAIN_ONLY value (a run's history rows: all but the current
     accounts' latest) are inserted without those columns, which then hold NULL as if
-    bound: at 1.6M rows that halves the values bound. A write at least as large as what
-    the table holds (the first scoring of a book, a retrain that rescores it all) drops
-    the secondary indexes and builds them again after the rows (`storage.bulk`)."""
+    bound: at 1.6M rows that halves the values bound."""
+    big = rows >= BULK_ROWS and rows >= conn.execute("SELECT count(*) FROM scores").fetchone()[0]
+    with indexes_rebuilt(conn, "scores", when=big):
+        yield partial(_write_scores, conn)
+
+
+def _write_scores(conn: sqlite3.Connection, columns: dict[str, Sequence[Any]]) -> int:
+    columns = {**dict.fromkeys(EXPLAIN_ONLY), **columns}   # an EXPLAIN_ONLY column left out: NULL
     n = len(columns["account_id"])
     explained = np.zeros(n, dtype=bool)
     for c in EXPLAIN_ONLY:
@@ -203,11 +223,9 @@ def write_scores(conn: sqlite3.Connection, columns: dict[str, Sequence[Any]]) ->
         elif value is not None:
             explained[:] = True
     plain = [c for c in SCORE_COLUMNS if c not in EXPLAIN_ONLY]
-    big = n >= BULK_ROWS and n >= conn.execute("SELECT count(*) FROM scores").fetchone()[0]
-    with indexes_rebuilt(conn, "scores", when=big):
-        for names, rows in ((SCORE_COLUMNS, np.flatnonzero(explained)),
-                            (plain, np.flatnonzero(~explained))):
-            _insert_columns(conn, "INSERT OR REPLACE", "scores", names, columns, rows=rows)
+    for names, rows in ((SCORE_COLUMNS, np.flatnonzero(explained)),
+                        (plain, np.flatnonzero(~explained))):
+        _insert_columns(conn, "INSERT OR REPLACE", "scores", names, columns, rows=rows)
     return n
 
 

@@ -10,6 +10,7 @@ leaves the previous state intact, and the same data always gives the same scores
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -60,8 +61,6 @@ from storage import queries
 from storage.store import Store
 
 ENGINE_VERSION = "3"   # 3: segments, coverage and drivers over the current accounts (queries.current_scores)
-EXPLAIN_COLUMNS = ("previous_as_of", "previous_health_score", "previous_renewal_index",
-                   "previous_upsell_index", "movement", "data_gaps")
 RATE_SAMPLE = 300_000
 # Rows per piece of a model's scoring (`_each_model`): small enough that the two threads
 # end within a piece of each other, large enough that a piece's fixed cost is nothing.
@@ -412,96 +411,117 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
                        for r in seg_rows]
 
     # Drivers and levels for each current account's latest row, when it is scored now
-    # (accounts that left are not explained: nobody acts on them any more).
+    # (accounts that left are not explained: nobody acts on them any more). They hold the
+    # GIL throughout, so they are computed in a child process where the process allows
+    # (`parallel.in_child`) while this one writes the models and every other pending row
+    # (the history), all in the run's one transaction.
     step("Drivers")
-    explain_rows = pending & current_rows
-    drivers = np.full(len(X_pending), None, dtype=object)
-    levels = np.full(len(X_pending), None, dtype=object)
-    extra = {c: np.full(len(X_pending), None, dtype=object) for c in EXPLAIN_COLUMNS}
-    where = np.flatnonzero(explain_rows[pending])
-    if len(where):
-        seg_e = segment_ids[where]
-        weights = {r["component"]: r["weight"] for r in churn["indicators"]}
-        found = explain_current(
-            frame=fs.frame, keys=keys, positions=np.flatnonzero(pending)[where],
-            segment_ids=seg_e, typical=typical, bench=driver_bench, base_of=fs.base_of,
-            categorical=fs.categorical, churn=churn, upsell=upsell, predict=_predict,
-            upsell_threshold=threshold if upsell else None, health_now=health[where],
-            upsell_p_now=upsell_p[where] if upsell else None, settings=settings,
-            book_latest=str(keys["as_of"].max()), indicator_weights=weights,
-            scored_p=_spread(churn_p, pending))
-        drivers[where] = found.drivers
-        renewal_idx[where] = found.renewal_index
-        upsell_idx[where] = found.upsell_index
-        for c, values in (("previous_as_of", found.previous_as_of),
-                          ("previous_health_score", found.previous_health),
-                          ("previous_renewal_index", found.previous_renewal),
-                          ("previous_upsell_index", found.previous_upsell),
-                          ("movement", found.movement), ("data_gaps", found.data_gaps)):
-            extra[c][where] = values
-        levels[where] = _levels(X_pending.iloc[where], seg_e, bench, prepared.plan.numeric)
-        # Good/bad sense of Low/High: the churn model's book-wide directions (more churn
-        # risk = worse), else this run's per-account senses (a model stored before its
-        # indicators kept their signs).
-        risk = {m: s for r in churn["indicators"] for m, s in (r.get("signs") or {}).items()}
-        add_senses(seg_rows, {m: -s for m, s in risk.items() if s} if risk else found.senses)
-
-    # Components (Health Score Features).
-    current = fs.frame.loc[current_rows]
-    report.components = component_status(settings, current, prepared.plan.all)
-
-    step("Saving")
+    where = np.flatnonzero((pending & current_rows)[pending])
+    history = np.ones(len(X_pending), dtype=bool)
+    history[where] = False
+    explaining = partial(
+        _explain, prepared, pending, where, segment_ids, typical, driver_bench, bench, churn,
+        upsell, threshold if upsell else None, health, upsell_p, churn_p, settings)
+    report.components = component_status(settings, fs.frame.loc[current_rows],
+                                         prepared.plan.all)
     pending_keys = keys.loc[pending]
-    # SQLite's default page cache: score rows arrive in key order, and a first scoring
-    # builds the secondary indexes after them from sorts of cache-sized runs, which are
-    # quicker the smaller they are (1.6M rows: 3.4 s with 256 MB, 2.1 s with the default).
-    with store.transaction():
-        _save(store, report, models, churn, upsell, fp, now, seg_rows, pending_keys, health,
-              churn_p, upsell_p, renewal_idx, upsell_idx, segment_ids, drivers, levels, extra)
+    scores = {"account_id": pending_keys["account_id"].to_numpy(),
+              "as_of": pending_keys["as_of"].to_numpy(), "health_score": health,
+              "churn_probability": churn_p, "renewal_index": renewal_idx,
+              "upsell_probability": upsell_p, "upsell_index": upsell_idx,
+              "segment_id": segment_ids, "churn_model": churn["version"],
+              "upsell_model": upsell["version"] if upsell else None, "scored_at": now}
+    # The fork comes before the transaction: the child holds no SQLite state of it.
+    with parallel.in_child(explaining) as explained, store.transaction() as conn:
+        if report.trained:
+            _write_models(conn, models, fp, now)
+        # SQLite's default page cache: score rows arrive in key order, and a first scoring
+        # builds the secondary indexes after them from sorts of cache-sized runs, which are
+        # quicker the smaller they are (1.6M rows: 3.4 s with 256 MB, 2.1 s with the default).
+        # The indexes are built (when rebuilt) after the history rows, before the explained
+        # ones: a few indexed inserts more, and the build is done while the child works.
+        with persist.scores_written(conn, len(pending_keys)) as write_scores:
+            write_scores({c: _rows(v, history) for c, v in scores.items()})
+        found, levels = explained.result()
+        step("Saving")
+        if len(where):
+            renewal_idx[where] = found.renewal_index
+            upsell_idx[where] = found.upsell_index
+            persist.write_scores(conn, {
+                **{c: _rows(v, where) for c, v in scores.items()},
+                "drivers": found.drivers, "levels": levels,
+                "previous_as_of": found.previous_as_of,
+                "previous_health_score": found.previous_health,
+                "previous_renewal_index": found.previous_renewal,
+                "previous_upsell_index": found.previous_upsell,
+                "movement": found.movement, "data_gaps": found.data_gaps})
+            # Good/bad sense of Low/High: the churn model's book-wide directions (more
+            # churn risk = worse), else this run's per-account senses (a model stored
+            # before its indicators kept their signs).
+            risk = {m: s for r in churn["indicators"] for m, s in (r.get("signs") or {}).items()}
+            add_senses(seg_rows, {m: -s for m, s in risk.items() if s} if risk
+                       else found.senses)
+        persist.write_segments(conn, churn["version"], seg_rows)
+        persist.write_components(conn, report.components, now)
         _ledger(store, prepared, pending, churn_p, health, upsell_p, renewal_idx,
                 upsell_idx, churn, upsell, now)
     step(None)
+    report.rows_scored = len(pending_keys)
     report.dates_scored = distinct_sorted(pending_keys["as_of"]).tolist()
     report.accounts_scored = int(pending_keys["account_id"].nunique())
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _save(store: Store, report: ScoreReport, models: dict[str, dict[str, Any]],
-          churn: dict[str, Any], upsell: dict[str, Any] | None, fp: str, now: str,
-          seg_rows: list[dict[str, Any]], pending_keys: pd.DataFrame, health: np.ndarray,
-          churn_p: np.ndarray, upsell_p: np.ndarray, renewal_idx: np.ndarray,
-          upsell_idx: np.ndarray, segment_ids: np.ndarray, drivers: np.ndarray,
-          levels: np.ndarray, extra: dict[str, np.ndarray]) -> None:
-    """Every write of the run, in one transaction."""
-    with store.transaction() as conn:
-        if report.trained:
-            for kind in MODELS:
-                m = models.get(kind)
-                if m is None:
-                    persist.deactivate(conn, kind)
-                    continue
-                trained = m["trained"]
-                persist.write_model(
-                    conn, kind=kind, version=m["version"], trained_at=now,
-                    train_start=trained.train_start, train_end=trained.train_end,
-                    fingerprint=fp, features=m["features"], params=trained.params,
-                    metrics=m["metrics"], lib_versions=lib_versions(),
-                    provisional=m["provisional"], blob=persist.pipeline_bytes(m["pipeline"]))
-                persist.write_indicators(conn, m["version"], m["indicators"])
-        persist.write_segments(conn, churn["version"], seg_rows)
-        report.rows_scored = persist.write_scores(conn, {
-            "account_id": pending_keys["account_id"].to_numpy(),
-            "as_of": pending_keys["as_of"].to_numpy(),
-            "health_score": health, "churn_probability": churn_p,
-            "renewal_index": renewal_idx,
-            "upsell_probability": upsell_p, "upsell_index": upsell_idx,
-            "segment_id": segment_ids, "drivers": drivers, "levels": levels,
-            "churn_model": churn["version"],
-            "upsell_model": upsell["version"] if upsell else None,
-            "scored_at": now, **extra,
-        })
-        persist.write_components(conn, report.components, now)
+def _rows(values: Any, rows: np.ndarray) -> Any:
+    """A score column's values at `rows` (a constant stays as it is)."""
+    return values[rows] if isinstance(values, np.ndarray) else values
+
+
+def _explain(prepared: _Prepared, pending: np.ndarray, where: np.ndarray,
+             segment_ids: np.ndarray, typical: dict[int, dict[str, Any]],
+             driver_bench: Benchmarks, bench: Benchmarks, churn: dict[str, Any],
+             upsell: dict[str, Any] | None, threshold: float | None, health: np.ndarray,
+             upsell_p: np.ndarray, churn_p: np.ndarray, settings: ScoringSettings
+             ) -> tuple[Any, list[str]]:
+    """What is said about the pending rows at `where` (positions among the pending rows:
+    the current accounts' latest), `explain_current`'s findings and their levels; (None,
+    []) when there are none."""
+    if not len(where):
+        return None, []
+    fs = prepared.features
+    keys = fs.keys
+    seg_e = segment_ids[where]
+    weights = {r["component"]: r["weight"] for r in churn["indicators"]}
+    found = explain_current(
+        frame=fs.frame, keys=keys, positions=np.flatnonzero(pending)[where],
+        segment_ids=seg_e, typical=typical, bench=driver_bench, base_of=fs.base_of,
+        categorical=fs.categorical, churn=churn, upsell=upsell, predict=_predict,
+        upsell_threshold=threshold, health_now=health[where],
+        upsell_p_now=upsell_p[where] if upsell else None, settings=settings,
+        book_latest=str(keys["as_of"].max()), indicator_weights=weights,
+        scored_p=_spread(churn_p, pending))
+    X_now = fs.frame.iloc[np.flatnonzero(pending)[where]]
+    return found, _levels(X_now, seg_e, bench, prepared.plan.numeric)
+
+
+def _write_models(conn: sqlite3.Connection, models: dict[str, dict[str, Any]], fp: str,
+                  now: str) -> None:
+    """The models trained by this run (each kind's new active version; a kind with no
+    model now is deactivated), with their Leading Indicators."""
+    for kind in MODELS:
+        m = models.get(kind)
+        if m is None:
+            persist.deactivate(conn, kind)
+            continue
+        trained = m["trained"]
+        persist.write_model(
+            conn, kind=kind, version=m["version"], trained_at=now,
+            train_start=trained.train_start, train_end=trained.train_end,
+            fingerprint=fp, features=m["features"], params=trained.params,
+            metrics=m["metrics"], lib_versions=lib_versions(),
+            provisional=m["provisional"], blob=persist.pipeline_bytes(m["pipeline"]))
+        persist.write_indicators(conn, m["version"], m["indicators"])
 
 
 def _ledger(store: Store, prepared: _Prepared, pending: np.ndarray, churn_p: np.ndarray,

@@ -88,6 +88,26 @@ def test_two_runs_on_the_same_data_give_identical_output(scored_db, fresh_db, mo
             assert a.query(sql) == b.query(sql), sql
 
 
+def test_drivers_explained_in_a_child_process_give_the_same_output(scored_db, fresh_db,
+                                                                   monkeypatch):
+    # As in `outcomes score` on two cores: the drivers are computed in a forked child while
+    # this process writes the history rows (pytest's fakes may hold threads: no fork then).
+    monkeypatch.setattr(parallel.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    forked = []
+    start = parallel.Pending._start
+    monkeypatch.setattr(parallel.Pending, "_start",
+                        lambda self: start(self) or forked.append(self._pid))
+    db, _ = scored_db
+    other = fresh_db()
+    with Store(other) as store:
+        score_book(store, settings_for(other))
+    assert len(forked) == 1 and forked[0] > 0
+    with Store(db) as a, Store(other) as b:
+        for sql in SAME_OUTPUT:
+            assert a.query(sql) == b.query(sql), sql
+
+
 def test_the_book_read_in_parts_by_helper_processes_equals_one_read(fresh_db, monkeypatch):
     import pandas as pd
 
@@ -114,10 +134,13 @@ def test_the_book_read_in_parts_by_helper_processes_equals_one_read(fresh_db, mo
 SAME_OUTPUT = [
     ("SELECT account_id, as_of, health_score, churn_probability, renewal_index,"
      " upsell_probability, upsell_index, segment_id, drivers, levels, churn_model,"
-     " upsell_model FROM scores ORDER BY account_id, as_of"),
+     " upsell_model, previous_as_of, previous_health_score, previous_renewal_index,"
+     " previous_upsell_index, movement, data_gaps FROM scores ORDER BY account_id, as_of"),
     "SELECT * FROM indicators ORDER BY model_version, component",
     "SELECT * FROM segments ORDER BY run, segment_id",
     "SELECT kind, version, features, metrics, provisional FROM models ORDER BY kind",
+    ("SELECT account_id, as_of, churn_model, churn_probability, health_score, renewal_index,"
+     " upsell_probability, upsell_index FROM prediction_ledger ORDER BY account_id, as_of"),
 ]
 
 
