@@ -60,6 +60,25 @@ def weighted_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None, *,
     return float((pos * (below + 0.5 * neg)).sum() / (tp * tn))
 
 
+def weighted_ap(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None, *,
+                bucket: np.ndarray | None = None) -> float | None:
+    """Average precision (PR AUC) with row weights, as scikit-learn's
+    `average_precision_score` (one step per distinct score, tied rows together); None
+    with no weighted positive or nothing but positives. `bucket` as for `weighted_auc`:
+    sorted once, then each weighting of the same scores is two bincounts."""
+    y = np.asarray(y).astype(bool)
+    w = np.ones(len(y)) if w is None else np.asarray(w, dtype="float64")
+    if bucket is None:
+        bucket = np.unique(p, return_inverse=True)[1]
+    pos = np.bincount(bucket, weights=w * y)[::-1]   # highest score first
+    seen = np.cumsum(np.bincount(bucket, weights=w)[::-1])
+    total = pos.sum()
+    if total <= 0 or total >= seen[-1]:
+        return None
+    kept = pos > 0
+    return float((pos[kept] * np.cumsum(pos)[kept] / seen[kept]).sum() / total)
+
+
 def grouped_intervals(y: np.ndarray, scores: dict[str, np.ndarray], groups: np.ndarray,
                       seed: int) -> dict[str, dict[str, float | None]]:
     """ROC AUC and PR AUC of each score with 95% account-bootstrap intervals."""
@@ -81,8 +100,8 @@ def grouped_intervals(y: np.ndarray, scores: dict[str, np.ndarray], groups: np.n
         ranks = np.unique(pb, return_inverse=True)[1]   # the same for every draw
         aucs = [a for a in (weighted_auc(yb, pb, w, bucket=ranks) for w in draws)
                 if a is not None]
-        prs = [float(average_precision_score(yb, pb, sample_weight=w)) for w in draws[:BOOTSTRAP_PR]
-               if 0 < (w * yb).sum() < w.sum()]
+        prs = [a for a in (weighted_ap(yb, pb, w, bucket=ranks) for w in draws[:BOOTSTRAP_PR])
+               if a is not None]
         lo, hi = (np.percentile(aucs, [2.5, 97.5]) if len(aucs) >= 20 else (None, None))
         plo, phi = (np.percentile(prs, [2.5, 97.5]) if len(prs) >= 20 else (None, None))
         out[name] = {"roc_auc": _r(auc), "roc_auc_low": _r(lo), "roc_auc_high": _r(hi),
