@@ -6,6 +6,12 @@ measure their Leading Indicators; score every snapshot row that has no score yet
 segment the accounts; explain each account's latest score; record which data
 components are connected. Every write happens in one transaction, so a failed run
 leaves the previous state intact, and the same data always gives the same scores.
+
+Where the two cores go: the book is read by this process and a helper process
+(`storage.split_read`); the models train on a thread each while a third fits the
+segments; the drivers are computed in a forked child while this process writes the
+history rows (`scoring.parallel`). None of it changes a figure: the same data gives the
+same output on one core or two.
 """
 
 from __future__ import annotations
@@ -70,6 +76,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 ProgressFn = Callable[[str, int, int], None]   # (stage, step done, steps in all)
 MODELS = ("churn", "upsell")   # the models a run trains, in the order it reports them
+# The progress stages. Segments are fitted during "Training models" (the stage waits for
+# them); "Drivers" includes writing the history rows, which runs beside them.
 STAGES = ("Checking data", "Loading snapshots", "Features and labels", "Training models",
           "Scoring", "Segments", "Drivers", "Saving")
 
