@@ -16,6 +16,7 @@ def forkable(monkeypatch):
     """As in `outcomes score`: no other thread (pytest's fakes may have some) and two cores."""
     monkeypatch.setattr(parallel.threading, "active_count", lambda: 1)
     monkeypatch.setattr(parallel, "cores", lambda: 2)
+    monkeypatch.setattr(parallel, "_memory_for_a_copy", lambda: True)
 
 
 def _where_and_what(n: int) -> tuple[int, list[int]]:
@@ -39,6 +40,18 @@ def test_with_other_threads_or_one_core_the_work_runs_here(monkeypatch):
     monkeypatch.setattr(parallel, "cores", lambda: 1)
     with parallel.in_child(lambda: _where_and_what(3)) as pending:
         assert pending.result()[0] == os.getpid()
+
+
+def test_without_the_memory_for_a_copy_the_work_runs_here(forkable, monkeypatch):
+    monkeypatch.setattr(parallel, "_memory_for_a_copy", lambda: False)
+    with parallel.in_child(lambda: _where_and_what(3)) as pending:
+        assert pending._pid == 0
+        assert pending.result()[0] == os.getpid()
+
+
+def test_a_test_process_has_the_memory_for_a_copy():
+    # The real check on the test machine: a test process of a few hundred MB on 24 GB.
+    assert parallel._memory_for_a_copy()
 
 
 def test_an_error_in_the_child_is_raised_here_by_running_the_work_here(forkable):

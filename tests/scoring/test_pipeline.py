@@ -94,6 +94,7 @@ def test_drivers_explained_in_a_child_process_give_the_same_output(scored_db, fr
     # this process writes the history rows (pytest's fakes may hold threads: no fork then).
     monkeypatch.setattr(parallel.threading, "active_count", lambda: 1)
     monkeypatch.setattr(parallel, "cores", lambda: 2)
+    monkeypatch.setattr(parallel, "_memory_for_a_copy", lambda: True)
     forked = []
     start = parallel.Pending._start
     monkeypatch.setattr(parallel.Pending, "_start",
