@@ -428,7 +428,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     history = np.ones(len(X_pending), dtype=bool)
     history[where] = False
     explaining = partial(
-        _explain, prepared, pending, where, segment_ids, typical, driver_bench, bench, churn,
+        _explain, prepared, pending, where, segment_ids, typical, driver_bench, churn,
         upsell, threshold if upsell else None, health, upsell_p, churn_p, settings)
     report.components = component_status(settings, fs.frame.loc[current_rows],
                                          prepared.plan.all)
@@ -450,7 +450,15 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
         # ones: a few indexed inserts more, and the build is done while the child works.
         with persist.scores_written(conn, len(pending_keys)) as write_scores:
             write_scores({c: _rows(v, history) for c, v in scores.items()})
-        found, levels = explained.result()
+        # What does not wait for the drivers: the history's live predictions, the
+        # explained rows' Low/Medium/High levels.
+        record = partial(_ledger, store, prepared, pending, churn_p=churn_p, health=health,
+                         upsell_p=upsell_p, renewal_idx=renewal_idx, upsell_idx=upsell_idx,
+                         churn=churn, upsell=upsell, now=now)
+        record(history, resolve=True)
+        levels = _levels(X_pending.iloc[where], segment_ids[where], bench,
+                         prepared.plan.numeric)
+        found = explained.result()
         step("Saving")
         if len(where):
             renewal_idx[where] = found.renewal_index
@@ -471,8 +479,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
                        else found.senses)
         persist.write_segments(conn, churn["version"], seg_rows)
         persist.write_components(conn, report.components, now)
-        _ledger(store, prepared, pending, churn_p, health, upsell_p, renewal_idx,
-                upsell_idx, churn, upsell, now)
+        record(~history, resolve=False)   # the explained rows, with their final categories
     step(None)
     report.rows_scored = len(pending_keys)
     report.dates_scored = distinct_sorted(pending_keys["as_of"]).tolist()
@@ -488,15 +495,13 @@ def _rows(values: Any, rows: np.ndarray) -> Any:
 
 def _explain(prepared: _Prepared, pending: np.ndarray, where: np.ndarray,
              segment_ids: np.ndarray, typical: dict[int, dict[str, Any]],
-             driver_bench: Benchmarks, bench: Benchmarks, churn: dict[str, Any],
+             driver_bench: Benchmarks, churn: dict[str, Any],
              upsell: dict[str, Any] | None, threshold: float | None, health: np.ndarray,
-             upsell_p: np.ndarray, churn_p: np.ndarray, settings: ScoringSettings
-             ) -> tuple[Any, list[str]]:
+             upsell_p: np.ndarray, churn_p: np.ndarray, settings: ScoringSettings) -> Any:
     """What is said about the pending rows at `where` (positions among the pending rows:
-    the current accounts' latest), `explain_current`'s findings and their levels; (None,
-    []) when there are none."""
+    the current accounts' latest): `explain_current`'s findings; None when there are none."""
     if not len(where):
-        return None, []
+        return None
     fs = prepared.features
     keys = fs.keys
     seg_e = segment_ids[where]
@@ -509,8 +514,7 @@ def _explain(prepared: _Prepared, pending: np.ndarray, where: np.ndarray,
         upsell_p_now=upsell_p[where] if upsell else None, settings=settings,
         book_latest=str(keys["as_of"].max()), indicator_weights=weights,
         scored_p=_spread(churn_p, pending))
-    X_now = fs.frame.iloc[np.flatnonzero(pending)[where]]
-    return found, _levels(X_now, seg_e, bench, prepared.plan.numeric)
+    return found
 
 
 def _write_models(conn: sqlite3.Connection, models: dict[str, dict[str, Any]], fp: str,
@@ -532,12 +536,12 @@ def _write_models(conn: sqlite3.Connection, models: dict[str, dict[str, Any]], f
         persist.write_indicators(conn, m["version"], m["indicators"])
 
 
-def _ledger(store: Store, prepared: _Prepared, pending: np.ndarray, churn_p: np.ndarray,
-            health: np.ndarray, upsell_p: np.ndarray, renewal_idx: np.ndarray,
-            upsell_idx: np.ndarray, churn: dict[str, Any], upsell: dict[str, Any] | None,
-            now: str) -> None:
-    """Record live predictions and fill in outcomes that became known (inside the run's
-    transaction).
+def _ledger(store: Store, prepared: _Prepared, pending: np.ndarray, rows: np.ndarray, *,
+            churn_p: np.ndarray, health: np.ndarray, upsell_p: np.ndarray,
+            renewal_idx: np.ndarray, upsell_idx: np.ndarray, churn: dict[str, Any],
+            upsell: dict[str, Any] | None, now: str, resolve: bool) -> None:
+    """Record the live predictions among the pending rows where `rows` is true and, with
+    `resolve`, fill in the outcomes that became known (inside the run's transaction).
 
     Live = a row scored now whose churn outcome is not known yet, so no model trained on
     it: exactly what a CSM is shown. Earlier ledger rows whose outcome the data now
@@ -545,10 +549,10 @@ def _ledger(store: Store, prepared: _Prepared, pending: np.ndarray, churn_p: np.
     """
     keys = prepared.features.keys
     unknown = np.isnan(prepared.churn)
-    live = unknown[pending]
+    live = unknown[pending] & rows
     pending_keys = keys.loc[pending]
     open_rows = store.frame("SELECT account_id, as_of FROM prediction_ledger"
-                            " WHERE churned IS NULL")
+                            " WHERE churned IS NULL") if resolve else ()
     with store.transaction() as conn:
         if live.any():
             persist.write_ledger(conn, {
@@ -675,7 +679,7 @@ def _segments(store: Store, prepared: _Prepared, latest: np.ndarray, X_pending: 
     names = name_segments(profiles, arr)
     for row, name in zip(rows, names, strict=True):
         row["name"] = name
-    return rows, driver_bench, typical, bench, segmenter.assign(X_pending[segmenter.columns])
+    return rows, driver_bench, typical, bench, segmenter.assign(X_pending)
 
 
 def _latest_products(store: Store, account_ids: np.ndarray) -> np.ndarray:
