@@ -83,7 +83,7 @@ def test_feature_keys_are_plain_strings_shared_by_equal_values():
         "_account_code": [0, 0, 1, 1, 1], "_day": [0, 31, 0, 31, 59], "arr": 1.0,
         "_days_to_renewal": 30.0, "_n_products": 1.0, "logins_30d": [1.0, 2, 3, 4, 5],
     })
-    assert prepared["account_id"].dtype == "str"      # as load_book's frame holds it
+    assert prepared["account_id"].dtype == "str"      # a text column: the keys share anyway
     keys = build_features(prepared, MetricPlan(["logins_30d"], [])).keys
     assert keys.dtypes.tolist() == [object, object]
     assert keys["account_id"].tolist() == ids
