@@ -198,6 +198,19 @@ def _load_book(store: Store, plan: MetricPlan, helpers: split_read.Helpers) -> p
     return pd.DataFrame(data, copy=False)
 
 
+def take_rows(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """`frame.iloc[rows]` with a fresh index, a column per thread (numpy's gather of
+    numbers runs without the GIL: 1.6M rows x 30 columns 0.9 s -> 0.5 s on two cores);
+    each column keeps its dtype (an object column stays one)."""
+    if len(rows) == len(frame):
+        return frame.reset_index(drop=True)
+    names = list(frame.columns)
+    taken = parallel.ordered_map(lambda name: frame[name].to_numpy()[rows], names,
+                                 name="outcomes-take")
+    return pd.DataFrame({name: pd.Series(values, dtype=frame[name].dtype, copy=False)
+                         for name, values in zip(names, taken, strict=True)}, copy=False)
+
+
 def _repeated_text(values: Sequence[Any], index: np.ndarray) -> pd.Series:
     """`values[index]` as an object column in which equal values are one `str` object:
     a gather of pointers (10 ms for 1.6M rows), not a new string per row, and not the

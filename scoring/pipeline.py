@@ -42,6 +42,7 @@ from scoring.features import (
     distinct_sorted,
     load_book,
     metric_plan,
+    take_rows,
 )
 from scoring.indexes import health_scores, renewal_indexes, upsell_indexes
 from scoring.labels import derive_label_arrays
@@ -191,7 +192,7 @@ def _prepare(store: Store, settings: ScoringSettings,
     )
     # Rows of accounts that already left are neither scored nor trained on.
     keep = book["_status_churned"].to_numpy() == 0
-    book = book[keep]  # the whole book is not needed any more (memory at 1M accounts)
+    book = take_rows(book, np.flatnonzero(keep))  # the whole book is not needed any more
     features = build_features(book, plan, settings.horizon_days)
     return _Prepared(plan, features, churn[keep], upsold[keep])
 
