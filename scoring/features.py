@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -385,8 +385,12 @@ def build_features(book: pd.DataFrame, plan: MetricPlan, horizon_days: int = 90)
     key = accounts.astype("int64") * (int(d.max()) + 1 if len(d) else 1) + d
     if not bool(np.all(np.diff(key) > 0)):
         raise ValueError("book must be sorted by account_id, as_of with one row per pair")
-    lags = {suffix: _lookback(accounts, days, back) for suffix, back in TREND_WINDOWS.items()}
-    prev = [_previous(accounts, k) for k in range(1, PEAK_SNAPSHOTS)]
+    # Where each row looks back to (numpy over whole columns: a lookup per thread).
+    looks = [partial(_lookback, accounts, days, back) for back in TREND_WINDOWS.values()]
+    looks += [partial(_previous, accounts, k) for k in range(1, PEAK_SNAPSHOTS)]
+    found = parallel.ordered_map(lambda look: look(), looks, name="outcomes-features")
+    lags = dict(zip(TREND_WINDOWS, found[:len(TREND_WINDOWS)], strict=True))
+    prev = found[len(TREND_WINDOWS):]
     steps = _steps_back(days, prev)
 
     data: dict[str, Any] = {}
