@@ -479,6 +479,13 @@ def distinct_sorted(values: np.ndarray | pd.Series) -> np.ndarray:
     return np.sort(pd.unique(np.asarray(values)))
 
 
+def text_array(values: Any) -> np.ndarray:
+    """`values` as an object array of strings; an object array (the features' keys, dates
+    read from the store) is taken as it is: no new string per row."""
+    values = np.asarray(values)
+    return values if values.dtype == object else values.astype(str).astype(object)
+
+
 def _shared_text(column: pd.Series) -> np.ndarray:
     """A text column as an object array in which equal values are one `str` object."""
     codes, uniques = pd.factorize(column)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scoring.features import text_array
 from scoring.settings import ScoringSettings
 from storage.store import Store
 
@@ -41,13 +42,15 @@ def health_scores(churn_probability: np.ndarray, as_of: np.ndarray,
     include. Ties count half; 1 decimal.
     """
     p = np.asarray(churn_probability, dtype="float64")
-    dates = np.asarray(as_of).astype(str)
+    dates = text_array(as_of)
     n_new = len(p)
     if reference is not None and len(reference):
         p = np.r_[p, reference["churn_probability"].to_numpy(dtype="float64")]
-        dates = np.r_[dates, reference["as_of"].to_numpy().astype(str)]
+        dates = np.r_[dates, text_array(reference["as_of"].to_numpy())]
+    # Grouped by the dates' codes (hashing each row's string once), not by the strings
+    # copied into a fixed-width array and sorted: 1.6M rows 1.2 -> 0.5 s.
     s = pd.Series(p)
-    by = s.groupby(dates)
+    by = s.groupby(pd.factorize(dates)[0])
     rank = by.rank(method="average").to_numpy()          # 1 = lowest probability
     size = by.transform("size").to_numpy(dtype="float64")
     health = 100.0 * (size - rank + 0.5) / size

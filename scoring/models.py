@@ -57,6 +57,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from scoring.errors import ModelError
+from scoring.features import text_array, usable_columns
 from scoring.parallel import single_thread
 
 FAMILIES = ("hist_gradient_boosting", "logistic_regression")
@@ -541,8 +542,8 @@ def _train_model(
     to learn (no positives or no negatives).
     """
     y = np.asarray(y, dtype="int64")
-    as_of = _text(as_of)
-    groups = _text(groups if groups is not None else np.arange(len(y)))
+    as_of = text_array(as_of)
+    groups = text_array(groups if groups is not None else np.arange(len(y)))
     positives = int(y.sum())
     if positives == 0 or positives == len(y):
         what = "no account" if positives == 0 else "every account"
@@ -723,15 +724,6 @@ def _train_model(
     )
 
 
-def _text(values: Any) -> np.ndarray:
-    """`values` as an object array of strings; an object array is taken as it is (the
-    features' keys: no new string per row for each model trained)."""
-    values = np.asarray(values)
-    return values if values.dtype == object else values.astype(str).astype(object)
-
-
 def _usable(X: pd.DataFrame, numeric: list[str], categorical: list[str],
             rows: np.ndarray | None = None) -> tuple[list[str], list[str]]:
-    from scoring.features import usable_columns
-
     return usable_columns(X, numeric, categorical, rows)
