@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -68,7 +69,7 @@ def beside(work: Callable[[], R], *, name: str) -> Iterator[Future[R]]:
         yield pool.submit(single_threaded(work))
 
 
-class Pending:
+class Pending(Generic[R]):
     """The result of work started by `in_child`: `.result()` gives it."""
 
     def __init__(self, work: Callable[[], R]) -> None:
@@ -120,7 +121,7 @@ class Pending:
     def _abandon(self) -> None:
         if self._pipe is not None:
             self._pipe.close()
-            os.kill(self._pid, 9)
+            os.kill(self._pid, signal.SIGKILL)
             os.waitpid(self._pid, 0)
             self._pipe = None
 
@@ -140,7 +141,7 @@ def _memory_for_a_copy() -> bool:
 
 
 @contextmanager
-def in_child(work: Callable[[], R]) -> Iterator[Pending]:
+def in_child(work: Callable[[], R]) -> Iterator[Pending[R]]:
     """Run `work()` in a forked child process while the block runs (see `Pending._start`
     for when), so work that holds the GIL runs beside this process's own; its result
     must pickle. `.result()` inside the block gives it. A child still running when the

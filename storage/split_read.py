@@ -15,7 +15,7 @@ here alone. A part whose helper fails half-way is read here, in this thread's ow
 transaction: the result never depends on whether helpers ran.
 
 Helpers are spawned (not forked: the process has threads and SQLite connections), and
-import only sqlite3 and numpy.
+import little (sqlite3, numpy and the store module): one starts in about 0.1 s.
 """
 
 from __future__ import annotations
