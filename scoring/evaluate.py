@@ -42,15 +42,23 @@ MIN_TRUSTED_POSITIVE_ACCOUNTS = 30
 SEED_OFFSET = 1009
 
 
+def _weighted(y: np.ndarray, p: np.ndarray, w: np.ndarray | None, bucket: np.ndarray | None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels as booleans, weights (1 each by default), each row's rank among the
+    distinct scores (`bucket` when given)."""
+    y = np.asarray(y).astype(bool)
+    w = np.ones(len(y)) if w is None else np.asarray(w, dtype="float64")
+    if bucket is None:
+        bucket = np.unique(p, return_inverse=True)[1]
+    return y, w, bucket
+
+
 def weighted_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None, *,
                  bucket: np.ndarray | None = None) -> float | None:
     """ROC AUC with row weights (ties count half); None with one class only. `bucket`:
     each row's rank among the distinct values of `p` (`np.unique(p, return_inverse=True)`),
     when many weightings of the same scores are measured (the bootstrap)."""
-    y = np.asarray(y).astype(bool)
-    w = np.ones(len(y)) if w is None else np.asarray(w, dtype="float64")
-    if bucket is None:
-        bucket = np.unique(p, return_inverse=True)[1]
+    y, w, bucket = _weighted(y, p, w, bucket)
     pos = np.bincount(bucket, weights=w * y)
     neg = np.bincount(bucket, weights=w * ~y)
     tp, tn = pos.sum(), neg.sum()
@@ -66,10 +74,7 @@ def weighted_ap(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None, *,
     `average_precision_score` (one step per distinct score, tied rows together); None
     with no weighted positive or nothing but positives. `bucket` as for `weighted_auc`:
     sorted once, then each weighting of the same scores is two bincounts."""
-    y = np.asarray(y).astype(bool)
-    w = np.ones(len(y)) if w is None else np.asarray(w, dtype="float64")
-    if bucket is None:
-        bucket = np.unique(p, return_inverse=True)[1]
+    y, w, bucket = _weighted(y, p, w, bucket)
     pos = np.bincount(bucket, weights=w * y)[::-1]   # highest score first
     seen = np.cumsum(np.bincount(bucket, weights=w)[::-1])
     total = pos.sum()

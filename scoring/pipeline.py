@@ -453,9 +453,9 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
             write_scores({c: _rows(v, history) for c, v in scores.items()})
         # What does not wait for the drivers: the history's live predictions, the
         # explained rows' Low/Medium/High levels.
-        record = partial(_ledger, store, prepared, pending, churn_p=churn_p, health=health,
-                         upsell_p=upsell_p, renewal_idx=renewal_idx, upsell_idx=upsell_idx,
-                         churn=churn, upsell=upsell, now=now)
+        record = partial(_ledger, store, prepared, pending, pending_keys, churn_p=churn_p,
+                         health=health, upsell_p=upsell_p, renewal_idx=renewal_idx,
+                         upsell_idx=upsell_idx, churn=churn, upsell=upsell, now=now)
         record(history, resolve=True)
         levels = _levels(X_pending.iloc[where], segment_ids[where], bench,
                          prepared.plan.numeric)
@@ -537,12 +537,13 @@ def _write_models(conn: sqlite3.Connection, models: dict[str, dict[str, Any]], f
         persist.write_indicators(conn, m["version"], m["indicators"])
 
 
-def _ledger(store: Store, prepared: _Prepared, pending: np.ndarray, rows: np.ndarray, *,
-            churn_p: np.ndarray, health: np.ndarray, upsell_p: np.ndarray,
+def _ledger(store: Store, prepared: _Prepared, pending: np.ndarray, pending_keys: pd.DataFrame,
+            rows: np.ndarray, *, churn_p: np.ndarray, health: np.ndarray, upsell_p: np.ndarray,
             renewal_idx: np.ndarray, upsell_idx: np.ndarray, churn: dict[str, Any],
             upsell: dict[str, Any] | None, now: str, resolve: bool) -> None:
-    """Record the live predictions among the pending rows where `rows` is true and, with
-    `resolve`, fill in the outcomes that became known (inside the run's transaction).
+    """Record the live predictions among the pending rows (`pending_keys`) where `rows` is
+    true and, with `resolve`, fill in the outcomes that became known (inside the run's
+    transaction).
 
     Live = a row scored now whose churn outcome is not known yet, so no model trained on
     it: exactly what a CSM is shown. Earlier ledger rows whose outcome the data now
@@ -551,7 +552,6 @@ def _ledger(store: Store, prepared: _Prepared, pending: np.ndarray, rows: np.nda
     keys = prepared.features.keys
     unknown = np.isnan(prepared.churn)
     live = unknown[pending] & rows
-    pending_keys = keys.loc[pending]
     open_rows = store.frame("SELECT account_id, as_of FROM prediction_ledger"
                             " WHERE churned IS NULL") if resolve else ()
     with store.transaction() as conn:

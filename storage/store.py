@@ -79,6 +79,13 @@ class Store:
             self._connections.append(conn)
         return conn
 
+    def _disconnect(self, conn: sqlite3.Connection) -> None:
+        """Close a connection of its own that `_connect` made (not a thread's)."""
+        with self._lock:
+            if conn in self._connections:
+                self._connections.remove(conn)
+        conn.close()
+
     @property
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -136,10 +143,7 @@ class Store:
             finally:
                 conn.execute("ROLLBACK")
         finally:
-            with self._lock:
-                if conn in self._connections:
-                    self._connections.remove(conn)
-            conn.close()
+            self._disconnect(conn)
 
     @contextmanager
     def bulk_commit(self) -> Iterator[None]:
@@ -171,10 +175,7 @@ class Store:
             except sqlite3.Error:
                 pass  # e.g. busy: the next checkpoint copies these pages too
             finally:
-                with self._lock:
-                    if conn in self._connections:
-                        self._connections.remove(conn)
-                conn.close()
+                self._disconnect(conn)
 
         self._checkpoint = threading.Thread(target=run, name="outcomes-checkpoint")
         self._checkpoint.start()
