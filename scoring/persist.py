@@ -219,7 +219,7 @@ def _write_scores(conn: sqlite3.Connection, columns: dict[str, Sequence[Any]]) -
     for c in EXPLAIN_ONLY:
         value = columns.get(c)
         if value is not None and not np.isscalar(value):
-            explained |= ~pd.isna(np.asarray(value))
+            explained |= ~pd.isna(_array(value))
         elif value is not None:
             explained[:] = True
     plain = [c for c in SCORE_COLUMNS if c not in EXPLAIN_ONLY]
@@ -238,7 +238,7 @@ def _insert_columns(conn: sqlite3.Connection, verb: str, table: str, names: Sequ
     sql = (f"{verb} INTO {table} ({', '.join(names)})"
            f" VALUES ({', '.join('?' * len(names))})")
     cols = [columns[c] if np.isscalar(columns[c]) or columns[c] is None
-            else np.asarray(columns[c]) for c in names]
+            else _array(columns[c]) for c in names]
     for start in range(0, n, CHUNK):
         end = min(start + CHUNK, n)
         at = slice(start, end) if rows is None else rows[start:end]
@@ -266,6 +266,15 @@ def resolve_ledger(conn: sqlite3.Connection, outcomes: pd.DataFrame, now: str) -
     conn.executemany("UPDATE prediction_ledger SET churned = ?, upsold = ?, resolved_at = ?"
                      " WHERE account_id = ? AND as_of = ? AND churned IS NULL", rows)
     return len(rows)
+
+
+def _array(values: Sequence[Any]) -> np.ndarray:
+    """A column as an array: an array or pandas column as its array, a list (or other
+    sequence) as Python objects: a list of 48k JSON texts made a fixed-width unicode array
+    would be 48k x its longest text, copied again by each take."""
+    if hasattr(values, "dtype"):
+        return np.asarray(values)
+    return np.array(values, dtype=object)
 
 
 def _py(values: Sequence[Any] | Any, n: int) -> list[Any]:
