@@ -260,7 +260,7 @@ def write_ledger(conn: sqlite3.Connection, columns: dict[str, Sequence[Any]]) ->
 
 def resolve_ledger(conn: sqlite3.Connection, outcomes: pd.DataFrame, now: str) -> int:
     """Fill in the outcomes (columns account_id, as_of, churned, upsold) now known."""
-    rows = [(int(c), None if u != u else int(u), now, a, d) for a, d, c, u in zip(
+    rows = [(int(c), None if math.isnan(u) else int(u), now, a, d) for a, d, c, u in zip(
         outcomes["account_id"], outcomes["as_of"], outcomes["churned"], outcomes["upsold"],
         strict=True)]
     conn.executemany("UPDATE prediction_ledger SET churned = ?, upsold = ?, resolved_at = ?"
@@ -287,8 +287,8 @@ def _py(values: Sequence[Any] | Any, n: int) -> list[Any]:
         return np.where(np.isnan(values), None, values).tolist()
     if arr.dtype.kind in "iub":
         return arr.tolist()
-    return [None if (v is None or (isinstance(v, float) and math.isnan(v))) else v
-            for v in arr.tolist()]
+    missing = pd.isna(arr)   # one pass in C over the objects (None, NaN, pd.NA)
+    return (np.where(missing, None, arr) if missing.any() else arr).tolist()
 
 
 # -- reads -------------------------------------------------------------------------------
