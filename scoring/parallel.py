@@ -104,6 +104,11 @@ class Pending(Generic[R]):
         os.close(write)
         self._pipe, self._pid = os.fdopen(read, "rb"), pid
 
+    @property
+    def forked(self) -> bool:
+        """Whether a child process was started for the work (else `.result()` runs it)."""
+        return self._pid != 0
+
     def result(self) -> R:
         """The child's result; the work run here when no child ran or it failed (so an
         error is raised here, as if it had run here from the start)."""

@@ -20,6 +20,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -244,20 +245,39 @@ def _trained_entry(kind: str, prepared: _Prepared, settings: ScoringSettings, fp
             "indicators": rows}
 
 
+def _trainers(prepared: _Prepared, settings: ScoringSettings, fp: str
+              ) -> dict[str, Callable[[], dict[str, Any]]]:
+    """Each model kind's training (`_trained_entry`), to be called once."""
+    recent = _recent_rows(prepared.features.keys["as_of"].to_numpy())
+    return {kind: partial(_trained_entry, kind, prepared, settings, fp, recent)
+            for kind in MODELS}
+
+
+def _scoring(X_pending: pd.DataFrame, entry: dict[str, Any]) -> list[Callable[[], np.ndarray]]:
+    """A model's scores of the pending rows, in pieces any thread may take."""
+    return [partial(_predict, entry, X_pending.iloc[start:start + SCORE_PIECE_ROWS])
+            for start in range(0, len(X_pending), SCORE_PIECE_ROWS)]
+
+
+def _trained_and_scored(train: Callable[[], dict[str, Any]], X_pending: pd.DataFrame
+                        ) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """A model trained and its scores of the pending rows, one after the other (what a
+    child process does with a model: `_each_model`'s result for it)."""
+    entry = train()
+    return entry, [piece() for piece in _scoring(X_pending, entry)]
+
+
 def _models(store: Store, settings: ScoringSettings, report: ScoreReport,
-            step: Callable[[str | None], None], prepared: _Prepared, X_pending: pd.DataFrame,
-            fp: str, reuse: bool, active: dict[str, dict[str, Any]]
+            step: Callable[[str | None], None], X_pending: pd.DataFrame,
+            trainers: dict[str, Callable[[], dict[str, Any]]] | None,
+            elsewhere: dict[str, parallel.Pending[tuple[dict[str, Any], list[np.ndarray]]]],
+            active: dict[str, dict[str, Any]]
             ) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
-    """Each model's entry (trained now, or the stored one when `reuse`) and its
-    probabilities of the pending rows `X_pending`, rounded as stored."""
-    keys = prepared.features.keys
-
-    def scoring(entry: dict[str, Any]) -> list[Callable[[], np.ndarray]]:
-        """A model's scores of the pending rows, in pieces either thread may take."""
-        return [partial(_predict, entry, X_pending.iloc[start:start + SCORE_PIECE_ROWS])
-                for start in range(0, len(X_pending), SCORE_PIECE_ROWS)]
-
-    if reuse:
+    """Each model's entry (trained now by `trainers`, or the stored one when there are
+    none) and its probabilities of the pending rows `X_pending`, rounded as stored.
+    `elsewhere`: models trained and scored in a child process (`_trained_and_scored`)."""
+    scoring = partial(_scoring, X_pending)
+    if trainers is None:
         step("Scoring")
         loaded = {kind: {"version": row["version"], "pipeline": persist.load_pipeline(
             store, row["version"]), "features": row["features"], "metrics": row["metrics"],
@@ -269,10 +289,10 @@ def _models(store: Store, settings: ScoringSettings, report: ScoreReport,
     else:
         report.trained = True
         step("Training models")
-        recent = _recent_rows(keys["as_of"].to_numpy())
         # Each model's scoring starts as soon as it is trained (see _each_model).
-        outcomes = _each_model(
-            lambda kind: _trained_entry(kind, prepared, settings, fp, recent), MODELS, scoring)
+        here = _each_model(lambda kind: trainers[kind](), tuple(trainers), scoring)
+        outcomes = {kind: here[kind] if kind in here else _outcome(elsewhere[kind])
+                    for kind in MODELS}
     models: dict[str, dict[str, Any]] = {}
     predicted: dict[str, np.ndarray] = {}
     for kind, done in outcomes.items():
@@ -290,16 +310,24 @@ def _models(store: Store, settings: ScoringSettings, report: ScoreReport,
             predicted[kind] = np.round(np.concatenate(pieces) if pieces else np.zeros(0), 6)
             if "trained" in models[kind]:
                 report.warnings.extend(models[kind]["trained"].warnings)
-    if not reuse:
+    if trainers is not None:
         step("Scoring")
     return models, predicted
+
+
+def _outcome(pending: parallel.Pending[T]) -> T | Exception:
+    """A child process's result, or the exception its work raised (run here again)."""
+    try:
+        return pending.result()
+    except Exception as error:   # noqa: BLE001 - reported as _each_model reports it
+        return error
 
 
 def _each_model(work: Callable[[str], T], kinds: Sequence[str],
                 then: Callable[[T], Sequence[Callable[[], R]]] = lambda result: ()
                 ) -> dict[str, tuple[T, list[R]] | BaseException]:
     """`work(kind)` for each model kind, side by side on one thread per kind when the
-    machine has a core for each, and, as soon as a kind's work is done, the pieces of
+    machine has a core for each (`model_threads`: a thread more takes pieces), and, as soon as a kind's work is done, the pieces of
     work `then(result)` gives (its scoring, in pieces of rows), on whichever thread is
     free first: no core waits while the other finishes the slower kind. What this work
     spends its time in (tree histograms and walks, matrix products) runs without the GIL,
@@ -309,7 +337,7 @@ def _each_model(work: Callable[[str], T], kinds: Sequence[str],
     piece raised."""
     one_thread = parallel.single_threaded(lambda task: task())
     results: dict[str, tuple[T, list[R]] | BaseException] = {}
-    with ThreadPoolExecutor(max_workers=model_threads(len(kinds)),
+    with ThreadPoolExecutor(max_workers=model_threads(),
                             thread_name_prefix="outcomes-model") as pool:
         started = {pool.submit(one_thread, partial(work, kind)): kind for kind in kinds}
         pieces: dict[str, tuple[T, list[Future[R]]]] = {}
@@ -327,9 +355,9 @@ def _each_model(work: Callable[[str], T], kinds: Sequence[str],
     return {kind: results[kind] for kind in kinds}
 
 
-def model_threads(kinds: int = len(MODELS)) -> int:
-    """Threads `_each_model` runs `kinds` models' work on: one per model, at most one per core."""
-    return max(1, min(kinds, parallel.cores()))
+def model_threads() -> int:
+    """Threads `_each_model` runs the models' work on: one per model, at most one per core."""
+    return max(1, min(len(MODELS), parallel.cores()))
 
 
 def _predict(model: dict[str, Any], X: pd.DataFrame) -> np.ndarray:
@@ -388,10 +416,24 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     acc = keys["account_id"].to_numpy()
     latest = np.r_[acc[1:] != acc[:-1], True] if len(acc) else np.zeros(0, dtype=bool)
     current_rows = latest & _current(store, keys)
-    with parallel.beside(partial(_segments, store, prepared, current_rows, X_pending, settings),
-                         name="outcomes-segments") as segmented:
-        models, predicted = _models(store, settings, report, step, prepared, X_pending, fp,
-                                    reuse, active)
+    trainers = None if reuse else _trainers(prepared, settings, fp)
+    elsewhere = {}
+    with ExitStack() as running:
+        if trainers is not None:
+            # The upsell model is trained and scored in a forked child where the process
+            # allows it (`parallel.in_child`, before any other thread starts): its Python
+            # (tree growing, pandas) then holds a GIL of its own instead of waiting on the
+            # churn model's and the segments'. Else on a thread, as the churn model.
+            child = running.enter_context(parallel.in_child(parallel.single_threaded(
+                partial(_trained_and_scored, trainers["upsell"], X_pending))))
+            if child.forked:
+                elsewhere["upsell"] = child
+                del trainers["upsell"]
+        segmented = running.enter_context(parallel.beside(
+            partial(_segments, store, prepared, current_rows, X_pending, settings),
+            name="outcomes-segments"))
+        models, predicted = _models(store, settings, report, step, X_pending, trainers,
+                                    elsewhere, active)
         churn = models["churn"]
         upsell = models.get("upsell")
         report.churn_model = churn["version"]

@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from scoring import parallel, persist, pipeline
+from scoring.errors import ModelError
 from scoring.indexes import movements, score_history
 from scoring.persist import pipeline_from_bytes
 from scoring.pipeline import score_book
@@ -88,25 +89,56 @@ def test_two_runs_on_the_same_data_give_identical_output(scored_db, fresh_db, mo
             assert a.query(sql) == b.query(sql), sql
 
 
-def test_drivers_explained_in_a_child_process_give_the_same_output(scored_db, fresh_db,
-                                                                   monkeypatch):
-    # As in `outcomes score` on two cores: the drivers are computed in a forked child while
-    # this process writes the history rows (pytest's fakes may hold threads: no fork then).
+def _fork_allowed(monkeypatch) -> list[int]:
+    """Let `parallel.in_child` fork as in `outcomes score` on two cores (pytest's fakes
+    may hold threads: no fork then); returns the list the children's pids go to."""
     monkeypatch.setattr(parallel.threading, "active_count", lambda: 1)
     monkeypatch.setattr(parallel, "cores", lambda: 2)
     monkeypatch.setattr(parallel, "_memory_for_a_copy", lambda: True)
-    forked = []
+    forked: list[int] = []
     start = parallel.Pending._start
     monkeypatch.setattr(parallel.Pending, "_start",
                         lambda self: start(self) or forked.append(self._pid))
+    return forked
+
+
+def test_upsell_model_and_drivers_in_child_processes_give_the_same_output(scored_db, fresh_db,
+                                                                          monkeypatch):
+    # The upsell model is trained and scored in a forked child beside the churn model, the
+    # drivers in another while this process writes the history rows.
+    forked = _fork_allowed(monkeypatch)
     db, _ = scored_db
     other = fresh_db()
     with Store(other) as store:
         score_book(store, settings_for(other))
-    assert len(forked) == 1 and forked[0] > 0
+    assert len(forked) == 2 and all(pid > 0 for pid in forked)
     with Store(db) as a, Store(other) as b:
         for sql in SAME_OUTPUT:
             assert a.query(sql) == b.query(sql), sql
+
+
+def test_an_upsell_model_that_fails_in_its_child_is_reported_as_in_one_process(fresh_db,
+                                                                              monkeypatch):
+    # The child's error is not lost: the work runs again here, raises here, and the run
+    # goes on without an Upsell Index, as when it trains on a thread.
+    forked = _fork_allowed(monkeypatch)
+    trained = pipeline._trained_entry
+
+    def no_upsell(kind, *args):
+        if kind == "upsell":
+            raise ModelError("upsell: no account has a known positive outcome")
+        return trained(kind, *args)
+
+    monkeypatch.setattr(pipeline, "_trained_entry", no_upsell)
+    db = fresh_db()
+    with Store(db) as store:
+        report = score_book(store, settings_for(db))
+        assert store.query("SELECT kind FROM models WHERE active = 1") == [{"kind": "churn"}]
+        assert store.scalar("SELECT count(*) FROM scores WHERE upsell_index IS NOT NULL") == 0
+        assert store.scalar("SELECT count(*) FROM scores") == report.rows_scored > 0
+    assert len(forked) == 2   # the upsell child (which failed) and the drivers'
+    assert report.upsell_model is None
+    assert "no Upsell Index: upsell: no account has a known positive outcome" in report.warnings
 
 
 def test_the_book_read_in_parts_by_helper_processes_equals_one_read(fresh_db, monkeypatch):
