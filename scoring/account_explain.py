@@ -1,4 +1,4 @@
-"""Everything said about one current account's latest score, computed in one pass.
+"""Everything said about one current account's latest score.
 
 For each current account's latest row (and only those: history is not re-explained):
 
@@ -10,8 +10,9 @@ For each current account's latest row (and only those: history is not re-explain
   model's (gradient boosting and the imputer treat blanks as blanks), but its
   confidence is lowered and every surface says why, instead of imputing in silence.
 
-Attributions are computed once for the current rows and once for their previous rows,
-vectorised over all of them.
+The first two come from `explain_current` in one pass: attributions are computed once
+for the current rows and once for their previous rows, vectorised over all of them. Data
+confidence needs no model: `data_gaps`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ class Explained:
     previous_renewal: np.ndarray
     previous_upsell: np.ndarray
     movement: list[str | None]
-    data_gaps: list[str | None]
     senses: dict[str, int]
     renewal_index: np.ndarray     # the rows' categories after the dead band (indexes doc)
     upsell_index: np.ndarray
@@ -64,8 +64,7 @@ def explain_current(*, frame: pd.DataFrame, keys: pd.DataFrame, positions: np.nd
                     base_of: dict[str, str], categorical: list[str],
                     churn: dict[str, Any], upsell: dict[str, Any] | None,
                     predict: Any, upsell_threshold: float | None, health_now: np.ndarray,
-                    upsell_p_now: np.ndarray | None, settings: ScoringSettings, book_latest: str,
-                    indicator_weights: dict[str, float],
+                    upsell_p_now: np.ndarray | None, settings: ScoringSettings,
                     scored_p: np.ndarray | None = None) -> Explained:
     """See the module doc. `positions` index `frame`/`keys` (rows sorted by account,
     date); health_now / upsell_p_now are the rows' own scores (same order; upsell_p_now
@@ -151,11 +150,10 @@ def explain_current(*, frame: pd.DataFrame, keys: pd.DataFrame, positions: np.nd
                             renewal_dir, upsell_dir, prev_renewal, renewal_now,
                             prev_upsell, upsell_now, health_now, prev_health, prev_as_of,
                             churn, upsell, base_of, cats, senses, settings.horizon_days)
-    gaps = _gaps(frame, keys, positions, base_of, settings, book_latest, indicator_weights)
     return Explained(
         drivers=[persist.dumps(d) for d in drivers], previous_as_of=prev_as_of,
         previous_health=np.round(prev_health, 1), previous_renewal=prev_renewal,
-        previous_upsell=prev_upsell, movement=movement, data_gaps=gaps, senses=senses,
+        previous_upsell=prev_upsell, movement=movement, senses=senses,
         renewal_index=renewal_now, upsell_index=upsell_now)
 
 
@@ -285,11 +283,13 @@ def _reasons(moved: np.ndarray, has_prev: np.ndarray, n: int, rows: pd.DataFrame
     return out
 
 
-def _gaps(frame: pd.DataFrame, keys: pd.DataFrame, positions: np.ndarray,
-          base_of: dict[str, str], settings: ScoringSettings, book_latest: str,
-          weights: dict[str, float]) -> list[str | None]:
-    """JSON {confidence, gaps: [{component, since}], stale_since} per row, None when
-    the data is complete."""
+def data_gaps(frame: pd.DataFrame, keys: pd.DataFrame, positions: np.ndarray,
+              base_of: dict[str, str], settings: ScoringSettings, book_latest: str,
+              weights: dict[str, float]) -> list[str | None]:
+    """Data confidence of the rows at `positions` (see the module doc; it needs no
+    attribution, so it is computed apart from `explain_current`): JSON {confidence,
+    gaps: [{component, since, weight}], stale_since} per row, None when the data is
+    complete. `weights`: each component's Leading Indicator weight."""
     n = len(positions)
     as_of = keys["as_of"].to_numpy()
     acc = keys["account_id"].to_numpy()

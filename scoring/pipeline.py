@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from scoring import explain, parallel, persist
-from scoring.account_explain import explain_current
+from scoring.account_explain import data_gaps, explain_current
 from scoring.components import ComponentStatus, component_status
 from scoring.errors import ModelError, ScoringError
 from scoring.evaluate import EvaluationReport, summarise_backtest
@@ -494,13 +494,16 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
         with persist.scores_written(conn, len(pending_keys)) as write_scores:
             write_scores({c: _rows(v, history) for c, v in scores.items()})
         # What does not wait for the drivers: the history's live predictions, the
-        # explained rows' Low/Medium/High levels.
+        # explained rows' Low/Medium/High levels and data confidence.
         record = partial(_ledger, store, prepared, pending, pending_keys, churn_p=churn_p,
                          health=health, upsell_p=upsell_p, renewal_idx=renewal_idx,
                          upsell_idx=upsell_idx, churn=churn, upsell=upsell, now=now)
         record(history, resolve=True)
         levels = _levels(X_pending.iloc[where], segment_ids[where], bench,
                          prepared.plan.numeric)
+        gaps = data_gaps(fs.frame, keys, np.flatnonzero(pending)[where], fs.base_of, settings,
+                         str(keys["as_of"].max()),
+                         {r["component"]: r["weight"] for r in churn["indicators"]})
         found = explained.result()
         step("Saving")
         if len(where):
@@ -513,7 +516,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
                 "previous_health_score": found.previous_health,
                 "previous_renewal_index": found.previous_renewal,
                 "previous_upsell_index": found.previous_upsell,
-                "movement": found.movement, "data_gaps": found.data_gaps})
+                "movement": found.movement, "data_gaps": gaps})
             # Good/bad sense of Low/High: the churn model's book-wide directions (more
             # churn risk = worse), else this run's per-account senses (a model stored
             # before its indicators kept their signs).
@@ -548,14 +551,12 @@ def _explain(prepared: _Prepared, pending: np.ndarray, where: np.ndarray,
     fs = prepared.features
     keys = fs.keys
     seg_e = segment_ids[where]
-    weights = {r["component"]: r["weight"] for r in churn["indicators"]}
     found = explain_current(
         frame=fs.frame, keys=keys, positions=np.flatnonzero(pending)[where],
         segment_ids=seg_e, typical=typical, bench=driver_bench, base_of=fs.base_of,
         categorical=fs.categorical, churn=churn, upsell=upsell, predict=_predict,
         upsell_threshold=threshold, health_now=health[where],
         upsell_p_now=upsell_p[where] if upsell else None, settings=settings,
-        book_latest=str(keys["as_of"].max()), indicator_weights=weights,
         scored_p=_spread(churn_p, pending))
     return found
 

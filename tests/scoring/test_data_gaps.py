@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from scoring.account_explain import _gaps
+from scoring.account_explain import data_gaps
 from scoring.settings import RenewalBand, ScoringSettings
 
 
@@ -30,7 +30,7 @@ def test_a_missing_component_is_named_with_its_last_date():
         "nps": [np.nan, 8, np.nan, np.nan, np.nan, np.nan, 7],  # sparse by nature
     })
     base_of = {"logins_30d": "logins_30d", "nps": "nps"}
-    out = _gaps(frame, keys, np.array([2, 4, 6]), base_of, _settings(), "2026-11-01",
+    out = data_gaps(frame, keys, np.array([2, 4, 6]), base_of, _settings(), "2026-11-01",
                 {"Product usage": 0.6, "Sentiment": 0.1})
     a = json.loads(out[0])
     assert a["confidence"] == "low"
