@@ -187,7 +187,7 @@ def change_points(model: dict[str, Any], X_now: pd.DataFrame, X_prev: pd.DataFra
     against row i of X_prev (the reference) on `model`'s raw log-odds, per base metric,
     (metrics, all its features, its own level only). Exact, and a metric whose features
     did not change gets nothing (baseline Shapley: `scoring.attributions`)."""
-    from scoring.attributions import contributions
+    from scoring.attributions import contributions, sum_columns
 
     features = model["features"]
     att = contributions(model["pipeline"], X_now.reset_index(drop=True),
@@ -195,8 +195,7 @@ def change_points(model: dict[str, Any], X_now: pd.DataFrame, X_prev: pd.DataFra
     att.check(1e-6)
     metrics = sorted({base_of[f] for f in features})
     col = {m: j for j, m in enumerate(metrics)}
-    total = np.zeros((len(X_now), len(metrics)))
-    np.add.at(total.T, np.array([col[base_of[f]] for f in features]), att.values.T)
+    total = sum_columns(att.values, [col[base_of[f]] for f in features], len(metrics))
     level = np.zeros_like(total)
     for j, f in enumerate(features):
         if base_of[f] == f:

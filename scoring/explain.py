@@ -98,15 +98,14 @@ def driver_label(metric: str) -> str:
 def indicator_basis(pipeline: Any, features: list[str], X: pd.DataFrame,
                     base_of: dict[str, str], component_of: Callable[[str], str | None],
                     categorical: set[str]) -> IndicatorBasis:
-    from scoring.attributions import contributions
+    from scoring.attributions import contributions, sum_columns
 
     base = book_baseline(X, features, categorical)
     att = contributions(pipeline, X, base, None, features)
     att.check(1e-6)
     metrics = sorted({base_of[f] for f in features})
     mcol = {m: j for j, m in enumerate(metrics)}
-    by_metric = np.zeros((len(X), len(metrics)))
-    np.add.at(by_metric.T, np.array([mcol[base_of[f]] for f in features]), att.values.T)
+    by_metric = sum_columns(att.values, [mcol[base_of[f]] for f in features], len(metrics))
     comps = sorted({component_for(m, component_of) or CONTEXT_GROUP for m in metrics})
     ccol = {c: j for j, c in enumerate(comps)}
     by_comp = np.zeros((len(X), len(comps)))
@@ -132,9 +131,7 @@ def indicator_basis(pipeline: Any, features: list[str], X: pd.DataFrame,
     if any(dbase[f] != base_of[f] for f in features):
         dmetrics = sorted(set(dbase.values()))
         dcol = {m: j for j, m in enumerate(dmetrics)}
-        owner = np.array([dcol[dbase[f]] for f in features])
-        by_d = np.zeros((len(X), len(dmetrics)))
-        np.add.at(by_d.T, owner, att.values.T)
+        by_d = sum_columns(att.values, [dcol[dbase[f]] for f in features], len(dmetrics))
         dlevel = np.zeros_like(by_d)
         for j, f in enumerate(features):
             if dbase[f] == f:
@@ -287,8 +284,11 @@ def indicator_intervals(basis: IndicatorBasis, groups: np.ndarray, seed: int,
     (`groups`: the account of each row), seeded."""
     rng = np.random.default_rng(seed)
     uniq, inverse = np.unique(groups, return_inverse=True)
-    per_group = np.zeros((len(uniq), len(basis.components)))
-    np.add.at(per_group, inverse, np.abs(basis.by_component))
+    # Per account and component (bincount adds in row order, as np.add.at would).
+    size = np.abs(basis.by_component)
+    per_group = np.zeros((len(uniq), size.shape[1]))
+    for j in range(size.shape[1]):
+        per_group[:, j] = np.bincount(inverse, weights=size[:, j], minlength=len(uniq))
     counts = np.bincount(inverse, minlength=len(uniq)).astype("float64")
     keep = [j for j, c in enumerate(basis.components) if c != CONTEXT_GROUP]
     draws = np.zeros((repeats, len(keep)))
@@ -434,7 +434,7 @@ def metric_points(pipeline: Any, features: list[str], X: pd.DataFrame,
     same scale, per row): the raw contributions of each row are scaled by
     (health - baseline_health) / (raw - baseline raw), so they add up to that gap.
     """
-    from scoring.attributions import contributions
+    from scoring.attributions import contributions, sum_columns
 
     att = contributions(pipeline, X, baseline, baseline_of_row, features)
     att.check(1e-6)
@@ -444,11 +444,9 @@ def metric_points(pipeline: Any, features: list[str], X: pd.DataFrame,
         factor = np.where(np.abs(gap_raw) > 1e-12, gap / gap_raw, 0.0)
     metrics = sorted({base_of[f] for f in features})
     col = {m: j for j, m in enumerate(metrics)}
-    owner = np.array([col[base_of[f]] for f in features])
-    points = np.zeros((len(X), len(metrics)))
-    np.add.at(points.T, owner, (att.values * factor[:, None]).T)
-    raw = np.zeros((len(X), len(metrics)))
-    np.add.at(raw.T, owner, att.values.T)
+    owner = [col[base_of[f]] for f in features]
+    points = sum_columns(att.values, owner, len(metrics), scale=factor)
+    raw = sum_columns(att.values, owner, len(metrics))
     level = np.zeros((len(X), len(metrics)))
     for j, f in enumerate(features):
         if base_of[f] == f:

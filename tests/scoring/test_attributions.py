@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from scoring.attributions import contributions, raw_score
+from scoring.attributions import contributions, raw_score, sum_columns
 from scoring.models import build_pipeline
 
 NUMERIC = ["a", "b", "c_used", "c"]
@@ -105,3 +105,14 @@ def test_many_rows_are_done_in_pieces_on_the_cores_with_the_same_numbers(family,
     assert np.array_equal(pieces.values, whole.values)
     assert np.array_equal(pieces.raw, whole.raw)
     assert np.array_equal(pieces.reference_raw, whole.reference_raw)
+
+
+def test_columns_summed_into_their_owners_equal_numpys_unbuffered_add_bit_for_bit():
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(500, 23)) * 10.0 ** rng.integers(-8, 8, size=23)
+    owner = rng.integers(0, 6, size=23)
+    scale = rng.normal(size=500)
+    for by_row in (None, scale):
+        expected = np.zeros((500, 7))   # the last owner has no column: zeros
+        np.add.at(expected.T, owner, (values if by_row is None else values * by_row[:, None]).T)
+        assert np.array_equal(sum_columns(values, owner, 7, scale=by_row), expected)
