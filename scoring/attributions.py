@@ -235,12 +235,13 @@ def _trees(clf: Any, Zx: Any, Zr: Any, ref_of_row: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if getattr(clf, "n_trees_per_iteration_", 1) != 1:
         raise AttributionError("only binary gradient boosting is supported")
-    X = np.asarray(clf._preprocess_X(Zx, reset=False), dtype="float64")
-    R = np.asarray(clf._preprocess_X(Zr, reset=False), dtype="float64")
+    # Column-major: each node reads one feature's column, whole.
+    X = np.asfortranarray(clf._preprocess_X(Zx, reset=False), dtype="float64")
+    R = np.asfortranarray(clf._preprocess_X(Zr, reset=False), dtype="float64")
     known, f_idx_map = clf._bin_mapper.make_known_categories_bitsets()
     n, m = X.shape
     base = float(np.ravel(clf._baseline_prediction)[0])
-    values = np.zeros((n, m))
+    values = np.zeros((m, n))   # features x rows: a tree adds whole rows of it
     raw = np.full(n, base)
     ref_raw = np.full(len(R), base)
     trees = [_TreePlan(p[0]) for p in clf._predictors]
@@ -264,9 +265,9 @@ def _trees(clf: Any, Zx: Any, Zr: Any, ref_of_row: np.ndarray
         sub_values = np.zeros((len(tree.feats), len(first)))
         sub_raw = np.zeros(len(first))
         tree.add(x_left[:, first], ref_entries[:, ref_of_row[first]], W, sub_values, sub_raw)
-        values[:, tree.feats] += sub_values[:, inverse].T
+        values[tree.feats] += sub_values[:, inverse]
         raw += sub_raw[inverse]
-    return values, raw, ref_raw[ref_of_row]
+    return values.T, raw, ref_raw[ref_of_row]
 
 
 class _TreePlan:
