@@ -67,19 +67,22 @@ def renewal_indexes(health: np.ndarray, settings: ScoringSettings) -> np.ndarray
     """Band name of each health score (same rule as ScoringSettings.renewal_category)."""
     bands = settings.renewal_bands
     health = np.asarray(health, dtype="float64")
-    out = np.full(len(health), bands[-1].name, dtype=object)
-    for band in reversed(bands):
-        out[health >= band.min] = band.name
-    return out
+    # The first band (in their order) whose minimum the score reaches, else the last:
+    # band numbers, then one take of the names (no per-band writes of objects).
+    which = np.full(len(health), len(bands) - 1)
+    open_rows = np.ones(len(health), dtype=bool)
+    for i, band in enumerate(bands):
+        here = open_rows & (health >= band.min)
+        which[here] = i
+        open_rows &= ~here
+    return np.array([band.name for band in bands], dtype=object)[which]
 
 
 def upsell_indexes(probability: np.ndarray, threshold: float, settings: ScoringSettings) -> np.ndarray:
     """'likely' at or above the threshold, 'unlikely' below; None where unknown."""
     p = np.asarray(probability, dtype="float64")
-    out = np.where(p >= threshold, settings.upsell_likely,
-                   settings.upsell_unlikely).astype(object)
-    out[np.isnan(p)] = None
-    return out
+    names = np.array([settings.upsell_unlikely, settings.upsell_likely, None], dtype=object)
+    return names[np.where(np.isnan(p), 2, p >= threshold)]
 
 
 def sticky_indexes(health: np.ndarray, previous_renewal: np.ndarray,
