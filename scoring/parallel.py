@@ -3,8 +3,9 @@
 What the run spends its time in (numpy over whole columns, tree histograms and walks,
 matrix products, SQLite) runs without the GIL, so threads share the cores; what they do
 is independent of how many there are, so results do not depend on the machine.
-Work that holds the GIL throughout (per-account Python) goes to a forked child process
-instead (`in_child`), where the process allows it.
+Work that holds the GIL much of the time (per-account Python, a model's training with
+its tree growing in Python) goes to a forked child process instead (`in_child`), where
+the process allows it.
 """
 
 from __future__ import annotations

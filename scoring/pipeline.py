@@ -8,10 +8,11 @@ components are connected. Every write happens in one transaction, so a failed ru
 leaves the previous state intact, and the same data always gives the same scores.
 
 Where the two cores go: the book is read by this process and a helper process
-(`storage.split_read`); the models train on a thread each while a third fits the
-segments; the drivers are computed in a forked child while this process writes the
-history rows (`scoring.parallel`). None of it changes a figure: the same data gives the
-same output on one core or two.
+(`storage.split_read`); the upsell model is trained and scored in a forked child while
+the churn model trains on a thread and a second fits the segments; the drivers are
+computed in a forked child while this process writes the history rows
+(`scoring.parallel`; where the process may not fork, threads do it all). None of it
+changes a figure: the same data gives the same output on one core or two.
 """
 
 from __future__ import annotations
@@ -327,9 +328,10 @@ def _each_model(work: Callable[[str], T], kinds: Sequence[str],
                 then: Callable[[T], Sequence[Callable[[], R]]] = lambda result: ()
                 ) -> dict[str, tuple[T, list[R]] | BaseException]:
     """`work(kind)` for each model kind, side by side on one thread per kind when the
-    machine has a core for each (`model_threads`: a thread more takes pieces), and, as soon as a kind's work is done, the pieces of
-    work `then(result)` gives (its scoring, in pieces of rows), on whichever thread is
-    free first: no core waits while the other finishes the slower kind. What this work
+    machine has a core for each (`model_threads`; with fewer kinds, the other threads
+    only take pieces), and, as soon as a kind's work is done, the pieces of work
+    `then(result)` gives (its scoring, in pieces of rows), on whichever thread is free
+    first: no core waits while the other finishes the slower kind. What this work
     spends its time in (tree histograms and walks, matrix products) runs without the GIL,
     single-threaded in OpenMP (see score_book). Each kind's work uses its own seeded
     generator: the results are those of one kind after the other.
@@ -417,7 +419,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     latest = np.r_[acc[1:] != acc[:-1], True] if len(acc) else np.zeros(0, dtype=bool)
     current_rows = latest & _current(store, keys)
     trainers = None if reuse else _trainers(prepared, settings, fp)
-    elsewhere = {}
+    elsewhere: dict[str, parallel.Pending[tuple[dict[str, Any], list[np.ndarray]]]] = {}
     with ExitStack() as running:
         if trainers is not None:
             # The upsell model is trained and scored in a forked child where the process
