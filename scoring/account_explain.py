@@ -143,7 +143,7 @@ def explain_current(*, frame: pd.DataFrame, keys: pd.DataFrame, positions: np.nd
     renewal_dir = movements.directions(prev_renewal, renewal_now, settings.renewal_categories)
     upsell_dir = movements.directions(prev_upsell, upsell_now, settings.upsell_categories)
 
-    moved = np.flatnonzero((renewal_dir != None) | (upsell_dir != None))  # noqa: E711
+    moved = np.flatnonzero((renewal_dir != None) | (upsell_dir != None))
     movement: list[str | None] = [None] * n
     if len(moved):
         movement = _reasons(moved, has_prev, n, rows, X_now, segment_ids, bench,

@@ -293,7 +293,7 @@ class _TreePlan:
         self.powers = (1 << np.arange(len(internal), dtype="int64"))
         self.ref_stride = int(1 << len(internal))
         pos = {int(i): j for j, i in enumerate(internal)}
-        leaves, entries = [], []
+        leaves: list[tuple[float, list[tuple[int, bool, int]]]] = []
         stack = [(0, [])]
         while stack:
             i, path = stack.pop()

@@ -26,10 +26,10 @@ Intervals are computed on at most BOOTSTRAP_ROWS rows (a seeded sample of accoun
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from scoring.indexes import health_scores, renewal_indexes
@@ -159,12 +159,12 @@ def summarise_backtest(model: Any, settings: ScoringSettings) -> dict[str, Any] 
     if bt.baseline_raw is not None and not np.isnan(bt.baseline_raw[report]).any():
         scores["baseline"] = bt.baseline_raw[report]
     ci = grouped_intervals(y, scores, groups, seed)
-    pos_accounts = int(len(np.unique(groups[y == 1])))
+    pos_accounts = len(np.unique(groups[y == 1]))
     out: dict[str, Any] = {
         "scheme": bt.scheme, "cutoffs": [c for c in bt.cutoffs if c],
         "test_from": str(dates.min()), "test_to": str(dates.max()),
-        "folds_reported": int(len(np.unique(bt.fold[report]))),
-        "rows": int(len(y)), "positives": int(y.sum()), "accounts": int(len(np.unique(groups))),
+        "folds_reported": len(np.unique(bt.fold[report])),
+        "rows": len(y), "positives": int(y.sum()), "accounts": len(np.unique(groups)),
         "positive_accounts": pos_accounts, "realised_rate": _r(y.mean()),
         "mean_predicted": _r(p.mean()) if calibrated else None,
         "calibration_ratio": _r(p.mean() / y.mean(), 3) if calibrated and y.mean() > 0 else None,
@@ -199,7 +199,7 @@ def summarise_backtest(model: Any, settings: ScoringSettings) -> dict[str, Any] 
             "share_of_positives": _r(y[cats == c].sum() / max(y.sum(), 1)),
         } for c in settings.renewal_categories]
         rates = [c["realised_rate"] for c in out["categories"] if c["rows"]]
-        out["monotonic"] = bool(all(a < b for a, b in zip(rates, rates[1:], strict=False)))
+        out["monotonic"] = all(a < b for a, b in pairwise(rates))
     else:
         threshold = settings.upsell_threshold or model.metrics.get("threshold", 0.5)
         chosen = p >= threshold

@@ -665,7 +665,7 @@ def _train_model(
                 "weighting": (f"recent test dates weigh more (half-life {half_life:g} days)"
                               if walk else "uniform"),
                 "slope": round(slope, 6), "intercept": round(intercept, 6),
-                "n_rows": int(len(yb)), "n_positive": int(yb.sum()),
+                "n_rows": len(yb), "n_positive": int(yb.sum()),
                 "weighted_rate": round(float(np.average(yb, weights=weight)), 5),
             }
         else:

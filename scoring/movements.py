@@ -170,7 +170,7 @@ def _change_text(m: str, a: Any, b: Any, la: str | None, lb: str | None,
                  horizon_days: int | None) -> str | None:
     """'Feature adoption (%) High → Low', 'Sev-1 tickets (90d) 0 → 3', 'renewal 31 days
     closer'; None when the change is too small to name."""
-    from scoring.features import CONTEXT   # scoring only: a card never loads pandas for this
+    from scoring.features import CONTEXT  # scoring only: a card never loads pandas for this
 
     both = _known(a) and _known(b) and not isinstance(a, str) and not isinstance(b, str)
     ctx = m.removeprefix(CONTEXT) if m.startswith(CONTEXT) else None
