@@ -157,8 +157,9 @@ def stage_ingest(book: Path, db: Path, work: Path, rows: int) -> tuple[list[tupl
 def stage_score(book: Path, db: Path, rows: int) -> tuple[list[tuple], dict]:
     from scoring.pipeline import model_threads
 
-    # The floor gets the cores Outcomes uses: Outcomes trains its two models side by side,
-    # a thread each (OpenMP single-threaded), so on two cores the floor's OpenMP runs two
+    # The floor gets the cores Outcomes uses: Outcomes trains its two models side by side
+    # (the churn model on a thread, the upsell model in a forked child or on a second
+    # thread; OpenMP single-threaded in each), so on two cores the floor's OpenMP runs two
     # threads, on one core one.
     threads = model_threads()
     floor = child([PY, str(BENCH / "floors.py"), "score", str(book)],
