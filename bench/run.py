@@ -240,7 +240,7 @@ def main() -> None:
     table: list[tuple] = []
     figures: dict[str, object] = {"accounts": args.accounts, "months": args.months}
 
-    def run_stage(name: str, fn, *a):  # noqa: ANN001, ANN202
+    def run_stage(name: str, fn, *a):
         """A failing stage is reported in the table; the others still run."""
         print(f"{name} ...", flush=True)
         try:

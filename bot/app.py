@@ -29,8 +29,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
-from bot.listeners import register
-from bot.listeners import common
+from bot.listeners import common, register
 from bot.listeners.common import AckDeadline, describe, report_error, work_after_ack
 from bot.listeners.deps import Deps, Registry
 from bot.slack_client import MissingSecret, make_client

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from bot import defaults
 from bot.crm.settings import CrmSecrets, CrmSettings, crm_secrets
-from bot.errors import ConfigError  # noqa: F401 - raised here; defined with the CLI's errors
+from bot.errors import ConfigError  # raised here; defined with the CLI's errors
 from messages.settings import DisplaySettings
 from scoring.settings import RenewalBand, ScoringSettings
 from storage.columns import normalize_column

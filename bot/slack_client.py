@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.errors import MissingSecret  # noqa: F401 - raised here; defined with the CLI's errors
+from bot.errors import MissingSecret  # raised here; defined with the CLI's errors
 
 if TYPE_CHECKING:  # slack_sdk loads when a client is made: `outcomes --help` stays quick
     from slack_sdk import WebClient

@@ -182,7 +182,7 @@ def month_label(as_of: str) -> str:
         return as_of
 
 
-def health_chart(card: Card, settings: Settings):
+def health_chart(card: Card, settings: DisplaySettings) -> Any:
     """The chart as a matplotlib Figure: at most MAX_DATE_LABELS date labels, slanted."""
     import math
 

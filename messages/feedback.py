@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from messages import blocks as b
 from messages.account import emoji_lookup
-from messages.actions import FLAG_CHOOSE_ACCOUNT, FLAG_EXPECT_RENEWAL, FLAG_EXPECT_UPSELL, FLAG_MODAL
+from messages.actions import (
+    FLAG_CHOOSE_ACCOUNT,
+    FLAG_EXPECT_RENEWAL,
+    FLAG_EXPECT_UPSELL,
+    FLAG_MODAL,
+)
 from messages.render import Message, check_blocks, checked, escape_mrkdwn
 
 if TYPE_CHECKING:

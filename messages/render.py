@@ -112,7 +112,7 @@ def _escaped(value: object) -> markupsafe.Markup:
     return str.__new__(markupsafe.Markup, escape_mrkdwn(value))
 
 
-def _money(value: float | int | None) -> str:
+def _money(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     amount = float(value)
@@ -128,7 +128,7 @@ def _pct(value: float | None, digits: int = 0) -> str:
     return f"{100 * float(value):.{digits}f}%"
 
 
-def _number(value: float | int | str | None, digits: int = 1) -> str:
+def _number(value: float | str | None, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if isinstance(value, str):

@@ -140,7 +140,7 @@ def statement(query: str) -> Any:
     return clause
 
 
-_COMMENTS = re.compile(r"(--[^\n]*\n?|/\*.*?\*/|\s+)", re.S)
+_COMMENTS = re.compile(r"(--[^\n]*\n?|/\*.*?\*/|\s+)", re.DOTALL)
 READING_WORDS = ("select", "with", "values", "table", "from", "(")
 
 

@@ -92,11 +92,10 @@ def describe_sync(report: SyncReport, describe_ingest: Any) -> str:
 def sync_all(state: CliContext, sources: list[SqlSource], as_of: str | None,
              describe_ingest: Any) -> tuple[int, int]:
     """Sync each source; (changed, failed)."""
-    from storage.errors import IngestError, SqlSourceError
-
     from bot.delivery import recorded_run
     from bot.sources_job import SourceRun, job_name
     from storage.deliveries import LockHeld
+    from storage.errors import IngestError, SqlSourceError
 
     changed = failed = 0
     for source in sources:
@@ -177,10 +176,9 @@ def _canonical() -> tuple[str, ...]:
 
 def preview_all(state: CliContext, sources: list[SqlSource], as_of: str | None, rows: int) -> int:
     """Print a preview of each source; the number whose first rows break the contract."""
-    from storage.sources import preview_source
-
     from pathlib import Path
 
+    from storage.sources import preview_source
     from storage.store import Store
 
     settings = state.settings

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.crm.clients import BatchResult, CrmError, Record, Sleep, make_client
-from storage.columns import normalize_column
 from bot.crm.settings import Connection, CrmSettings
 from storage import crm_ledger
+from storage.columns import normalize_column
 from storage.deliveries import Clock, system_clock
 from storage.store import METRIC_PREFIX, Store
 

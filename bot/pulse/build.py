@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import pandas as pd
@@ -123,7 +123,7 @@ def build_pulses(store: Store, settings: Settings, *, period: str | None = None,
 
     # What changed since each owner's baseline: one book-wide `queries.movements` per
     # distinct baseline (usually one), attached to the accounts of the owners using it.
-    @lru_cache(maxsize=None)  # a few categories: each pair's direction worked out once
+    @cache  # a few categories: each pair's direction worked out once
     def direction(before: str | None, after: str | None, kind: str = "renewal") -> str | None:
         return movement_direction(settings, before, after, kind)
 
