@@ -156,6 +156,12 @@ def reasons(delta: np.ndarray, metrics: list[str], sign: int,
             text = _change_text(m, a, b, la, lb, trend, labels[m], units.get(m), horizon_days)
             if text is None:
                 continue
+            # The renewal date's two metrics (days to it, within the horizon) are one
+            # reason: "renewal 31 days closer, now within 90 days", not the date twice.
+            said = next((r for r in out if _renewal_date(r["metric"]) and _renewal_date(m)), None)
+            if said is not None:
+                said["text"] += ", " + text.removeprefix("renewal ")
+                continue
         out.append({"metric": m, "text": text, "from": a, "to": b,
                     "from_level": la, "to_level": lb, "change": round(float(delta[j]), 3)})
     if out:
@@ -193,6 +199,12 @@ def _change_text(m: str, a: Any, b: Any, la: str | None, lb: str | None,
         change = math.expm1(trend) * 100
         return f"{label} {'down' if change < 0 else 'up'} {abs(change):.0f}% in 3 months"
     return None
+
+
+def _renewal_date(m: str) -> bool:
+    from scoring.features import CONTEXT  # scoring only, as in _change_text
+
+    return m.removeprefix(CONTEXT) in (DAYS_TO_RENEWAL, RENEWAL_SOON) and m.startswith(CONTEXT)
 
 
 MINOR_CHANGE = 0.05   # relative change of a number too small to be named as a reason

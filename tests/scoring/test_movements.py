@@ -158,3 +158,21 @@ def test_a_metric_gone_blank_says_what_it_was():
     now = {"active_users": 100, "payment_late_days": 5, "nps": None, "ctx__days_to_renewal": 200}
     found = _reasons([0.0, 0.0, 0.3, 0.0], 1, before, now)
     assert _texts(found) == ["NPS: no data now (was 2)"]
+
+
+def test_the_renewal_dates_two_metrics_make_one_reason():
+    # Days to renewal and "renewal within the horizon" both come from the renewal date: a
+    # CSM reads them as one reason, and the slot left goes to the next one.
+    metrics = [*METRICS, "ctx__renewal_soon"]
+    before = {"active_users": 100, "payment_late_days": 10, "nps": 40,
+              "ctx__days_to_renewal": 121, "ctx__renewal_soon": 0}
+    now = {**before, "ctx__days_to_renewal": 90, "ctx__renewal_soon": 1, "nps": 20,
+           "payment_late_days": 30}
+    labels = {**LABELS, "ctx__renewal_soon": "Renewal within 90 days"}
+    book = {**BOOK, "ctx__renewal_soon": -1}
+    found = movements.reasons(np.array([0.0, -0.2, -0.3, -0.6, -0.5]), metrics, -1, now, before,
+                              {}, {}, {}, labels, {m: None for m in metrics},
+                              own_level=np.zeros(5), book=book, relative=True, horizon_days=90)
+    assert _texts(found) == ["renewal 31 days closer, now within 90 days", "NPS 40 → 20",
+                             "Payment late days 10 → 30"]
+    assert found[0]["metric"] == "ctx__days_to_renewal"
