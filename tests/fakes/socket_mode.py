@@ -105,7 +105,16 @@ class SocketModeServer:
                 conn.sock.close()
             except OSError:
                 pass
+        # Closing a listening socket does not wake an accept() blocked on another thread
+        # (Linux); shutting it down does, so the accept thread ends here instead of
+        # outliving the test (a leftover thread makes a later fork copy a half-held state).
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._listener.close()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
     def url(self) -> str:
         ticket = f"ticket-{next(self._ids)}"

@@ -90,9 +90,12 @@ def test_two_runs_on_the_same_data_give_identical_output(scored_db, fresh_db, mo
 
 
 def _fork_allowed(monkeypatch) -> list[int]:
-    """Let `parallel.in_child` fork as in `outcomes score` on two cores (pytest's fakes
-    may hold threads: no fork then); returns the list the children's pids go to."""
-    monkeypatch.setattr(parallel.threading, "active_count", lambda: 1)
+    """Let `parallel.in_child` fork as in `outcomes score` on two cores; returns the list
+    the children's pids go to. The process must have no other thread, as there: a fake
+    that leaves one running (and a fork would then copy its half-held state) fails here."""
+    import threading
+
+    assert threading.active_count() == 1, [t.name for t in threading.enumerate()]
     monkeypatch.setattr(parallel, "cores", lambda: 2)
     monkeypatch.setattr(parallel, "_memory_for_a_copy", lambda: True)
     forked: list[int] = []
