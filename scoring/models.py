@@ -441,7 +441,7 @@ def choose_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float, float]
 def _fit(family: str, X: pd.DataFrame, y: np.ndarray, numeric: list[str],
          categorical: list[str], seed: int, **params: Any) -> tuple[Pipeline, list[str], list[str]]:
     """Fit one configuration on these rows; monotone directions measured on them."""
-    num, cat = _usable(X, numeric, categorical)
+    num, cat = usable_columns(X, numeric, categorical)
     if family == "hist_gradient_boosting":
         params = {**params, "monotone": monotone_directions(X, y, num, seed)}
     pipe = build_pipeline(family, num, cat, seed, **params)
@@ -555,7 +555,7 @@ def _train_model(
         """The known rows `idx` (positions in y) of X."""
         return X.iloc[at[idx]]
 
-    numeric, categorical = _usable(X, numeric, categorical, at)
+    numeric, categorical = usable_columns(X, numeric, categorical, at)
     if not numeric and not categorical:
         raise ModelError(f"{kind}: no metric has values to learn from")
     rng = np.random.default_rng(seed)
@@ -722,8 +722,3 @@ def _train_model(
         backtest=backtest, validation_X=val_X, validation_y=val_y, validation_model=val_model,
         warnings=warnings, fold_models=fold_models,
     )
-
-
-def _usable(X: pd.DataFrame, numeric: list[str], categorical: list[str],
-            rows: np.ndarray | None = None) -> tuple[list[str], list[str]]:
-    return usable_columns(X, numeric, categorical, rows)

@@ -68,6 +68,7 @@ def _fmt(value: Any, unit: str | None) -> str:
 LEVEL_RANK = {"Low": 0, "Medium": 1, "High": 2}
 # Context features that change with time alone (names after scoring.features.CONTEXT).
 DAYS_TO_RENEWAL, RENEWAL_SOON, TENURE = "days_to_renewal", "renewal_soon", "tenure_days"
+RENEWAL_DATE = (DAYS_TO_RENEWAL, RENEWAL_SOON)   # two metrics of one fact: one reason
 # Notes said when no change in the account's own data explains a movement.
 SMALL_SHIFTS = "small shifts across many metrics"
 BOOK_MOVED = {1: "its own risk did not fall: other accounts got worse",
@@ -158,7 +159,8 @@ def reasons(delta: np.ndarray, metrics: list[str], sign: int,
                 continue
             # The renewal date's two metrics (days to it, within the horizon) are one
             # reason: "renewal 31 days closer, now within 90 days", not the date twice.
-            said = next((r for r in out if _renewal_date(r["metric"]) and _renewal_date(m)), None)
+            said = next((r for r in out if _context(r["metric"]) in RENEWAL_DATE), None) \
+                if _context(m) in RENEWAL_DATE else None
             if said is not None:
                 said["text"] += ", " + text.removeprefix("renewal ")
                 continue
@@ -176,10 +178,8 @@ def _change_text(m: str, a: Any, b: Any, la: str | None, lb: str | None,
                  horizon_days: int | None) -> str | None:
     """'Feature adoption (%) High → Low', 'Sev-1 tickets (90d) 0 → 3', 'renewal 31 days
     closer'; None when the change is too small to name."""
-    from scoring.features import CONTEXT  # scoring only: a card never loads pandas for this
-
     both = _known(a) and _known(b) and not isinstance(a, str) and not isinstance(b, str)
-    ctx = m.removeprefix(CONTEXT) if m.startswith(CONTEXT) else None
+    ctx = _context(m)
     if ctx == DAYS_TO_RENEWAL and both:        # time passing, said as such
         days = round(float(a) - float(b))
         return (f"renewal {days} days closer" if days > 0
@@ -201,10 +201,11 @@ def _change_text(m: str, a: Any, b: Any, la: str | None, lb: str | None,
     return None
 
 
-def _renewal_date(m: str) -> bool:
-    from scoring.features import CONTEXT  # scoring only, as in _change_text
+def _context(m: str) -> str | None:
+    """A context metric's own name (`ctx__days_to_renewal` -> `days_to_renewal`), else None."""
+    from scoring.features import CONTEXT  # scoring only: a card never loads pandas for this
 
-    return m.removeprefix(CONTEXT) in (DAYS_TO_RENEWAL, RENEWAL_SOON) and m.startswith(CONTEXT)
+    return m.removeprefix(CONTEXT) if m.startswith(CONTEXT) else None
 
 
 MINOR_CHANGE = 0.05   # relative change of a number too small to be named as a reason

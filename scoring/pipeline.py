@@ -470,10 +470,11 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
     # (the history), all in the run's one transaction.
     step("Drivers")
     where = np.flatnonzero((pending & current_rows)[pending])
+    explained_rows = np.flatnonzero(pending)[where]   # the same rows, as rows of the book
     history = np.ones(len(X_pending), dtype=bool)
     history[where] = False
     explaining = partial(
-        _explain, prepared, pending, where, segment_ids, typical, driver_bench, churn,
+        _explain, prepared, pending, where, explained_rows, segment_ids, typical, driver_bench, churn,
         upsell, threshold if upsell else None, health, upsell_p, churn_p, settings)
     report.components = component_status(settings, fs.frame.loc[current_rows],
                                          prepared.plan.all)
@@ -503,7 +504,7 @@ def _score_book(store: Store, settings: ScoringSettings, *, progress: ProgressFn
         record(history, resolve=True)
         levels = _levels(X_pending.iloc[where], segment_ids[where], bench,
                          prepared.plan.numeric)
-        gaps = data_gaps(fs.frame, keys, np.flatnonzero(pending)[where], fs.base_of, settings,
+        gaps = data_gaps(fs.frame, keys, explained_rows, fs.base_of, settings,
                          str(keys["as_of"].max()),
                          {r["component"]: r["weight"] for r in churn["indicators"]})
         found = explained.result()
@@ -542,19 +543,20 @@ def _rows(values: Any, rows: np.ndarray) -> Any:
 
 
 def _explain(prepared: _Prepared, pending: np.ndarray, where: np.ndarray,
-             segment_ids: np.ndarray, typical: dict[int, dict[str, Any]],
+             positions: np.ndarray, segment_ids: np.ndarray, typical: dict[int, dict[str, Any]],
              driver_bench: Benchmarks, churn: dict[str, Any],
              upsell: dict[str, Any] | None, threshold: float | None, health: np.ndarray,
              upsell_p: np.ndarray, churn_p: np.ndarray, settings: ScoringSettings) -> Any:
     """What is said about the pending rows at `where` (positions among the pending rows:
-    the current accounts' latest): `explain_current`'s findings; None when there are none."""
+    the current accounts' latest; `positions`: the same rows as rows of the book):
+    `explain_current`'s findings; None when there are none."""
     if not len(where):
         return None
     fs = prepared.features
     keys = fs.keys
     seg_e = segment_ids[where]
     found = explain_current(
-        frame=fs.frame, keys=keys, positions=np.flatnonzero(pending)[where],
+        frame=fs.frame, keys=keys, positions=positions,
         segment_ids=seg_e, typical=typical, bench=driver_bench, base_of=fs.base_of,
         categorical=fs.categorical, churn=churn, upsell=upsell, predict=_predict,
         upsell_threshold=threshold, health_now=health[where],
